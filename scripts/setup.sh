@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what ferry's tests and demo need on a fresh Debian machine (idempotent):
+# runc to run containers, busybox-static and inotify-tools for the container images.
+# kubectl and a Rust toolchain are expected on the machine already.
+set -euo pipefail
+
+need=()
+command -v runc >/dev/null 2>&1 || need+=(runc)
+[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx inotifyd || need+=(busybox-static)
+command -v inotifywait >/dev/null 2>&1 || need+=(inotify-tools)
+
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: need root to install ${need[*]} (runc containers need root anyway)" >&2
+    exit 1
+  fi
+  echo "setup: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
+
+command -v cargo >/dev/null 2>&1 || { echo "setup: cargo (Rust) is required" >&2; exit 1; }
+command -v kubectl >/dev/null 2>&1 || echo "setup: note: kubectl is not installed; the kubectl fidelity tests will be skipped" >&2
+exit 0
