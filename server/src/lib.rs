@@ -1,0 +1,10 @@
+//! ferry: client-only, bidirectional file sync between editor workspaces and Kubernetes
+//! containers, shipped as an editor backend (`ferry lsp`).
+//!
+//! The sync engine and the LSP server are built on top of the local test cluster
+//! (`tests/cluster`); see ARCHITECTURE.md for the planned module map.
+
+pub mod config;
+
+/// The version of this build, as `ferry --version` prints it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
