@@ -6,7 +6,7 @@ set -euo pipefail
 
 need=()
 command -v runc >/dev/null 2>&1 || need+=(runc)
-[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx inotifyd || need+=(busybox-static)
+dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || need+=(busybox-static)
 command -v inotifywait >/dev/null 2>&1 || need+=(inotify-tools)
 
 if [ ${#need[@]} -gt 0 ]; then
