@@ -188,6 +188,7 @@ pub async fn bridge(
         _ => None,
     };
 
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stdout_for_tty = stdout.clone();
     let out_task = pump_output(
         child.stdout.take(),
@@ -195,6 +196,7 @@ pub async fn bridge(
         shaping.clone(),
         record.clone(),
         Counter::Stdout,
+        stop_rx.clone(),
     );
     // With a tty the client opens no stderr stream: a terminal shows both on one screen.
     // (ferry-cluster allocates no pseudo-terminal; the process sees pipes.)
@@ -209,6 +211,7 @@ pub async fn bridge(
         shaping.clone(),
         record.clone(),
         Counter::Stderr,
+        stop_rx,
     );
 
     let status = child.wait().await;
@@ -219,13 +222,16 @@ pub async fn bridge(
         Err(_) => 1,
     };
     *record.exit_code.lock().unwrap() = Some(code);
-    // Output written just before exit is still in the pipes: collect it, but do not wait
-    // for background processes that inherited the pipes.
-    let drain = async {
-        let _ = out_task.await;
-        let _ = err_task.await;
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+    // Output written just before exit is still in the pipes: read on until end of file,
+    // but at most 2 s more (background processes may hold the pipes open), then deliver
+    // everything read — through shaping, however long that takes.
+    let stop_reading = stop_tx.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let _ = stop_reading.send(true);
+    });
+    let _ = out_task.await;
+    let _ = err_task.await;
     if let Some(t) = stdin_task {
         t.abort();
     }
@@ -254,13 +260,15 @@ impl Counter {
 
 /// Reads a process's output and forwards it through shaping to the client; after the
 /// client is gone it keeps reading (and discarding) so the process never blocks or dies
-/// on a full pipe.
+/// on a full pipe. Reading ends at end of file or when `stop` turns true; the task ends
+/// once everything read was delivered.
 fn pump_output(
     reader: Option<impl AsyncRead + Unpin + Send + 'static>,
     to_client: Option<mpsc::Sender<Chunk>>,
     shaping: Arc<RwLock<Shaping>>,
     record: Arc<StreamRecord>,
     counter: Counter,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let Some(mut reader) = reader else { return };
@@ -278,7 +286,11 @@ fn pump_output(
         });
         let mut buf = vec![0u8; 32 * 1024];
         loop {
-            match reader.read(&mut buf).await {
+            let read = tokio::select! {
+                r = reader.read(&mut buf) => r,
+                _ = stop.wait_for(|s| *s) => break,
+            };
+            match read {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     if !record.open.load(Ordering::SeqCst) {

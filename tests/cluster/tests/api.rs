@@ -589,3 +589,118 @@ async fn debian_image_is_dash_and_gnu() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn shaping_adds_latency_and_caps_bandwidth() {
+    let cluster = TestCluster::start().unwrap();
+    let client = cluster.client().await.unwrap();
+    create_ready_pod(&client, "default", &PodBuilder::new("shaped", "busybox"))
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let control = cluster.control().await.unwrap();
+    // Unshaped baseline: echoing one line back.
+    let t = Instant::now();
+    exec_output(&pods, "shaped", &["cat"], b"x\n").await;
+    let baseline = t.elapsed();
+    // 150 ms each way: stdin → container → stdout costs at least 300 ms more.
+    control.set_shaping(150, 0).await.unwrap();
+    let t = Instant::now();
+    let (out, _, _) = exec_output(&pods, "shaped", &["cat"], b"x\n").await;
+    assert_eq!(out, "x\n");
+    assert!(
+        t.elapsed() >= Duration::from_millis(300),
+        "latency not applied: {:?} (baseline {baseline:?})",
+        t.elapsed()
+    );
+    // 200 KB/s: 600 KB of output takes about 3 s.
+    control.set_shaping(0, 200_000).await.unwrap();
+    let t = Instant::now();
+    let (out, _, code) = exec_output(
+        &pods,
+        "shaped",
+        &["sh", "-c", "head -c 600000 /dev/zero"],
+        b"",
+    )
+    .await;
+    assert_eq!((out.len(), code), (600_000, Some(0)));
+    assert!(
+        t.elapsed() >= Duration::from_millis(2500),
+        "bandwidth cap not applied: {:?}",
+        t.elapsed()
+    );
+    control.set_shaping(0, 0).await.unwrap();
+    let streams = control.streams("default", "shaped").await.unwrap();
+    assert_eq!(streams.last().unwrap()["stdout_bytes"], 600_000);
+}
+
+#[tokio::test]
+async fn dropped_streams_do_not_kill_their_processes() {
+    let cluster = TestCluster::start().unwrap();
+    let client = cluster.client().await.unwrap();
+    create_ready_pod(&client, "default", &PodBuilder::new("drop", "busybox"))
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let control = cluster.control().await.unwrap();
+    // A process that ignores its stdin and writes a marker a while after the drop.
+    let mut p = pods
+        .exec(
+            "drop",
+            vec![
+                "sh",
+                "-c",
+                "echo started; sleep 2; echo after > /tmp/marker; sleep 2",
+            ],
+            &AttachParams::default().stdin(true),
+        )
+        .await
+        .unwrap();
+    let mut first = [0u8; 8];
+    p.stdout().unwrap().read_exact(&mut first).await.unwrap();
+    assert_eq!(&first, b"started\n");
+    assert_eq!(control.drop_streams("default", "drop").await.unwrap(), 1);
+    // The client sees its connection end…
+    let ended = tokio::time::timeout(Duration::from_secs(10), p.join()).await;
+    assert!(
+        ended.is_ok(),
+        "the dropped stream did not end on the client"
+    );
+    // …while the process lives on and finishes its work.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = control
+            .run("default", "drop", &["cat", "/tmp/marker"], b"")
+            .await
+            .unwrap();
+        if r.exit_code == 0 {
+            assert_eq!(r.stdout, b"after\n");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the process died with its stream"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let streams = control.streams("default", "drop").await.unwrap();
+    assert_eq!(streams[0]["open"], false);
+}
+
+#[tokio::test]
+async fn exec_into_an_image_without_a_shell_fails_fast() {
+    let cluster = TestCluster::start().unwrap();
+    let client = cluster.client().await.unwrap();
+    let pod = PodBuilder::new("nosh", "distroless").command(&["/bin/sleep", "3600"]);
+    create_ready_pod(&client, "default", &pod).await.unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let t = Instant::now();
+    let (_, err, code) = exec_output(&pods, "nosh", &["sh", "-c", "true"], b"").await;
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert_ne!(code, Some(0));
+    assert!(err.contains("executable file not found"), "{err}");
+}
