@@ -5,6 +5,8 @@
 //! (`tests/cluster`); see ARCHITECTURE.md for the planned module map.
 
 pub mod config;
+pub mod state;
+pub mod target;
 
 /// The version of this build, as `ferry --version` prints it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,396 @@
+//! Finding the container a sync path goes to.
+//!
+//! [`connect`] builds a kube-rs client from the user's kubeconfig exactly as kubectl
+//! would (`KUBECONFIG` or `~/.kube/config`, the current context and its namespace), with
+//! optional overrides. [`resolve`] lists the pods of the target's namespace that match
+//! its label selector, keeps those that are Running and Ready (and, with an
+//! `imageSelector`, run that image), and picks the newest; then the container: the one
+//! named, else the one running the selected image, else the first. The choice itself is
+//! the pure function [`choose`], unit-tested without a cluster.
+//!
+//! A rollout replaces pods: the engine calls [`resolve`] again when its pod goes away.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams};
+
+use crate::config::Target;
+
+/// Overrides of what the kubeconfig says (CLI flags, editor settings).
+#[derive(Clone, Debug, Default)]
+pub struct KubeOverrides {
+    /// A kubeconfig file to read instead of `KUBECONFIG` / `~/.kube/config`.
+    pub kubeconfig: Option<PathBuf>,
+    /// The context to use instead of the current one.
+    pub context: Option<String>,
+    /// The namespace for sync paths that name none, instead of the context's.
+    pub namespace: Option<String>,
+}
+
+/// A client for one cluster, with the names needed to explain what it talks to.
+#[derive(Clone)]
+pub struct Connection {
+    pub client: kube::Client,
+    /// The kubeconfig context in use (for messages).
+    pub context: String,
+    /// The namespace used when a sync path names none.
+    pub default_namespace: String,
+}
+
+/// The container a sync path syncs with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    pub namespace: String,
+    pub pod: String,
+    /// Distinguishes a replacement pod that reuses the name.
+    pub pod_uid: String,
+    pub container: String,
+    pub image: String,
+}
+
+/// Why no container could be found; each variant's message says what to check.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("cannot read the kubeconfig: {0}")]
+    Kubeconfig(String),
+    #[error("cannot reach the cluster of context {context:?}: {message}")]
+    Unreachable { context: String, message: String },
+    #[error(
+        "no Running and Ready pod matches {selector} in namespace {namespace:?} (context {context:?}){}",
+        describe_seen(seen)
+    )]
+    NoPod {
+        selector: String,
+        namespace: String,
+        context: String,
+        /// Matching pods that are not usable yet, with their state.
+        seen: Vec<String>,
+    },
+    #[error("pod {pod:?} has no container {wanted:?}; it has: {}", available.join(", "))]
+    NoContainer {
+        pod: String,
+        wanted: String,
+        available: Vec<String>,
+    },
+    #[error("listing pods in namespace {namespace:?} failed: {message}")]
+    Api { namespace: String, message: String },
+}
+
+fn describe_seen(seen: &[String]) -> String {
+    if seen.is_empty() {
+        "; check the selector and the namespace (`kubectl get pods -n NAMESPACE --show-labels`)"
+            .to_string()
+    } else {
+        format!("; matching pods not ready: {}", seen.join(", "))
+    }
+}
+
+/// Builds a client from the user's kubeconfig and `overrides`.
+pub async fn connect(overrides: &KubeOverrides) -> Result<Connection, TargetError> {
+    let kubeconfig = match &overrides.kubeconfig {
+        Some(path) => kube::config::Kubeconfig::read_from(path)
+            .map_err(|e| TargetError::Kubeconfig(format!("{}: {e}", path.display())))?,
+        None => {
+            kube::config::Kubeconfig::read().map_err(|e| TargetError::Kubeconfig(e.to_string()))?
+        }
+    };
+    let context = overrides
+        .context
+        .clone()
+        .or_else(|| kubeconfig.current_context.clone())
+        .unwrap_or_default();
+    let options = kube::config::KubeConfigOptions {
+        context: overrides.context.clone(),
+        ..Default::default()
+    };
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .map_err(|e| TargetError::Kubeconfig(e.to_string()))?;
+    if let Some(ns) = &overrides.namespace {
+        config.default_namespace = ns.clone();
+    }
+    let default_namespace = config.default_namespace.clone();
+    let client = kube::Client::try_from(config).map_err(|e| TargetError::Unreachable {
+        context: context.clone(),
+        message: e.to_string(),
+    })?;
+    Ok(Connection {
+        client,
+        context,
+        default_namespace,
+    })
+}
+
+/// Finds the pod and container for `target` (see the module docs).
+pub async fn resolve(conn: &Connection, target: &Target) -> Result<Resolved, TargetError> {
+    let namespace = target
+        .namespace
+        .clone()
+        .unwrap_or_else(|| conn.default_namespace.clone());
+    let api: Api<Pod> = Api::namespaced(conn.client.clone(), &namespace);
+    let selector = label_selector(&target.label_selector);
+    let pods = api
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|e| match e {
+            kube::Error::Api(s) => TargetError::Api {
+                namespace: namespace.clone(),
+                message: s.message,
+            },
+            other => TargetError::Unreachable {
+                context: conn.context.clone(),
+                message: other.to_string(),
+            },
+        })?;
+    choose(&pods.items, target)
+        .map_err(|e| match e {
+            TargetError::NoPod { selector, seen, .. } => TargetError::NoPod {
+                selector,
+                namespace: namespace.clone(),
+                context: conn.context.clone(),
+                seen,
+            },
+            other => other,
+        })
+        .map(|mut r| {
+            r.namespace = namespace.clone();
+            r
+        })
+}
+
+/// `app=web,tier=front` for a `matchLabels` map.
+pub fn label_selector(labels: &BTreeMap<String, String>) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// How a target was selected, for messages: `labels app=web` / `image nginx`.
+pub fn describe_selector(target: &Target) -> String {
+    let mut parts = Vec::new();
+    if !target.label_selector.is_empty() {
+        parts.push(format!("labels {}", label_selector(&target.label_selector)));
+    }
+    if let Some(image) = &target.image_selector {
+        parts.push(format!("image {image}"));
+    }
+    if parts.is_empty() {
+        "any pod".to_string()
+    } else {
+        parts.join(" and ")
+    }
+}
+
+/// Whether a container image matches an `imageSelector`: equal, or — for a selector
+/// without tag or digest — the same repository with any tag.
+pub fn image_matches(selector: &str, image: &str) -> bool {
+    if selector == image {
+        return true;
+    }
+    let last = selector.rsplit('/').next().unwrap_or(selector);
+    let has_tag = last.contains(':') || selector.contains('@');
+    if has_tag {
+        return false;
+    }
+    let repo = image.split('@').next().unwrap_or(image);
+    let repo = match repo.rsplit_once(':') {
+        Some((r, tag)) if !tag.contains('/') => r,
+        _ => repo,
+    };
+    repo == selector
+}
+
+fn is_ready(p: &Pod) -> bool {
+    let st = p.status.as_ref();
+    st.and_then(|s| s.phase.as_deref()) == Some("Running")
+        && p.metadata.deletion_timestamp.is_none()
+        && st
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// Picks the newest Running and Ready pod among `pods` (already filtered by labels) and
+/// its container for `target`. Pure.
+pub fn choose(pods: &[Pod], target: &Target) -> Result<Resolved, TargetError> {
+    let runs_image = |p: &Pod| match &target.image_selector {
+        None => true,
+        Some(sel) => p.spec.as_ref().is_some_and(|s| {
+            s.containers
+                .iter()
+                .any(|c| c.image.as_deref().is_some_and(|i| image_matches(sel, i)))
+        }),
+    };
+    let candidates: Vec<&Pod> = pods.iter().filter(|p| runs_image(p)).collect();
+    let best = candidates
+        .iter()
+        .filter(|p| is_ready(p))
+        .max_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0));
+    let Some(pod) = best else {
+        let seen = candidates
+            .iter()
+            .map(|p| {
+                let name = p.metadata.name.clone().unwrap_or_default();
+                let state = if p.metadata.deletion_timestamp.is_some() {
+                    "Terminating".to_string()
+                } else {
+                    p.status
+                        .as_ref()
+                        .and_then(|s| s.phase.clone())
+                        .unwrap_or_else(|| "Unknown".into())
+                };
+                format!("{name} ({state})")
+            })
+            .collect();
+        return Err(TargetError::NoPod {
+            selector: describe_selector(target),
+            namespace: String::new(),
+            context: String::new(),
+            seen,
+        });
+    };
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let containers = pod
+        .spec
+        .as_ref()
+        .map(|s| s.containers.clone())
+        .unwrap_or_default();
+    let container = match (&target.container, &target.image_selector) {
+        (Some(wanted), _) => containers
+            .iter()
+            .find(|c| &c.name == wanted)
+            .ok_or_else(|| TargetError::NoContainer {
+                pod: name.clone(),
+                wanted: wanted.clone(),
+                available: containers.iter().map(|c| c.name.clone()).collect(),
+            })?,
+        (None, Some(sel)) => containers
+            .iter()
+            .find(|c| c.image.as_deref().is_some_and(|i| image_matches(sel, i)))
+            .expect("filtered on the image above"),
+        (None, None) => containers.first().ok_or_else(|| TargetError::NoContainer {
+            pod: name.clone(),
+            wanted: "(any)".into(),
+            available: Vec::new(),
+        })?,
+    };
+    Ok(Resolved {
+        namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+        pod: name,
+        pod_uid: pod.metadata.uid.clone().unwrap_or_default(),
+        container: container.name.clone(),
+        image: container.image.clone().unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(name: &str, created: &str, ready: bool, containers: &[(&str, &str)]) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "ns", "uid": format!("uid-{name}"), "creationTimestamp": created},
+            "spec": {"containers": containers.iter().map(|(n, i)| json!({"name": n, "image": i})).collect::<Vec<_>>()},
+            "status": {"phase": if ready { "Running" } else { "Pending" },
+                       "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]},
+        }))
+        .unwrap()
+    }
+
+    fn target(image: Option<&str>, container: Option<&str>) -> Target {
+        Target {
+            label_selector: [("app".to_string(), "web".to_string())].into(),
+            image_selector: image.map(String::from),
+            namespace: None,
+            container: container.map(String::from),
+        }
+    }
+
+    #[test]
+    fn picks_the_newest_ready_pod_and_its_first_container() {
+        let pods = [
+            pod(
+                "old",
+                "2026-01-01T00:00:00Z",
+                true,
+                &[("app", "web:1"), ("side", "proxy")],
+            ),
+            pod("new", "2026-01-02T00:00:00Z", true, &[("app", "web:2")]),
+            pod(
+                "newest-pending",
+                "2026-01-03T00:00:00Z",
+                false,
+                &[("app", "web:3")],
+            ),
+        ];
+        let r = choose(&pods, &target(None, None)).unwrap();
+        assert_eq!(
+            (r.pod.as_str(), r.container.as_str(), r.pod_uid.as_str()),
+            ("new", "app", "uid-new")
+        );
+    }
+
+    #[test]
+    fn container_by_name_or_by_image() {
+        let pods = [pod(
+            "p",
+            "2026-01-01T00:00:00Z",
+            true,
+            &[("app", "registry/web:1"), ("side", "registry/proxy:2")],
+        )];
+        assert_eq!(
+            choose(&pods, &target(None, Some("side")))
+                .unwrap()
+                .container,
+            "side"
+        );
+        assert_eq!(
+            choose(&pods, &target(Some("registry/proxy"), None))
+                .unwrap()
+                .container,
+            "side"
+        );
+        assert_eq!(
+            choose(&pods, &target(Some("registry/proxy:2"), None))
+                .unwrap()
+                .container,
+            "side"
+        );
+        let err = choose(&pods, &target(None, Some("nope")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("has no container \"nope\"; it has: app, side"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn no_ready_pod_names_what_was_seen() {
+        let pods = [pod("p", "2026-01-01T00:00:00Z", false, &[("app", "web")])];
+        match choose(&pods, &target(None, None)).unwrap_err() {
+            TargetError::NoPod { selector, seen, .. } => {
+                assert_eq!(selector, "labels app=web");
+                assert_eq!(seen, ["p (Pending)"]);
+            }
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn image_matching_rules() {
+        assert!(image_matches("nginx", "nginx:1.27"));
+        assert!(image_matches("registry:5000/app", "registry:5000/app:dev"));
+        assert!(image_matches("nginx:1.27", "nginx:1.27"));
+        assert!(!image_matches("nginx:1.27", "nginx:1.28"));
+        assert!(!image_matches("nginx", "nginx-extra:1"));
+        assert!(!image_matches(
+            "registry:5000/app",
+            "registry:5000/app/sub:dev"
+        ));
+    }
+}
