@@ -1,0 +1,42 @@
+# get LEN: the payload lists relative paths, one a line. Body: a tar archive of them
+# (folders with their contents), written by the container's tar and parsed by ferry,
+# which checks every path in it. A path that is missing is simply absent.
+cmd_get() {
+	recv "$1" "$st/in" || desync
+	set --
+	while IFS= read -r p; do
+		set -- "$@" "./$p"
+	done <"$st/in"
+	rm -f "$st/out"
+	(cd "$root" && tar cf "$st/out" "$@") 2>"$st/e"
+	if [ -f "$st/out" ]; then
+		send ok "$st/out"
+	else
+		fail 'tar could not write the archive' "$st/e"
+	fi
+}
+
+# getf LEN: like get, without tar, for regular files only. Body, per listed path in
+# order: "F INDEX MODEHEX MTIME SIZE" and SIZE bytes of content, or "E INDEX CODE"
+# (missing, notfile, read). No names travel back: INDEX is the line number from 0.
+cmd_getf() {
+	recv "$1" "$st/in" || desync
+	: >"$st/out"
+	i=0
+	while IFS= read -r p; do
+		f=$root/$p
+		if [ ! -e "$f" ] && [ ! -L "$f" ]; then
+			printf 'E %s missing\n' "$i" >>"$st/out"
+		elif [ -L "$f" ] || [ ! -f "$f" ]; then
+			printf 'E %s notfile\n' "$i" >>"$st/out"
+		elif cat "$f" >"$st/f" 2>/dev/null; then
+			printf 'F %s %s %s\n' "$i" "$(stat -c '%f %Y' "$f")" "$(stat -c %s "$st/f")" >>"$st/out"
+			cat "$st/f" >>"$st/out"
+		else
+			printf 'E %s read\n' "$i" >>"$st/out"
+		fi
+		i=$((i + 1))
+	done <"$st/in"
+	rm -f "$st/f"
+	send ok "$st/out"
+}

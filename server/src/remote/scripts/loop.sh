@@ -1,0 +1,54 @@
+# The session: sh -c "$script" ferry-session ROOT STATE_PARENT DISABLED
+# ROOT is the sync folder (absolute); STATE_PARENT an optional folder for ferry's
+# state; DISABLED tools to treat as missing. Finds a private state folder, probes the
+# tools, answers with the probe (the hello), then serves one command at a time until
+# "quit" or the end of stdin (ferry went away), and cleans up after itself.
+LC_ALL=C
+export LC_ALL
+nl=$(printf '\nx')
+nl=${nl%x}
+root=$1
+disabled=$3
+cd / || exit 1
+[ -d "$root" ] || mkdir -p "$root" 2>/dev/null
+st=
+for d in "$2" "${TMPDIR:-}" /tmp /var/tmp "${HOME:-}" "$root"; do
+	[ -n "$d" ] && [ -d "$d" ] && mkdir "$d/.ferry-tmp-$$-s" 2>/dev/null && st=$d/.ferry-tmp-$$-s && break
+done
+if [ -z "$st" ]; then
+	say err 'no writable folder for ferry state (tried $TMPDIR, /tmp, /var/tmp, $HOME and the sync folder)'
+	exit 2
+fi
+trap 'rm -rf "$st" "$root/.ferry-tmp-$$"' EXIT
+if [ -z "$(stat -c %s "$st" 2>/dev/null)" ]; then
+	say err 'the container has no stat that takes -c (GNU coreutils or busybox): ferry cannot list files there'
+	exit 2
+fi
+if ! find "$st" -prune >/dev/null 2>&1; then
+	say err 'the container has no find: ferry cannot list files there'
+	exit 2
+fi
+trap 'exit 1' HUP INT TERM PIPE
+# Leftovers of sessions and watchers that were killed.
+sweep "$root"
+sweep "${st%/*}"
+probe
+send ok "$st/out"
+while read -r c a b x y; do
+	case $c in
+	ping) say ok '' ;;
+	list) cmd_list "$a" "$b" ;;
+	put) cmd_put "$a" "$b" ;;
+	putf) cmd_putf "$a" "$b" "$x" "$y" ;;
+	get) cmd_get "$a" ;;
+	getf) cmd_getf "$a" ;;
+	rm) cmd_rm "$a" ;;
+	mkdir) cmd_mkdir "$a" ;;
+	mv) cmd_mv "$a" ;;
+	quit)
+		say ok ''
+		exit 0
+		;;
+	*) say err "unknown command: $c" ;;
+	esac
+done

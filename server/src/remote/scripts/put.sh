@@ -1,0 +1,91 @@
+# put LEN Z: the payload is a tar archive (gzip members when Z is z) of regular files
+# and symlinks with paths relative to the root. It is extracted into a staging folder
+# inside the root (same file system), then each file is moved into place with one
+# rename, so a reader or watcher in the container only ever sees complete files, with
+# the mode and mtime from the archive. Body: per-file failures ("E CODE PATH", maybe
+# followed by "M MESSAGE"); everything else landed. The staging folder
+# (.ferry-tmp-PID) stays for the session, empty but for folders, and goes when the
+# session ends; it is removed at once if extraction fails.
+cmd_put() {
+	recv "$1" "$st/in" || desync
+	: >"$st/out"
+	stg=$root/.ferry-tmp-$$
+	if [ ! -d "$stg" ] && ! mkdir "$stg" 2>"$st/e"; then
+		fail 'cannot create the staging folder in the sync folder' "$st/e"
+		return
+	fi
+	if [ "$2" = z ]; then
+		gzip -dc <"$st/in" | tar "$tx" - -C "$stg" 2>"$st/e"
+	else
+		tar "$tx" "$st/in" -C "$stg" 2>"$st/e"
+	fi
+	if [ $? != 0 ]; then
+		rm -rf "$stg"
+		fail 'extracting the upload failed; nothing was changed' "$st/e"
+		return
+	fi
+	find "$stg" ! -type d >"$st/list"
+	while IFS= read -r f; do
+		land "$f" "${f#"$stg"/}"
+	done <"$st/list"
+	# Files that did not land must not land with a later upload.
+	[ -s "$st/out" ] && rm -rf "$stg"
+	send ok "$st/out"
+}
+
+# putf NAMELEN LEN MODE MTIME: one file without tar. Payloads: the relative path plus a
+# newline, then the content. Lands like put; the mode needs chmod, the mtime touch.
+cmd_putf() {
+	recv "$1" "$st/name" || desync
+	rel=
+	IFS= read -r rel <"$st/name"
+	stg=$root/.ferry-tmp-$$
+	[ -d "$stg" ] || mkdir "$stg" 2>"$st/e" || {
+		fail 'cannot create the staging folder in the sync folder' "$st/e"
+		return
+	}
+	recv "$2" "$stg/f" || desync
+	: >"$st/out"
+	[ -z "$has_chmod" ] || chmod "$3" "$stg/f"
+	[ -z "$has_touch" ] || touch -d "@$4" "$stg/f"
+	land "$stg/f" "$rel"
+	rm -f "$stg/f"
+	send ok "$st/out"
+}
+
+# land SRC REL: moves SRC to ROOT/REL in one rename (or, without mv, copies it over in
+# place), creating missing parent folders. Refuses to replace a folder or a file the
+# container user may not write (root may write anything). A symlink at REL is replaced,
+# never followed.
+land() {
+	d=$root/$2
+	case $2 in
+	*/*)
+		[ -d "${d%/*}" ] || mkdir -p "${d%/*}" 2>"$st/e" || {
+			recm parent "$2"
+			return
+		}
+		;;
+	esac
+	if [ -d "$d" ] && [ ! -L "$d" ]; then
+		rec isdir "$2"
+		return
+	fi
+	if [ -e "$d" ] && [ ! -w "$d" ]; then
+		rec readonly "$2"
+		return
+	fi
+	# mv would move the file into the folder a symlink points to: replace the link.
+	if [ -L "$d" ] && [ -d "$d" ]; then rm -f "$d"; fi
+	if [ -n "$has_mv" ]; then
+		mv -f "$1" "$d" 2>"$st/e" || recm move "$2"
+	else
+		cat "$1" >"$d" 2>"$st/e" || {
+			recm move "$2"
+			return
+		}
+		[ -z "$has_chmod" ] || chmod "$(stat -c %a "$1")" "$d"
+		[ -z "$has_touch" ] || touch -r "$1" "$d"
+		rm -f "$1"
+	fi
+}

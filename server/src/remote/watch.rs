@@ -1,0 +1,361 @@
+//! Remote change detection: [`RemoteWatcher`] runs one long-lived watcher process in
+//! the container (its own exec stream, so its events never mix with command replies)
+//! and turns its output into [`WatchEvent`]s.
+//!
+//! - With `inotifywait` (see [`super::Capabilities::inotifywait`]): `inotifywait -m -r`
+//!   on the sync folder; events arrive as they happen.
+//! - Otherwise, polling: every interval (1 s by default) `find . -newer MARKER` prints
+//!   what changed since a marker file made in a private state folder (`$TMPDIR`,
+//!   `/tmp`, `/var/tmp`, `$HOME`, else the sync folder's `.ferry-tmp-PID-w`) a little
+//!   earlier. A file created, deleted or renamed changes its folder's mtime, so the
+//!   folder shows up and deletions are caught without a full scan. One walk without a
+//!   `stat` process per file costs a few milliseconds per thousand files. Every
+//!   `full_scan_every` ticks a [`WatchEvent::Rescan`] asks the engine for a full
+//!   listing, as a safety net.
+//!
+//! Events are hints: the engine re-lists each changed path through its
+//! [`super::Session`] (hostile names are handled there) and compares with its index.
+//! A name with a newline can split into bogus hints, which the re-listing resolves.
+//! Control lines carry a random token from ferry, so no file name can forge them.
+//!
+//! Lifetime: the watcher shell exits when its stdin ends (ferry dropped the stream);
+//! its background loop checks every tick that the shell still lives (`kill -0`), and
+//! the inotify guard kills `inotifywait` when the shell is gone.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::mpsc;
+
+use super::caps::Capabilities;
+use super::error::SessionError;
+use super::scripts;
+use super::session::drain_stderr;
+use super::transport::{self, BoxFuture, ExitStatus, Launcher, Stdin};
+
+/// Which mechanism to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WatchMode {
+    /// inotify when the container has `inotifywait`, else polling.
+    #[default]
+    Auto,
+    /// `inotifywait -m -r` (fails to start without it).
+    Inotify,
+    /// Polling with `find -newer`.
+    Poll,
+}
+
+/// Settings of a watcher.
+#[derive(Debug, Clone)]
+pub struct WatchOptions {
+    /// The mechanism.
+    pub mode: WatchMode,
+    /// Polling interval (rounded up to whole seconds when the container's `sleep`
+    /// takes no fractions; at least 0.1 s).
+    pub interval: Duration,
+    /// Polling: ask for a full listing every this many ticks.
+    pub full_scan_every: u32,
+    /// How long to wait for the watcher to be ready (inotify sets up one watch per
+    /// folder first).
+    pub ready_timeout: Duration,
+    /// A folder in the container for the poller's markers (see
+    /// [`super::SessionOptions::state_parent`]).
+    pub state_parent: Option<String>,
+}
+
+impl Default for WatchOptions {
+    fn default() -> WatchOptions {
+        WatchOptions {
+            mode: WatchMode::Auto,
+            interval: Duration::from_secs(1),
+            full_scan_every: 60,
+            ready_timeout: Duration::from_secs(60),
+            state_parent: None,
+        }
+    }
+}
+
+/// Something the watcher noticed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WatchEvent {
+    /// Something at or directly below `path` (relative to the root; empty for the root
+    /// itself) changed: re-list it. `dir` is true when the watcher knows it is a folder
+    /// (list it recursively: it may have been moved in whole).
+    Changed {
+        /// The path as the container printed it, without the leading `./`.
+        path: String,
+        /// Known to be a folder.
+        dir: bool,
+    },
+    /// List everything (periodic safety net, or inotify's queue overflowed).
+    Rescan,
+    /// A message from the watcher worth logging (e.g. an inotifywait warning).
+    Warning(String),
+    /// The watcher stopped (inotifywait ended, the folder vanished, the stream
+    /// dropped); start a new one, or fall back to polling.
+    Stopped(String),
+}
+
+/// The mechanism a running watcher uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActiveMode {
+    /// `inotifywait`.
+    Inotify,
+    /// Polling every `interval`.
+    Poll {
+        /// The effective interval.
+        interval: Duration,
+    },
+}
+
+/// A running watcher. Dropping it closes its stream; the container side then exits.
+pub struct RemoteWatcher {
+    events: mpsc::Receiver<WatchEvent>,
+    mode: ActiveMode,
+    stdin: Stdin,
+    stdin_close: bool,
+    status: Option<BoxFuture<'static, ExitStatus>>,
+    _keep: Option<Box<dyn std::any::Any + Send>>,
+}
+
+impl std::fmt::Debug for RemoteWatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteWatcher")
+            .field("mode", &self.mode)
+            .finish()
+    }
+}
+
+fn token() -> String {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    h.write_u32(std::process::id());
+    format!("ferry{:016x}", h.finish())
+}
+
+impl RemoteWatcher {
+    /// Starts a watcher for `root` through `launcher` and waits until it is ready
+    /// (inotify watches established, or poll markers laid). `caps` come from a
+    /// [`super::Session`] on the same container.
+    pub async fn start(
+        launcher: &dyn Launcher,
+        root: &str,
+        caps: &Capabilities,
+        opts: WatchOptions,
+    ) -> Result<RemoteWatcher, SessionError> {
+        let inotify = match opts.mode {
+            WatchMode::Auto => caps.inotifywait,
+            WatchMode::Inotify if !caps.inotifywait => {
+                return Err(SessionError::Unsupported {
+                    operation: "watching with inotify",
+                    why: "the container has no inotifywait (inotify-tools); use polling",
+                })
+            }
+            WatchMode::Inotify => true,
+            WatchMode::Poll => false,
+        };
+        if !inotify && !caps.find_newer {
+            return Err(SessionError::Unsupported {
+                operation: "polling for remote changes",
+                why:
+                    "the container's find has no -newer; only full listings can find remote changes",
+            });
+        }
+        let tok = token();
+        let mut interval = opts.interval.max(Duration::from_millis(100));
+        if !caps.sleep_fraction {
+            interval = Duration::from_secs(interval.as_secs_f64().ceil() as u64);
+        }
+        let (argv, mode) = if inotify {
+            (
+                scripts::argv(scripts::watch_inotify(), "ferry-watch", &[root, &tok]),
+                ActiveMode::Inotify,
+            )
+        } else {
+            let secs = interval.as_secs_f64();
+            let lag = ((1.0 / secs).ceil() as u64 + 1).max(2);
+            let iv = format!("{secs:.3}");
+            let iv = iv.trim_end_matches('0').trim_end_matches('.').to_string();
+            let full = opts.full_scan_every.max(1).to_string();
+            let state = opts.state_parent.clone().unwrap_or_default();
+            (
+                scripts::argv(
+                    scripts::watch_poll(),
+                    "ferry-watch",
+                    &[root, &iv, &lag.to_string(), &full, &tok, &state],
+                ),
+                ActiveMode::Poll { interval },
+            )
+        };
+        let mut p = launcher.launch(argv).await?;
+        let (Some(stdin), Some(stdout)) = (p.take_stdin(), p.take_stdout()) else {
+            return Err(SessionError::Setup {
+                message: "the transport gave no stdin or stdout".into(),
+            });
+        };
+        let stderr = drain_stderr(p.take_stderr());
+        let keep = p.take_keep_alive();
+        let (tx, mut rx) = mpsc::channel(4096);
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<(), String>>();
+        tokio::spawn(read_events(
+            BufReader::new(stdout),
+            tok,
+            inotify,
+            tx,
+            ready_tx,
+            stderr,
+        ));
+        match tokio::time::timeout(opts.ready_timeout, ready_rx).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(message))) => return Err(SessionError::Setup { message }),
+            Ok(Err(_)) => {
+                let mut why = String::from("the watcher ended before it was ready");
+                while let Ok(WatchEvent::Stopped(m) | WatchEvent::Warning(m)) = rx.try_recv() {
+                    why = format!("{why}: {m}");
+                }
+                return Err(SessionError::Setup { message: why });
+            }
+            Err(_) => {
+                return Err(SessionError::Timeout {
+                    during: "the watcher start".into(),
+                    after: opts.ready_timeout,
+                })
+            }
+        }
+        Ok(RemoteWatcher {
+            events: rx,
+            mode,
+            stdin,
+            stdin_close: p.supports_stdin_close(),
+            status: p.take_status(),
+            _keep: keep,
+        })
+    }
+
+    /// Stops the watcher: closes its stdin where the stream can (exec v5; elsewhere
+    /// dropping the stream does it) and waits up to two seconds for it to exit.
+    pub async fn stop(mut self) -> ExitStatus {
+        transport::close_stdin(&mut self.stdin, self.stdin_close).await;
+        let status = self.status.take();
+        drop(self);
+        match status {
+            Some(s) => tokio::time::timeout(Duration::from_secs(2), s)
+                .await
+                .unwrap_or_default(),
+            None => ExitStatus::default(),
+        }
+    }
+
+    /// The mechanism in use.
+    pub fn mode(&self) -> ActiveMode {
+        self.mode
+    }
+
+    /// The next event; `None` after the watcher has stopped and everything was read.
+    pub async fn next(&mut self) -> Option<WatchEvent> {
+        self.events.recv().await
+    }
+
+    /// An event if one is waiting, without blocking.
+    pub fn try_next(&mut self) -> Option<WatchEvent> {
+        self.events.try_recv().ok()
+    }
+}
+
+/// Strips `./` from a path the container printed; `.` is the root (empty).
+fn hint_path(p: &str) -> Option<String> {
+    if p == "." {
+        return Some(String::new());
+    }
+    p.strip_prefix("./").map(str::to_string)
+}
+
+async fn read_events(
+    mut out: BufReader<super::transport::Output>,
+    tok: String,
+    inotify: bool,
+    tx: mpsc::Sender<WatchEvent>,
+    ready: tokio::sync::oneshot::Sender<Result<(), String>>,
+    stderr: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+) {
+    let mut ready = Some(ready);
+    let mut line = Vec::new();
+    let control = format!("{tok} ");
+    loop {
+        line.clear();
+        match out.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        let text = String::from_utf8_lossy(&line).into_owned();
+        let ev = if let Some(c) = text.strip_prefix(&control) {
+            match c {
+                "ready" => {
+                    if let Some(r) = ready.take() {
+                        let _ = r.send(Ok(()));
+                    }
+                    None
+                }
+                "tick" => None,
+                "rescan" => Some(WatchEvent::Rescan),
+                _ => {
+                    let why = c.strip_prefix("failed ").unwrap_or(c).to_string();
+                    if let Some(r) = ready.take() {
+                        let _ = r.send(Err(why.clone()));
+                    }
+                    Some(WatchEvent::Stopped(why))
+                }
+            }
+        } else if inotify {
+            if let Some(rest) = text.strip_prefix("E ") {
+                let (events, path) = rest.split_once(' ').unwrap_or((rest, ""));
+                if events.contains("Q_OVERFLOW") {
+                    Some(WatchEvent::Rescan)
+                } else {
+                    hint_path(path).map(|path| WatchEvent::Changed {
+                        path,
+                        dir: events.contains("ISDIR"),
+                    })
+                }
+            } else if text.starts_with("Watches established") {
+                if let Some(r) = ready.take() {
+                    let _ = r.send(Ok(()));
+                }
+                None
+            } else if text.starts_with("Setting up watches") || text.is_empty() {
+                None
+            } else {
+                Some(WatchEvent::Warning(text))
+            }
+        } else {
+            hint_path(&text).map(|path| WatchEvent::Changed { path, dir: false })
+        };
+        if let Some(ev) = ev {
+            if tx.send(ev).await.is_err() {
+                return;
+            }
+        }
+    }
+    let tail = String::from_utf8_lossy(&stderr.lock().unwrap_or_else(|e| e.into_inner()))
+        .trim()
+        .to_string();
+    let why = if tail.is_empty() {
+        "the watcher's stream ended".to_string()
+    } else {
+        format!("the watcher's stream ended; it said: {tail}")
+    };
+    if let Some(r) = ready.take() {
+        let _ = r.send(Err(why.clone()));
+    }
+    let _ = tx.send(WatchEvent::Stopped(why)).await;
+}

@@ -1,0 +1,101 @@
+//! A hostile container: its `tar` answers a download with an archive holding `../evil`,
+//! absolute paths and symlink tricks. ferry returns only the safe entries and an error
+//! for each other one; it writes nothing itself.
+
+mod remote_support;
+
+use ferry::remote::{DownloadedKind, FileErrorKind, RelPath};
+use remote_support::{skip, Rootfs};
+
+/// One raw ustar member (the `tar` crate refuses to write hostile paths).
+fn member(out: &mut Vec<u8>, name: &str, kind: u8, link: &str, data: &[u8]) {
+    let mut h = [0u8; 512];
+    h[..name.len()].copy_from_slice(name.as_bytes());
+    h[100..107].copy_from_slice(b"0000644");
+    h[108..115].copy_from_slice(b"0000000");
+    h[116..123].copy_from_slice(b"0000000");
+    h[124..135].copy_from_slice(format!("{:011o}", data.len()).as_bytes());
+    h[136..147].copy_from_slice(b"14000000000");
+    h[156] = kind;
+    h[157..157 + link.len()].copy_from_slice(link.as_bytes());
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|&b| b as u32).sum();
+    h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+    out.extend_from_slice(&h);
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+}
+
+#[tokio::test]
+async fn remote_download_rejects_hostile_archives() {
+    if skip() {
+        return;
+    }
+    let fs = Rootfs::new("busybox");
+    let mut evil = Vec::new();
+    member(&mut evil, "./req/fine.txt", b'0', "", b"fine");
+    member(&mut evil, "../evil", b'0', "", b"x");
+    member(&mut evil, "/etc/evil", b'0', "", b"x");
+    member(&mut evil, "req/../../evil", b'0', "", b"x");
+    member(&mut evil, "req/link", b'2', "/etc", b"");
+    member(
+        &mut evil,
+        "req/link/passwd",
+        b'0',
+        "",
+        b"root::0:0::/:/bin/sh\n",
+    );
+    member(&mut evil, "req/up", b'2', "../..", b"");
+    member(&mut evil, "req/hard", b'1', "/etc/shadow", b"");
+    member(&mut evil, "req/dev", b'3', "", b"");
+    member(&mut evil, "unrequested", b'0', "", b"x");
+    member(&mut evil, "req/inside", b'2', "fine.txt", b"");
+    evil.extend_from_slice(&[0; 1024]);
+    std::fs::write(fs.host("/evil.tar"), &evil).unwrap();
+    // The container's tar: honest for the probe, hostile when asked for ./req.
+    std::fs::remove_file(fs.host("/bin/tar")).unwrap();
+    std::fs::write(
+        fs.host("/bin/tar"),
+        "#!/bin/sh\ncase \" $* \" in *' ./req '*) cat /evil.tar >\"$2\"; exit 0 ;; esac\nexec busybox tar \"$@\"\n",
+    )
+    .unwrap();
+    fs.sh("chmod 755 /bin/tar");
+    let mut s = fs.session().await;
+    assert!(s.capabilities().tar.is_some());
+    let d = s.download(&[RelPath::new("req").unwrap()]).await.unwrap();
+    let got: Vec<_> = d.entries.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(got, ["req/fine.txt", "req/inside"]);
+    assert_eq!(
+        d.entries[0].kind,
+        DownloadedKind::File {
+            contents: b"fine".to_vec()
+        }
+    );
+    let mut refused: Vec<_> = d.errors.iter().map(|e| e.path.as_str()).collect();
+    refused.sort();
+    assert_eq!(
+        refused,
+        [
+            "../evil",
+            "/etc/evil",
+            "req/../../evil",
+            "req/dev",
+            "req/hard",
+            "req/link",
+            "req/link/passwd",
+            "req/up",
+            "unrequested"
+        ],
+        "{:#?}",
+        d.errors
+    );
+    assert!(d.errors.iter().all(|e| e.kind == FileErrorKind::Unsafe));
+    for e in &d.errors {
+        eprintln!("refused: {e}");
+    }
+    // The session is still fine.
+    s.ping().await.unwrap();
+    assert!(!std::path::Path::new("/evil").exists() && !fs.host("/evil").exists());
+}
