@@ -5,6 +5,7 @@
 //! (`tests/cluster`); see ARCHITECTURE.md for the planned module map.
 
 pub mod config;
+pub mod core;
 pub mod remote;
 pub mod state;
 pub mod target;

@@ -1,0 +1,148 @@
+//! The initial sync: [`plan_initial`] reconciles a full local and a full remote
+//! [`Snapshot`] when a sync starts or reconnects.
+//!
+//! # Without an index (first start): the strategy decides
+//!
+//! Per path, with `L` = local entry, `R` = remote entry ([`super::compare`] says whether
+//! and how they differ):
+//!
+//! | strategy | only local | only remote | differ: local newer / mode only | remote newer | same mtime, other content | file ↔ directory |
+//! |---|---|---|---|---|---|---|
+//! | `merge` (default) | upload | download | upload | nothing, reported in `remote_newer` | conflict, unresolved | conflict, unresolved |
+//! | `mirrorLocal` | upload | **delete remote** ¹ | upload | upload | upload | replace remote |
+//! | `preferLocal` | upload | download | upload | upload | upload | replace remote |
+//! | `preferRemote` | upload | download | download | download | download | replace local |
+//! | `preferNewest` | upload | download | upload / conflict ² | download | conflict, unresolved | the newer replaces ³ |
+//! | `mirrorRemote` | **delete local** ¹ | download | download | download | download | replace local |
+//! | `keepAll` | upload | download | conflict, unresolved | conflict, unresolved | conflict, unresolved | conflict, unresolved |
+//! | `disabled` | — | — | — | — | — | — |
+//!
+//! Equal entries (and two directories) are recorded in the index ([`Action::Record`]).
+//! Under `merge` nothing is ever deleted and no local file is ever overwritten.
+//!
+//! ¹ A mirror removes on the mirrored side what the other side is authoritative for: a
+//!   remote-only path is deleted by `mirrorLocal` unless it is upload-excluded (then it is
+//!   downloaded, as DevSpace does); a download-excluded remote-only path is deleted too
+//!   (DevSpace kept those, devspace#1578). `mirrorRemote` is the mirror image.
+//! ² Mode only: equal mtimes, so no newer side: an unresolved conflict.
+//! ³ By the entries' mtimes; equal: an unresolved conflict.
+//!
+//! **Excludes** ([`super::excludes`]) come first: a path excluded in both directions is
+//! skipped; when the decision needs a direction the excludes forbid, the path is skipped
+//! and reported ([`Plan::skipped`]) — never turned into the opposite transfer (except the
+//! mirror rule ¹). "Replace" removes the losing side's entry (a directory with its whole
+//! subtree, which must all be removable, else the replacement becomes an unresolved
+//! conflict) and copies the winner.
+//!
+//! # With an index (restart, reconnect): three-way
+//!
+//! For a path the index knows (and for a path only one side has):
+//!
+//! - changed on one side only (against the index, [`Tolerance::EXACT`]) → that change is
+//!   carried to the other side: copy, replace, or delete. A deletion is planned only
+//!   here: the other side still has exactly what the index recorded, so the deletion is
+//!   proven. A path on one side only that the index does not know was created there: it
+//!   is copied, whatever the strategy (no mirror deletions with an index);
+//! - changed on both sides to the same thing → recorded; deleted on both → forgotten;
+//! - changed on both sides differently → a [`Conflict`](super::plan::Conflict) that loses nothing: the winner
+//!   (local for `merge`, `preferLocal`, `mirrorLocal`; remote for `preferRemote`,
+//!   `mirrorRemote`; the newer for `preferNewest`, local on a tie; none for `keepAll`) is
+//!   copied over the other side after the losing version is saved locally as
+//!   `<name>.ferry-conflict-remote` (or `-local`; `-2`, `-3`, … when taken). Unresolved
+//!   instead when a directory is involved, or when an exclude forbids moving either
+//!   version;
+//! - changed on one side, deleted on the other → the changed version is restored on the
+//!   deleting side (a change wins over a deletion), reported as a conflict.
+//!
+//! Paths both sides have but the index does not know get the strategy's rules above.
+//! Folder renames are detected ([`super::rename`]).
+//!
+//! **Reset guard**: an index is ignored (the strategy decides, as on a first start) when
+//! one side has nothing outside the excludes while the index has entries: a new container
+//! or a failed listing must never read as "everything was deleted" (devspace#326). The
+//! plan then ends with an [`Action::Forget`] of every index
+//! entry it does not record anew, so no stale entry can prove a deletion later.
+
+use std::collections::BTreeSet;
+
+use super::compare::Tolerance;
+use super::excludes::ExcludeSet;
+use super::index::Index;
+use super::planner::{Mode, Planner};
+use super::snapshot::Snapshot;
+use crate::config::InitialSync;
+
+use super::path::RelPath;
+use super::plan::{Action, Plan};
+
+/// Plans the initial sync of `local` against `remote` (see the module docs for every
+/// rule). `index` is the last agreed state, if one was persisted; `tolerance` applies to
+/// local-versus-remote comparisons ([`Tolerance::default`]: 1 s).
+pub fn plan_initial(
+    local: &Snapshot,
+    remote: &Snapshot,
+    index: Option<&Index>,
+    strategy: InitialSync,
+    excludes: &ExcludeSet,
+    tolerance: Tolerance,
+) -> Plan {
+    if strategy == InitialSync::Disabled {
+        return Plan::default();
+    }
+    let looks_reset = |side: &Snapshot| {
+        !side
+            .iter()
+            .any(|(path, entry)| !excludes.excluded(path, entry.is_dir()))
+    };
+    let (index, ignored) = match index {
+        Some(index) if !index.is_empty() && (looks_reset(local) || looks_reset(remote)) => {
+            (None, Some(index))
+        }
+        index => (index, None),
+    };
+    let mut candidates: BTreeSet<_> = local.iter().map(|(p, _)| p.clone()).collect();
+    candidates.extend(remote.iter().map(|(p, _)| p.clone()));
+    if let Some(index) = index {
+        candidates.extend(index.entries().iter().map(|(p, _)| p.clone()));
+    }
+    let mut plan = Planner {
+        local,
+        remote,
+        base: index.map(Index::entries),
+        excludes,
+        tolerance,
+        mode: Mode::Initial(strategy),
+    }
+    .plan(candidates);
+    if let Some(ignored) = ignored {
+        forget_stale(&mut plan, ignored);
+    }
+    plan
+}
+
+/// After the reset guard ignored `index`: the plan forgets every entry of it that the
+/// plan does not record anew, so that no stale entry can later prove a deletion.
+fn forget_stale(plan: &mut Plan, index: &Index) {
+    let agreed: BTreeSet<&RelPath> = plan
+        .actions
+        .iter()
+        .flat_map(|action| match action {
+            Action::MkdirRemote { items }
+            | Action::MkdirLocal { items }
+            | Action::Upload { items }
+            | Action::Download { items }
+            | Action::Record { items } => items.iter().map(|i| &i.path).collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    let stale: Vec<RelPath> = index
+        .entries()
+        .iter()
+        .map(|(path, _)| path)
+        .filter(|path| !agreed.contains(path))
+        .cloned()
+        .collect();
+    if !stale.is_empty() {
+        plan.actions.push(Action::Forget { paths: stale });
+    }
+}
