@@ -495,6 +495,19 @@ pub fn unreachable_error(_ns: &str, pod: &str, e: crate::kubelet::Unreachable) -
     }
 }
 
+/// The values of a header that may repeat and may hold comma-separated lists
+/// (`Sec-WebSocket-Protocol`, `X-Stream-Protocol-Version`), in order.
+fn header_list(headers: &http::HeaderMap, name: &str) -> Vec<String> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
 /// `pods/NAME/exec`: negotiates WebSocket or SPDY, answers 101, and hands the streams to
 /// the exec bridge.
 async fn exec(
@@ -537,16 +550,7 @@ async fn exec(
         command,
     };
     if upgrade == "websocket" {
-        let offered: Vec<String> = headers
-            .get_all("sec-websocket-protocol")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| {
-                v.split(',')
-                    .map(|s| s.trim().to_string())
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        let offered = header_list(headers, "sec-websocket-protocol");
         let refuse_v5 = cluster.refuse_v5();
         let Some(protocol) = crate::ws_exec::negotiate(&offered, refuse_v5) else {
             return Err(ApiError::bad_request(format!(
@@ -580,16 +584,7 @@ async fn exec(
         return Ok(r);
     }
     if upgrade == "spdy/3.1" {
-        let offered: Vec<String> = headers
-            .get_all("x-stream-protocol-version")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| {
-                v.split(',')
-                    .map(|s| s.trim().to_string())
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        let offered = header_list(headers, "x-stream-protocol-version");
         // A cluster older than 1.29 does not know v5 on any transport.
         let refuse_v5 = cluster.refuse_v5();
         let offered_refs: Vec<&str> = offered
