@@ -28,7 +28,7 @@ async fn upload_versions(s: &mut Session) {
         let files: Vec<UploadFile> = ["a.js", "b.css"]
             .iter()
             .map(|n| UploadFile {
-                path: RelPath::new(*n).unwrap(),
+                path: RelPath::new(n).unwrap(),
                 contents: vec![b'a' + v; SIZE],
                 mode: 0o644,
                 mtime: Mtime::new(1_700_000_000 + v as i64, 0),

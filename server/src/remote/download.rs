@@ -70,7 +70,10 @@ impl Download {
                     || p.strip_prefix(r.as_str())
                         .is_some_and(|s| s.starts_with('/'))
             };
-            let seen = self.entries.iter().any(|e| e.path.starts_with(r))
+            let seen = self
+                .entries
+                .iter()
+                .any(|e| &e.path == r || r.is_ancestor_of(&e.path))
                 || self.errors.iter().any(|e| below(&e.path));
             if !seen {
                 self.missing.push(r.clone());
@@ -108,7 +111,7 @@ fn member_path(raw: &[u8]) -> Result<Option<RelPath>, (String, FileErrorKind, &'
     }
     match RelPath::new(text) {
         Ok(r) => Ok(Some(r)),
-        Err(_) if text.contains('\n') => {
+        Err(_) if text.contains('\n') || text.contains('\r') => {
             Err((shown(), FileErrorKind::NewlineInName, "newline in the name"))
         }
         Err(_) => Err((shown(), FileErrorKind::Unsafe, "malformed archive path")),
@@ -168,14 +171,17 @@ pub fn parse_archive(bytes: &[u8], requested: &[RelPath]) -> Result<Download, St
                 Some(why),
             ));
         };
-        if !requested.iter().any(|r| path.starts_with(r)) {
+        if !requested
+            .iter()
+            .any(|r| &path == r || r.is_ancestor_of(&path))
+        {
             refuse(
                 &mut out,
                 "the container sent an entry that was not asked for",
             );
             continue;
         }
-        if symlinks.iter().any(|s| path.starts_with(s) && &path != s) {
+        if symlinks.iter().any(|s| s.is_ancestor_of(&path)) {
             refuse(
                 &mut out,
                 "the path lies below a symlink of the same archive",

@@ -191,7 +191,7 @@ impl FileError {
             FileErrorKind::Read => "reading it in the container failed (permission?)",
             FileErrorKind::Remove => "removing it in the container failed",
             FileErrorKind::Mkdir => "creating the folder in the container failed",
-            FileErrorKind::NewlineInName => "the name contains a newline, which ferry cannot sync; rename it",
+            FileErrorKind::NewlineInName => "the name contains a newline or carriage return, which ferry cannot sync; rename it",
             FileErrorKind::InvalidUtf8 => "the name is not valid UTF-8, which ferry cannot sync; rename it",
             FileErrorKind::Unsafe => "refused: the entry would be written outside the sync folder or is of a kind ferry does not write",
         };

@@ -109,7 +109,19 @@ pub(crate) fn parse(
             ));
             continue;
         };
-        let path = RelPath::new(rel).map_err(|e| format!("bad path in listing: {e}"))?;
+        let path = match RelPath::new(rel) {
+            Ok(path) => path,
+            // A carriage return (a newline is flagged by the container as `!`).
+            Err(e) if rel.contains('\r') => {
+                out.errors.push(FileError::new(
+                    rel.escape_debug().to_string(),
+                    FileErrorKind::NewlineInName,
+                    Some(&e.to_string()),
+                ));
+                continue;
+            }
+            Err(e) => return Err(format!("bad path in listing: {e}")),
+        };
         let kind = match mode & 0o170000 {
             0o100000 => EntryKind::File,
             0o040000 => EntryKind::Dir,

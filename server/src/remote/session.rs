@@ -265,6 +265,11 @@ impl Session {
         self.list_inner(&[None], Depth::Recursive).await
     }
 
+    /// Lists the root's direct children ([`Depth::Children`]) or its whole tree.
+    pub async fn list_root(&mut self, depth: Depth) -> Result<Listing, SessionError> {
+        self.list_inner(&[None], depth).await
+    }
+
     /// Lists `paths` (each path itself, and below it as `depth` says). Paths that do
     /// not exist are reported in [`Listing::missing`].
     pub async fn list(&mut self, paths: &[RelPath], depth: Depth) -> Result<Listing, SessionError> {

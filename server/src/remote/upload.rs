@@ -58,7 +58,7 @@ pub(crate) struct Archive {
 /// Whether compressing `data` (named `path`) is worth it: not for known compressed
 /// formats, nor when a sample does not shrink by a tenth.
 fn compressible(path: &RelPath, data: &[u8]) -> bool {
-    let name = path.file_name();
+    let name = path.name();
     if let Some((_, ext)) = name.rsplit_once('.') {
         if PACKED.iter().any(|p| p.eq_ignore_ascii_case(ext)) {
             return false;
