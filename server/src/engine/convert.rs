@@ -1,0 +1,99 @@
+//! Between the remote session's records and the core's entries.
+
+use crate::core::{Entry, EntryKind, Snapshot};
+use crate::remote::{self, DownloadedEntry, DownloadedKind, Listing, Mtime, RemoteEntry};
+
+/// Nanoseconds since the epoch of a remote time.
+pub fn mtime_ns(m: Mtime) -> i64 {
+    m.secs.saturating_mul(1_000_000_000) + i64::from(m.nanos)
+}
+
+/// A remote time from nanoseconds since the epoch.
+pub fn mtime_of(ns: i64) -> Mtime {
+    Mtime::new(
+        ns.div_euclid(1_000_000_000),
+        ns.rem_euclid(1_000_000_000) as u32,
+    )
+}
+
+/// The core entry of a listed remote path; `None` for what ferry does not sync
+/// (symlinks, whose targets the listing does not carry, devices, FIFOs, sockets).
+pub fn remote_entry(e: &RemoteEntry) -> Option<Entry> {
+    let kind = match e.kind {
+        remote::EntryKind::File => EntryKind::File,
+        remote::EntryKind::Dir => EntryKind::Dir,
+        remote::EntryKind::Symlink | remote::EntryKind::Other => return None,
+    };
+    Some(Entry {
+        size: if kind == EntryKind::Dir { 0 } else { e.size },
+        kind,
+        mtime: mtime_ns(e.mtime),
+        mode: e.mode & 0o7777,
+        hash: None,
+    })
+}
+
+/// The core entry of a downloaded file or folder (`None` for a symlink).
+pub fn downloaded_entry(e: &DownloadedEntry) -> Option<Entry> {
+    match &e.kind {
+        DownloadedKind::File { contents } => Some(Entry {
+            kind: EntryKind::File,
+            size: contents.len() as u64,
+            mtime: mtime_ns(e.mtime),
+            mode: e.mode & 0o7777,
+            hash: None,
+        }),
+        DownloadedKind::Dir => Some(Entry::dir().with_mode(e.mode & 0o7777)),
+        DownloadedKind::Symlink { .. } => None,
+    }
+}
+
+/// The snapshot of a listing: every file and folder (see [`remote_entry`]), except
+/// what `skip` leaves out (a skipped folder with its contents). Returns the snapshot and how many entries of kinds ferry
+/// does not sync were left out.
+pub fn snapshot_of(
+    listing: &Listing,
+    skip: &dyn Fn(&crate::core::RelPath, bool) -> bool,
+) -> (Snapshot, usize) {
+    let mut snapshot = Snapshot::new();
+    let mut unsupported = 0;
+    let mut skipped_dirs: Vec<&crate::core::RelPath> = Vec::new();
+    for e in &listing.entries {
+        if skipped_dirs.iter().any(|d| d.is_ancestor_of(&e.path)) {
+            continue;
+        }
+        let is_dir = e.kind == remote::EntryKind::Dir;
+        if skip(&e.path, is_dir) {
+            if is_dir {
+                skipped_dirs.push(&e.path);
+            }
+            continue;
+        }
+        match remote_entry(e) {
+            Some(entry) => {
+                snapshot.insert(e.path.clone(), entry);
+            }
+            None => unsupported += 1,
+        }
+    }
+    (snapshot, unsupported)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mtimes_round_trip() {
+        for ns in [
+            0i64,
+            1,
+            999_999_999,
+            1_700_000_000_123_456_789,
+            -1,
+            -1_500_000_000,
+        ] {
+            assert_eq!(mtime_ns(mtime_of(ns)), ns, "{ns}");
+        }
+    }
+}

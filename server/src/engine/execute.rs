@@ -1,0 +1,523 @@
+//! Carrying out a [`Plan`]: each [`Action`] against the local folder ([`crate::local`])
+//! and the container ([`Session`]), recording in the [`Index`] exactly what completed.
+//!
+//! Per-file failures (a read-only file in the container, a name the other side cannot
+//! hold, a full disk) are collected in the [`Outcome`] and leave the index alone for that
+//! path, so the difference is seen again and retried. A [`SessionError`] that leaves the
+//! session unusable ends the execution; what completed before stays recorded.
+//!
+//! Local safety: a download never overwrites a local file that changed after the plan
+//! was made (the user typed while it was planned); the remote version is saved as a
+//! conflict copy next to it instead and reported.
+
+use std::path::Path;
+use std::time::Instant;
+
+use crate::core::{
+    same_version, Action, Deletion, Entry, EntryKind, Index, Item, Plan, RelPath, Side, Snapshot,
+    Tolerance,
+};
+use crate::local::{self, LocalErrorKind};
+use crate::remote::{DownloadedKind, FileError, Session, SessionError, UploadFile};
+
+use super::convert::{downloaded_entry, mtime_of};
+
+/// Largest upload batch in bytes of file content (one archive in memory).
+const UPLOAD_BATCH_BYTES: u64 = 8 << 20;
+/// Largest download batch in bytes (one archive in memory).
+const DOWNLOAD_BATCH_BYTES: u64 = 32 << 20;
+/// Most files in one transfer batch.
+const BATCH_FILES: usize = 2000;
+
+/// What to retry after a per-file failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// Upload the local file again (its local state is re-read).
+    Upload,
+    /// Download the container's file again (it is re-listed).
+    Download,
+    /// Nothing to retry automatically (a conflict, an unsyncable name).
+    Never,
+}
+
+/// One path that could not be synced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The path (relative to the sync folder; a readable rendering for invalid names).
+    pub path: String,
+    /// `error` or `conflict` (see [`super::status::FileProblem::kind`]).
+    pub kind: &'static str,
+    /// What went wrong and what to do.
+    pub message: String,
+    /// What the engine retries.
+    pub retry: Retry,
+}
+
+impl Failure {
+    fn remote(e: &FileError, retry: Retry) -> Failure {
+        Failure {
+            path: e.path.clone(),
+            kind: "error",
+            message: format!("in the container: {}", e.message),
+            retry,
+        }
+    }
+
+    fn local(e: &local::LocalError, retry: Retry) -> Failure {
+        Failure {
+            path: e.path.clone(),
+            kind: "error",
+            message: format!("locally: {}", e.message),
+            retry,
+        }
+    }
+}
+
+/// What an execution did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Files uploaded.
+    pub uploaded: u64,
+    /// Files downloaded.
+    pub downloaded: u64,
+    /// Paths deleted (either side, top-most paths).
+    pub deleted: u64,
+    /// Folders created (either side).
+    pub created_dirs: u64,
+    /// Bytes sent to the container (compressed size).
+    pub bytes_up: u64,
+    /// Bytes of file content received.
+    pub bytes_down: u64,
+    /// Paths that completed (their earlier problems are resolved).
+    pub done: Vec<RelPath>,
+    /// Per-file failures.
+    pub failures: Vec<Failure>,
+}
+
+impl Outcome {
+    /// Whether any file moved.
+    pub fn moved_anything(&self) -> bool {
+        self.uploaded + self.downloaded + self.deleted + self.created_dirs > 0
+    }
+
+    /// A one-line summary, e.g. `↑ 3 files (12.0 KiB), ↓ 1 file (20 B), 2 deleted`.
+    pub fn summary(&self, elapsed: std::time::Duration) -> String {
+        let mut parts = Vec::new();
+        if self.uploaded > 0 {
+            parts.push(format!(
+                "↑ {} ({})",
+                files(self.uploaded),
+                bytes(self.bytes_up)
+            ));
+        }
+        if self.downloaded > 0 {
+            parts.push(format!(
+                "↓ {} ({})",
+                files(self.downloaded),
+                bytes(self.bytes_down)
+            ));
+        }
+        if self.deleted > 0 {
+            parts.push(format!("{} deleted", self.deleted));
+        }
+        if self.created_dirs > 0 {
+            parts.push(format!("{} folders created", self.created_dirs));
+        }
+        if !self.failures.is_empty() {
+            parts.push(format!("{} failed", files(self.failures.len() as u64)));
+        }
+        format!("{} in {} ms", parts.join(", "), elapsed.as_millis())
+    }
+}
+
+fn files(n: u64) -> String {
+    if n == 1 {
+        "1 file".into()
+    } else {
+        format!("{n} files")
+    }
+}
+
+/// `12.0 KiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+/// Everything an execution needs.
+pub struct Executor<'a> {
+    /// The local sync folder.
+    pub root: &'a Path,
+    /// The session in the container.
+    pub session: &'a mut Session,
+    /// The index, updated as actions complete.
+    pub index: &'a mut Index,
+    /// The local state the plan was made from (`None`: the index).
+    pub planned_local: Option<&'a Snapshot>,
+    /// Called with (files done, files to do) as transfers complete.
+    pub progress: &'a mut (dyn FnMut(u64, u64) + Send),
+}
+
+impl Executor<'_> {
+    /// Carries out `plan` in order.
+    pub async fn run(&mut self, plan: &Plan) -> Result<Outcome, SessionError> {
+        let mut out = Outcome::default();
+        let total: u64 = plan
+            .actions
+            .iter()
+            .map(|a| match a {
+                Action::Upload { items } | Action::Download { items } => items.len() as u64,
+                _ => 0,
+            })
+            .sum();
+        let mut done = 0u64;
+        for action in &plan.actions {
+            match action {
+                Action::Record { .. } | Action::Forget { .. } => self.index.apply(action),
+                Action::SaveConflictCopy { path, copy, side } => {
+                    self.save_conflict_copy(path, copy, *side, &mut out).await?
+                }
+                Action::DeleteRemote { deletions } => {
+                    self.delete_remote(deletions, &mut out).await?
+                }
+                Action::DeleteLocal { deletions } => self.delete_local(deletions, &mut out),
+                Action::MkdirRemote { items } => {
+                    let paths: Vec<RelPath> = items.iter().map(|i| i.path.clone()).collect();
+                    let failed = self.session.mkdir(&paths).await?;
+                    let ok = self.keep_ok(items, &failed, Retry::Upload, &mut out);
+                    out.created_dirs += ok.len() as u64;
+                    self.index.apply(&Action::MkdirRemote { items: ok });
+                }
+                Action::MkdirLocal { items } => {
+                    let mut ok = Vec::new();
+                    for item in items {
+                        match local::mkdir(self.root, &item.path) {
+                            Ok(_) => {
+                                out.done.push(item.path.clone());
+                                ok.push(item.clone());
+                            }
+                            Err(e) => out.failures.push(Failure::local(&e, Retry::Download)),
+                        }
+                    }
+                    out.created_dirs += ok.len() as u64;
+                    self.index.apply(&Action::MkdirLocal { items: ok });
+                }
+                Action::RenameRemote { from, to } => {
+                    match self.session.rename(&[(from.clone(), to.clone())]).await {
+                        Ok(failed) if failed.is_empty() => {
+                            out.done.push(to.clone());
+                            self.index.apply(action);
+                        }
+                        Ok(failed) => out
+                            .failures
+                            .extend(failed.iter().map(|e| Failure::remote(e, Retry::Upload))),
+                        // No mv: the next full scan uploads the new folder instead.
+                        Err(SessionError::Unsupported { why, .. }) => out.failures.push(Failure {
+                            path: from.to_string(),
+                            kind: "error",
+                            message: format!("renaming in the container: {why}"),
+                            retry: Retry::Upload,
+                        }),
+                        Err(e) => return Err(e),
+                    }
+                }
+                Action::RenameLocal { from, to } => match local::rename(self.root, from, to) {
+                    Ok(()) => {
+                        out.done.push(to.clone());
+                        self.index.apply(action);
+                    }
+                    Err(e) => out.failures.push(Failure::local(&e, Retry::Download)),
+                },
+                Action::Upload { items } => {
+                    for chunk in chunks(items, UPLOAD_BATCH_BYTES) {
+                        self.upload(chunk, &mut out).await?;
+                        done += chunk.len() as u64;
+                        (self.progress)(done, total);
+                    }
+                }
+                Action::Download { items } => {
+                    for chunk in chunks(items, DOWNLOAD_BATCH_BYTES) {
+                        self.download(chunk, &mut out).await?;
+                        done += chunk.len() as u64;
+                        (self.progress)(done, total);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The items whose path is not in `failed`; failures are recorded.
+    fn keep_ok(
+        &self,
+        items: &[Item],
+        failed: &[FileError],
+        retry: Retry,
+        out: &mut Outcome,
+    ) -> Vec<Item> {
+        out.failures
+            .extend(failed.iter().map(|e| Failure::remote(e, retry)));
+        let ok: Vec<Item> = items
+            .iter()
+            .filter(|i| !failed.iter().any(|f| f.path == i.path.as_str()))
+            .cloned()
+            .collect();
+        out.done.extend(ok.iter().map(|i| i.path.clone()));
+        ok
+    }
+
+    async fn upload(&mut self, items: &[Item], out: &mut Outcome) -> Result<(), SessionError> {
+        let mut files = Vec::new();
+        let mut read = Vec::new();
+        for item in items {
+            if item.entry.kind != EntryKind::File {
+                continue;
+            }
+            match local::read_file(self.root, &item.path) {
+                Ok((entry, contents)) => {
+                    files.push(UploadFile {
+                        path: item.path.clone(),
+                        contents,
+                        mode: entry.mode,
+                        mtime: mtime_of(entry.mtime),
+                    });
+                    read.push(Item {
+                        path: item.path.clone(),
+                        entry,
+                    });
+                }
+                // Deleted since it was seen: the watcher reports the deletion.
+                Err(e) if e.kind == LocalErrorKind::NotFound => {}
+                Err(e) => out.failures.push(Failure::local(&e, Retry::Upload)),
+            }
+        }
+        if files.is_empty() {
+            return Ok(());
+        }
+        let report = self.session.upload(&files).await?;
+        out.bytes_up += report.sent_bytes;
+        let ok = self.keep_ok(&read, &report.failed, Retry::Upload, out);
+        out.uploaded += ok.len() as u64;
+        self.index.apply(&Action::Upload { items: ok });
+        Ok(())
+    }
+
+    /// What the local side had at `path` when the plan was made.
+    fn expected_local(&self, path: &RelPath) -> Option<&Entry> {
+        match self.planned_local {
+            Some(s) => s.get(path),
+            None => self.index.get(path),
+        }
+    }
+
+    async fn download(&mut self, items: &[Item], out: &mut Outcome) -> Result<(), SessionError> {
+        let paths: Vec<RelPath> = items.iter().map(|i| i.path.clone()).collect();
+        let d = self.session.download(&paths).await?;
+        out.failures
+            .extend(d.errors.iter().map(|e| Failure::remote(e, Retry::Download)));
+        let mut ok = Vec::new();
+        for e in &d.entries {
+            let Some(entry) = downloaded_entry(e) else {
+                continue;
+            };
+            let result = match &e.kind {
+                DownloadedKind::File { contents } => {
+                    // Never overwrite a local change made after the plan.
+                    let now = local::stat(self.root, &e.path).ok().flatten();
+                    let target = if now.is_some()
+                        && !same_version(
+                            now.as_ref(),
+                            self.expected_local(&e.path),
+                            Tolerance::EXACT,
+                        ) {
+                        let copy = conflict_copy_name(self.root, &e.path, Side::Remote);
+                        out.failures.push(Failure {
+                            path: e.path.to_string(),
+                            kind: "conflict",
+                            message: format!(
+                                "changed locally while the container's version was being \
+                                 fetched; the local version is kept and the container's \
+                                 version saved as {copy}"
+                            ),
+                            retry: Retry::Never,
+                        });
+                        Some(copy)
+                    } else {
+                        None
+                    };
+                    out.bytes_down += contents.len() as u64;
+                    match target {
+                        Some(copy) => {
+                            let _ =
+                                local::write_file(self.root, &copy, contents, e.mode, entry.mtime);
+                            continue;
+                        }
+                        None => {
+                            local::write_file(self.root, &e.path, contents, e.mode, entry.mtime)
+                                .map(|_| ())
+                        }
+                    }
+                }
+                DownloadedKind::Dir => local::mkdir(self.root, &e.path).map(|_| ()),
+                DownloadedKind::Symlink { .. } => continue,
+            };
+            match result {
+                Ok(()) => ok.push(Item {
+                    path: e.path.clone(),
+                    entry,
+                }),
+                Err(err) => out.failures.push(Failure::local(&err, Retry::Download)),
+            }
+        }
+        out.downloaded += ok.iter().filter(|i| !i.entry.is_dir()).count() as u64;
+        out.done.extend(ok.iter().map(|i| i.path.clone()));
+        self.index.apply(&Action::Download { items: ok });
+        Ok(())
+    }
+
+    async fn save_conflict_copy(
+        &mut self,
+        path: &RelPath,
+        copy: &RelPath,
+        side: Side,
+        out: &mut Outcome,
+    ) -> Result<(), SessionError> {
+        match side {
+            Side::Local => {
+                if let Err(e) = local::rename(self.root, path, copy) {
+                    out.failures.push(Failure::local(&e, Retry::Never));
+                }
+            }
+            Side::Remote => {
+                let d = self.session.download(std::slice::from_ref(path)).await?;
+                for e in &d.entries {
+                    if let (DownloadedKind::File { contents }, true) = (&e.kind, &e.path == path) {
+                        let mtime = super::convert::mtime_ns(e.mtime);
+                        if let Err(err) =
+                            local::write_file(self.root, copy, contents, e.mode, mtime)
+                        {
+                            out.failures.push(Failure::local(&err, Retry::Never));
+                        }
+                    }
+                }
+                out.failures
+                    .extend(d.errors.iter().map(|e| Failure::remote(e, Retry::Never)));
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete_remote(
+        &mut self,
+        deletions: &[Deletion],
+        out: &mut Outcome,
+    ) -> Result<(), SessionError> {
+        let paths: Vec<RelPath> = deletions.iter().map(|d| d.path.clone()).collect();
+        let failed = self.session.delete(&paths).await?;
+        out.failures
+            .extend(failed.iter().map(|e| Failure::remote(e, Retry::Upload)));
+        let ok: Vec<Deletion> = deletions
+            .iter()
+            .filter(|d| !failed.iter().any(|f| f.path == d.path.as_str()))
+            .cloned()
+            .collect();
+        out.deleted += ok.len() as u64;
+        out.done.extend(ok.iter().map(|d| d.path.clone()));
+        self.index.apply(&Action::DeleteRemote { deletions: ok });
+        Ok(())
+    }
+
+    fn delete_local(&mut self, deletions: &[Deletion], out: &mut Outcome) {
+        let mut ok = Vec::new();
+        for d in deletions {
+            let errors = local::remove(self.root, d);
+            if errors.is_empty() {
+                ok.push(d.clone());
+                out.done.push(d.path.clone());
+            } else {
+                out.failures.extend(errors.iter().map(|e| Failure {
+                    path: e.path.clone(),
+                    kind: "error",
+                    message: format!("deleted in the container but kept locally: {}", e.message),
+                    retry: Retry::Never,
+                }));
+            }
+        }
+        out.deleted += ok.len() as u64;
+        self.index.apply(&Action::DeleteLocal { deletions: ok });
+    }
+}
+
+/// Splits `items` into batches of at most `max_bytes` of content and [`BATCH_FILES`]
+/// files (a larger file is a batch of its own).
+fn chunks(items: &[Item], max_bytes: u64) -> Vec<&[Item]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut size = 0u64;
+    for (i, item) in items.iter().enumerate() {
+        if i > start && (size + item.entry.size > max_bytes || i - start >= BATCH_FILES) {
+            out.push(&items[start..i]);
+            start = i;
+            size = 0;
+        }
+        size += item.entry.size;
+    }
+    if start < items.len() {
+        out.push(&items[start..]);
+    }
+    out
+}
+
+/// A free local name for a conflict copy of `path`: `<name>.ferry-conflict-remote`
+/// (or `-local`), then `-2`, `-3`, …
+pub fn conflict_copy_name(root: &Path, path: &RelPath, loser: Side) -> RelPath {
+    let base = format!("{}.ferry-conflict-{loser}", path.as_str());
+    let mut n = 1;
+    loop {
+        let candidate = if n == 1 {
+            base.clone()
+        } else {
+            format!("{base}-{n}")
+        };
+        if let Ok(p) = RelPath::new(&candidate) {
+            if !root.join(p.as_str()).exists() || n > 1000 {
+                return p;
+            }
+        }
+        n += 1;
+    }
+}
+
+/// When `elapsed` is worth logging.
+pub fn since(t: Instant) -> std::time::Duration {
+    t.elapsed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunking_respects_bytes_and_count() {
+        let item = |size| Item {
+            path: RelPath::new("f").unwrap(),
+            entry: Entry::file(size, 0),
+        };
+        let items = vec![item(5), item(5), item(5), item(20), item(1)];
+        let c = chunks(&items, 10);
+        let sizes: Vec<usize> = c.iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, vec![2, 1, 1, 1]);
+        assert!(chunks(&[], 10).is_empty());
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(12 * 1024), "12.0 KiB");
+    }
+}

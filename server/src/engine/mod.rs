@@ -1,0 +1,41 @@
+//! The sync engine: one [`SyncTask`] per sync path keeps a local folder and a folder in
+//! a container in sync, driving the sans-IO [`crate::core`] with the two edges
+//! [`crate::local`] (filesystem, `notify`) and [`crate::remote`] (the shell session over
+//! [`crate::exec::PodLauncher`]).
+//!
+//! | module | job |
+//! |---|---|
+//! | [`task`] | [`SyncTask`]: connect, initial sync, continuous sync, reconnect |
+//! | [`execute`] | carrying a [`crate::core::Plan`] out; per-file failures |
+//! | [`store`] | the persisted index (`.ferry/index/`) |
+//! | [`status`] | [`StatusReport`] (`ferry/status`, `.ferry/status.json`), [`StatusHub`] |
+//! | [`convert`] | remote records ↔ core entries |
+//!
+//! # Life of a sync path
+//!
+//! 1. **Connecting**: the pod is resolved ([`crate::target`]), a [`crate::remote::Session`]
+//!    starts in its container (relative container paths are resolved against the
+//!    container's working directory).
+//! 2. **Initial sync**: both sides are listed, the persisted index loaded, and
+//!    [`crate::core::plan_initial`] decides; the plan is carried out with progress, the
+//!    index saved. Newer remote files, conflicts and per-file failures are reported.
+//! 3. **Watching**: local changes (`notify`, batched with a short quiet window) and
+//!    remote changes (inotify or polling in the container) are planned against the index
+//!    and carried out. Failed transfers are retried every few seconds.
+//! 4. When the session breaks (pod deleted, stream dropped), the task goes back to 1
+//!    with a back-off; the index makes the next initial sync a three-way one, so nothing
+//!    that happened meanwhile is lost and nothing is re-sent that is already equal.
+//!
+//! Built-in excludes (on top of the config's `.devspace/` and `.ferry/`): ferry's own
+//! temporary names (`*.ferry-tmp-*`, `.ferry-tmp-*`) in both directions, and conflict
+//! copies (`*.ferry-conflict-*`), which stay local.
+
+pub mod convert;
+pub mod execute;
+pub mod status;
+pub mod store;
+pub mod task;
+
+pub use execute::{Failure, Outcome, Retry};
+pub use status::{Health, Notice, PathState, PathStatus, StatusHub, StatusReport};
+pub use task::{EngineError, EngineOptions, RunSummary, SyncTask};

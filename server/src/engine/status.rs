@@ -1,0 +1,288 @@
+//! What a running sync reports: the [`StatusReport`] (the payload of the `ferry/status`
+//! notification and the content of `.ferry/status.json`, which `ferry status` reads), and
+//! the [`StatusHub`] the sync tasks update and front ends subscribe to.
+//!
+//! The payload is versioned ([`STATUS_VERSION`]); fields are only ever added. See
+//! `docs/protocol.md` for the documented shape.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, watch};
+
+/// The version of the [`StatusReport`] shape.
+pub const STATUS_VERSION: u32 = 1;
+
+/// How many per-file problems a [`PathStatus`] carries at most (the count is exact).
+pub const MAX_LISTED_PROBLEMS: usize = 100;
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Overall health of all sync paths.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Health {
+    /// Everything syncs.
+    Ok,
+    /// Syncing, with per-file problems, conflicts or newer remote files to look at.
+    Warning,
+    /// At least one sync path cannot sync (no pod, connection lost, …).
+    Error,
+    /// Nothing runs.
+    Stopped,
+}
+
+/// What one sync path is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PathState {
+    /// Finding the pod and starting the session in the container.
+    Connecting,
+    /// Comparing both sides and transferring what differs.
+    InitialSync,
+    /// In sync; waiting for changes.
+    Watching,
+    /// Sending local changes (`pending` files).
+    Uploading,
+    /// Fetching remote changes (`pending` files).
+    Downloading,
+    /// Cannot sync now (see `lastError`); retried.
+    Error,
+    /// Not running.
+    Stopped,
+}
+
+/// A problem with one file (a per-file error, a conflict, a newer remote file).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileProblem {
+    /// The path relative to the sync path's local folder.
+    pub path: String,
+    /// `error` (a transfer failed), `conflict`, or `remoteNewer`.
+    pub kind: String,
+    /// What happened and what to do.
+    pub message: String,
+}
+
+/// The state of one sync path.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PathStatus {
+    /// The sync path's name in the config.
+    pub name: String,
+    /// The local folder.
+    pub local_path: String,
+    /// The folder in the container.
+    pub container_path: String,
+    /// What it does now.
+    pub state: PathState,
+    /// The pod synced with, once found.
+    pub pod: Option<String>,
+    /// The container synced with, once found.
+    pub container: Option<String>,
+    /// Files waiting to be transferred in the current step.
+    pub pending: u64,
+    /// Files uploaded since the start.
+    pub uploaded: u64,
+    /// Files downloaded since the start.
+    pub downloaded: u64,
+    /// Paths deleted (either side) since the start.
+    pub deleted: u64,
+    /// When a file last moved (ms since the Unix epoch).
+    pub last_activity: Option<u64>,
+    /// The last error that stopped this path from syncing, if it is not syncing now.
+    pub last_error: Option<String>,
+    /// Number of current per-file problems (the first [`MAX_LISTED_PROBLEMS`] are
+    /// listed in `problems`).
+    pub problem_count: u64,
+    /// Per-file problems.
+    pub problems: Vec<FileProblem>,
+}
+
+impl PathStatus {
+    /// A path that has not started.
+    pub fn new(name: &str, local_path: &str, container_path: &str) -> PathStatus {
+        PathStatus {
+            name: name.to_string(),
+            local_path: local_path.to_string(),
+            container_path: container_path.to_string(),
+            state: PathState::Stopped,
+            pod: None,
+            container: None,
+            pending: 0,
+            uploaded: 0,
+            downloaded: 0,
+            deleted: 0,
+            last_activity: None,
+            last_error: None,
+            problem_count: 0,
+            problems: Vec::new(),
+        }
+    }
+}
+
+/// Everything a front end shows: one entry per sync path.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusReport {
+    /// [`STATUS_VERSION`].
+    pub version: u32,
+    /// Overall health.
+    pub health: Health,
+    /// The process that syncs.
+    pub pid: u32,
+    /// When this report was made (ms since the Unix epoch).
+    pub updated: u64,
+    /// Per sync path, in config order.
+    pub paths: Vec<PathStatus>,
+}
+
+impl StatusReport {
+    /// The health the paths add up to.
+    pub fn health_of(paths: &[PathStatus]) -> Health {
+        if paths.is_empty() || paths.iter().all(|p| p.state == PathState::Stopped) {
+            Health::Stopped
+        } else if paths.iter().any(|p| p.state == PathState::Error) {
+            Health::Error
+        } else if paths.iter().any(|p| p.problem_count > 0) {
+            Health::Warning
+        } else {
+            Health::Ok
+        }
+    }
+}
+
+/// Something worth a line in a terminal (`ferry sync` prints these).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// A batch of transfers finished.
+    Batch {
+        /// The sync path.
+        name: String,
+        /// What happened, e.g. `↑ 3 files (12.0 KiB) in 14 ms`.
+        text: String,
+    },
+    /// Initial sync progress: `done` of `total` files.
+    Progress {
+        /// The sync path.
+        name: String,
+        /// Files done.
+        done: u64,
+        /// Files to do.
+        total: u64,
+    },
+    /// A message for the user (connected, errors, reports).
+    Message {
+        /// The sync path.
+        name: String,
+        /// The message.
+        text: String,
+        /// Whether it is an error or warning.
+        problem: bool,
+    },
+}
+
+/// The live status of all sync paths of one process: sync tasks update it, front ends
+/// subscribe (`watch` for the report, `broadcast` for notices).
+#[derive(Debug)]
+pub struct StatusHub {
+    paths: Mutex<BTreeMap<usize, PathStatus>>,
+    changed: watch::Sender<u64>,
+    notices: broadcast::Sender<Notice>,
+}
+
+impl StatusHub {
+    /// A hub with no paths.
+    pub fn new() -> Arc<StatusHub> {
+        Arc::new(StatusHub {
+            paths: Mutex::new(BTreeMap::new()),
+            changed: watch::channel(0).0,
+            notices: broadcast::channel(1024).0,
+        })
+    }
+
+    /// Registers sync path number `slot` (config order) with its initial status.
+    pub fn register(&self, slot: usize, status: PathStatus) {
+        self.lock().insert(slot, status);
+        self.bump();
+    }
+
+    /// Changes the status of path `slot`.
+    pub fn update(&self, slot: usize, f: impl FnOnce(&mut PathStatus)) {
+        if let Some(p) = self.lock().get_mut(&slot) {
+            f(p);
+        }
+        self.bump();
+    }
+
+    /// The current report.
+    pub fn report(&self) -> StatusReport {
+        let paths: Vec<PathStatus> = self.lock().values().cloned().collect();
+        StatusReport {
+            version: STATUS_VERSION,
+            health: StatusReport::health_of(&paths),
+            pid: std::process::id(),
+            updated: now_ms(),
+            paths,
+        }
+    }
+
+    /// Subscribes to changes (the value is a change counter).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// Subscribes to notices.
+    pub fn notices(&self) -> broadcast::Receiver<Notice> {
+        self.notices.subscribe()
+    }
+
+    /// Sends a notice to the subscribers (dropped if there are none).
+    pub fn notice(&self, notice: Notice) {
+        let _ = self.notices.send(notice);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<usize, PathStatus>> {
+        self.paths.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn bump(&self) {
+        self.changed.send_modify(|n| *n += 1);
+    }
+}
+
+/// The status file of a workspace: `.ferry/status.json`.
+pub fn status_file(state_dir: &std::path::Path) -> std::path::PathBuf {
+    state_dir.join("status.json")
+}
+
+/// Keeps `.ferry/status.json` current with `hub`, writing at most every `min_gap`,
+/// until the hub is dropped. Runs as a task.
+pub async fn write_status_file(
+    hub: Arc<StatusHub>,
+    state_dir: std::path::PathBuf,
+    min_gap: std::time::Duration,
+) {
+    let mut rx = hub.subscribe();
+    let path = status_file(&state_dir);
+    loop {
+        let report = hub.report();
+        if let Ok(json) = serde_json::to_vec_pretty(&report) {
+            if let Err(e) = crate::state::write_atomic(&path, &json) {
+                tracing::warn!("cannot write {}: {e}", path.display());
+            }
+        }
+        tokio::time::sleep(min_gap).await;
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}

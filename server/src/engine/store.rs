@@ -1,0 +1,141 @@
+//! The persisted index of each sync path: `.ferry/index/<name>.json`.
+//!
+//! The file records which local folder and container folder the index belongs to; an
+//! index written for another pair (the config changed) is not used. A missing or
+//! unreadable index only means a first-start initial sync (which never deletes), so
+//! errors here are logged, never fatal. Writes are atomic (see
+//! [`crate::state::write_atomic`]).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::Index;
+
+/// Version of the file format.
+const INDEX_VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Stored {
+    version: u32,
+    local_path: String,
+    container_path: String,
+    index: Index,
+}
+
+/// Where one sync path's index lives, and what it belongs to.
+#[derive(Clone, Debug)]
+pub struct IndexStore {
+    file: PathBuf,
+    local_path: String,
+    container_path: String,
+}
+
+/// A file name for `name` (sync path names may hold `/` and `#`).
+fn file_name(name: &str) -> String {
+    let mut out = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("{out}.json")
+}
+
+impl IndexStore {
+    /// The store of sync path `name` in the state folder `state_dir`, for the local
+    /// folder `local_path` and the container folder `container_path` (as resolved in
+    /// the container).
+    pub fn new(state_dir: &Path, name: &str, local_path: &Path, container_path: &str) -> Self {
+        IndexStore {
+            file: state_dir.join("index").join(file_name(name)),
+            local_path: local_path.display().to_string(),
+            container_path: container_path.to_string(),
+        }
+    }
+
+    /// The file the index is kept in.
+    pub fn path(&self) -> &Path {
+        &self.file
+    }
+
+    /// The persisted index, if there is one for this pair of folders.
+    pub fn load(&self) -> Option<Index> {
+        let bytes = match std::fs::read(&self.file) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                tracing::warn!(
+                    "cannot read {}: {e}; starting without an index",
+                    self.file.display()
+                );
+                return None;
+            }
+        };
+        match serde_json::from_slice::<Stored>(&bytes) {
+            Ok(s)
+                if s.version == INDEX_VERSION
+                    && s.local_path == self.local_path
+                    && s.container_path == self.container_path =>
+            {
+                Some(s.index)
+            }
+            Ok(_) => {
+                tracing::info!(
+                    "{} belongs to other folders or another format; starting without an index",
+                    self.file.display()
+                );
+                None
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "{} is damaged ({e}); starting without an index",
+                    self.file.display()
+                );
+                None
+            }
+        }
+    }
+
+    /// Persists `index`.
+    pub fn save(&self, index: &Index) -> std::io::Result<()> {
+        if let Some(dir) = self.file.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let stored = Stored {
+            version: INDEX_VERSION,
+            local_path: self.local_path.clone(),
+            container_path: self.container_path.clone(),
+            index: index.clone(),
+        };
+        let json = serde_json::to_vec(&stored).map_err(std::io::Error::other)?;
+        crate::state::write_atomic(&self.file, &json)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{Entry, RelPath, Snapshot};
+
+    #[test]
+    fn round_trip_and_mismatch() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = IndexStore::new(dir.path(), "web/app#1", Path::new("/w"), "/app");
+        assert!(store.load().is_none());
+        let mut snap = Snapshot::new();
+        snap.insert(RelPath::new("a.txt").unwrap(), Entry::file(3, 1_000));
+        let index = Index::from_snapshot(snap);
+        store.save(&index).unwrap();
+        assert_eq!(store.load(), Some(index));
+        assert!(store.path().ends_with("web%2Fapp%231.json"));
+        let other = IndexStore::new(dir.path(), "web/app#1", Path::new("/w"), "/srv");
+        assert!(
+            other.load().is_none(),
+            "an index of another container folder is not used"
+        );
+    }
+}

@@ -1,0 +1,1178 @@
+//! [`SyncTask`]: one sync path from connection to shutdown (see the module docs of
+//! [`super`] for the life cycle).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncReadExt;
+use tokio::sync::{mpsc, watch};
+
+use crate::config::{InitialSync, Pattern, SyncPath};
+use crate::core::{
+    plan_initial, plan_local_changes, plan_remote_changes, Action, Change, ExcludeError,
+    ExcludeSet, Index, Plan, RelPath, Resolution, Snapshot, Tolerance,
+};
+use crate::exec::PodLauncher;
+use crate::local::{self, LocalBatch, LocalError, LocalWatcher};
+use crate::remote::{
+    Depth, LaunchError, Launcher, Listing, RemoteWatcher, Session, SessionError, SessionOptions,
+    WatchEvent, WatchMode, WatchOptions,
+};
+use crate::target::{self, Connection, KubeOverrides, TargetError};
+
+use super::convert::{remote_entry, snapshot_of};
+use super::execute::{Executor, Failure, Outcome, Retry};
+use super::status::{now_ms, FileProblem, Notice, PathState, PathStatus, StatusHub};
+use super::store::IndexStore;
+
+/// Settings shared by the sync tasks of one process.
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// The workspace's state folder (`.ferry/`).
+    pub state_dir: PathBuf,
+    /// Kubeconfig, context and namespace overrides.
+    pub kube: KubeOverrides,
+    /// Settings of the container sessions.
+    pub session: SessionOptions,
+    /// Local changes: a batch ends when no event came for this long…
+    pub local_quiet: Duration,
+    /// …or this long after its first event.
+    pub local_max_wait: Duration,
+    /// Remote changes: a batch ends when no event came for this long.
+    pub remote_quiet: Duration,
+    /// Polling interval in the container when it has no inotifywait (or `polling: true`).
+    pub poll_interval: Duration,
+    /// How often failed transfers are retried.
+    pub retry_every: Duration,
+    /// Back-off between connection attempts: from the first value, doubling, up to the
+    /// second.
+    pub reconnect: (Duration, Duration),
+}
+
+impl EngineOptions {
+    /// Defaults for the workspace state folder `state_dir`.
+    pub fn new(state_dir: PathBuf) -> EngineOptions {
+        EngineOptions {
+            state_dir,
+            kube: KubeOverrides::default(),
+            session: SessionOptions::default(),
+            local_quiet: Duration::from_millis(10),
+            local_max_wait: Duration::from_millis(300),
+            remote_quiet: Duration::from_millis(20),
+            poll_interval: Duration::from_millis(250),
+            retry_every: Duration::from_secs(3),
+            reconnect: (Duration::from_secs(1), Duration::from_secs(10)),
+        }
+    }
+}
+
+/// Why a sync path cannot sync (each message says what to check).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// An exclude pattern does not compile.
+    #[error(transparent)]
+    Exclude(#[from] ExcludeError),
+    /// No cluster, no pod, no container.
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    /// The exec into the container failed.
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+    /// The session in the container failed.
+    #[error("{0}")]
+    Session(#[from] SessionError),
+    /// The local folder cannot be read or watched.
+    #[error("the local folder: {0}")]
+    Local(#[from] LocalError),
+    /// Anything else, said plainly.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The result of a finished run (`--once`, or a shutdown).
+#[derive(Debug, Default, Clone)]
+pub struct RunSummary {
+    /// Files uploaded.
+    pub uploaded: u64,
+    /// Files downloaded.
+    pub downloaded: u64,
+    /// Paths deleted.
+    pub deleted: u64,
+    /// Per-file problems left (errors, conflicts, newer remote files).
+    pub problems: Vec<FileProblem>,
+}
+
+/// How one connection ended.
+enum Ended {
+    /// `--once`: the initial sync is done.
+    Done,
+    /// Asked to stop.
+    Shutdown,
+}
+
+/// One sync path.
+pub struct SyncTask {
+    slot: usize,
+    sync: SyncPath,
+    opts: Arc<EngineOptions>,
+    hub: Arc<StatusHub>,
+    excludes: ExcludeSet,
+    conn: Option<Connection>,
+    index: Index,
+    problems: BTreeMap<String, Failure>,
+    summary: RunSummary,
+}
+
+/// The built-in patterns added to every sync path's excludes.
+const BUILTIN_BOTH: [&str; 2] = ["*.ferry-tmp-*", ".ferry-tmp-*"];
+const BUILTIN_UPLOAD: [&str; 1] = ["*.ferry-conflict-*"];
+
+/// Whether a path is one of ferry's own (temporary files and staging folders).
+fn is_own(path: &RelPath) -> bool {
+    path.as_str()
+        .split('/')
+        .any(|c| c.starts_with(".ferry-tmp-") || local::is_temp_name(c))
+}
+
+impl SyncTask {
+    /// A task for sync path number `slot` of the config (its key in `hub`).
+    pub fn new(
+        slot: usize,
+        sync: SyncPath,
+        opts: Arc<EngineOptions>,
+        hub: Arc<StatusHub>,
+    ) -> Result<SyncTask, EngineError> {
+        let mut excludes = sync.excludes.clone();
+        let builtin = |t: &str| Pattern {
+            text: t.to_string(),
+            span: None,
+        };
+        excludes
+            .both
+            .extend(BUILTIN_BOTH.iter().map(|t| builtin(t)));
+        excludes
+            .upload
+            .extend(BUILTIN_UPLOAD.iter().map(|t| builtin(t)));
+        let excludes = ExcludeSet::new(&excludes)?;
+        hub.register(
+            slot,
+            PathStatus::new(
+                &sync.name,
+                &sync.local_path.display().to_string(),
+                &sync.container_path,
+            ),
+        );
+        Ok(SyncTask {
+            slot,
+            sync,
+            opts,
+            hub,
+            excludes,
+            conn: None,
+            index: Index::new(),
+            problems: BTreeMap::new(),
+            summary: RunSummary::default(),
+        })
+    }
+
+    /// The sync path's name.
+    pub fn name(&self) -> &str {
+        &self.sync.name
+    }
+
+    fn state(&self, state: PathState) {
+        self.hub.update(self.slot, |p| {
+            p.state = state;
+            if !matches!(state, PathState::Error) {
+                p.last_error = None;
+            }
+            if matches!(state, PathState::Watching | PathState::Stopped) {
+                p.pending = 0;
+            }
+        });
+    }
+
+    fn message(&self, text: String, problem: bool) {
+        if problem {
+            tracing::warn!(sync = %self.sync.name, "{text}");
+        } else {
+            tracing::info!(sync = %self.sync.name, "{text}");
+        }
+        self.hub.notice(Notice::Message {
+            name: self.sync.name.clone(),
+            text,
+            problem,
+        });
+    }
+
+    /// Runs the sync path: with `once`, the initial sync and then return; otherwise
+    /// until `shutdown` turns true, reconnecting after failures.
+    pub async fn run(
+        mut self,
+        once: bool,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<RunSummary, EngineError> {
+        let root = self.sync.local_path.clone();
+        if let Err(e) = std::fs::create_dir_all(&root) {
+            let e = EngineError::Other(format!(
+                "cannot create the local folder {}: {e}",
+                root.display()
+            ));
+            self.fail(&e);
+            return Err(e);
+        }
+        // Start watching before the first scan, so no change falls between the two.
+        let mut local_rx = if once {
+            None
+        } else {
+            match LocalWatcher::start(&root) {
+                Ok(w) => Some(forward_local(
+                    w,
+                    self.opts.local_quiet,
+                    self.opts.local_max_wait,
+                )),
+                Err(e) => {
+                    let e = EngineError::Local(e);
+                    self.fail(&e);
+                    return Err(e);
+                }
+            }
+        };
+        let mut backoff = self.opts.reconnect.0;
+        loop {
+            let started = Instant::now();
+            let result = self.connection(once, &mut local_rx, &mut shutdown).await;
+            match result {
+                Ok(Ended::Done) => {
+                    self.state(PathState::Stopped);
+                    self.summary.problems = self.problem_list();
+                    return Ok(self.summary);
+                }
+                Ok(Ended::Shutdown) => {
+                    self.state(PathState::Stopped);
+                    self.summary.problems = self.problem_list();
+                    return Ok(self.summary);
+                }
+                Err(e) => {
+                    self.fail(&e);
+                    if once {
+                        return Err(e);
+                    }
+                    if started.elapsed() > Duration::from_secs(30) {
+                        backoff = self.opts.reconnect.0;
+                    }
+                    self.message(format!("retrying in {} s", backoff.as_secs_f32()), false);
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = stopped(&mut shutdown) => {
+                            self.state(PathState::Stopped);
+                            return Ok(self.summary);
+                        }
+                    }
+                    backoff = (backoff * 2).min(self.opts.reconnect.1);
+                }
+            }
+        }
+    }
+
+    fn fail(&self, e: &EngineError) {
+        let text = e.to_string();
+        tracing::error!(sync = %self.sync.name, "{text}");
+        self.hub.update(self.slot, |p| {
+            p.state = PathState::Error;
+            p.last_error = Some(text.clone());
+        });
+        self.hub.notice(Notice::Message {
+            name: self.sync.name.clone(),
+            text,
+            problem: true,
+        });
+    }
+
+    async fn client(&mut self) -> Result<Connection, EngineError> {
+        if let Some(c) = &self.conn {
+            return Ok(c.clone());
+        }
+        let c = target::connect(&self.opts.kube).await?;
+        self.conn = Some(c.clone());
+        Ok(c)
+    }
+
+    /// One connection: resolve, start the session, initial sync, then watch.
+    async fn connection(
+        &mut self,
+        once: bool,
+        local_rx: &mut Option<mpsc::Receiver<LocalBatch>>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<Ended, EngineError> {
+        self.state(PathState::Connecting);
+        let conn = self.client().await?;
+        let resolved = target::resolve(&conn, &self.sync.target).await?;
+        self.hub.update(self.slot, |p| {
+            p.pod = Some(resolved.pod.clone());
+            p.container = Some(resolved.container.clone());
+        });
+        let launcher = PodLauncher::new(&conn, &resolved);
+        let root = container_root(&launcher, &self.sync.container_path).await?;
+        let mut session = Session::start(&launcher, &root, self.opts.session.clone()).await?;
+        let caps = session.capabilities().clone();
+        if !caps.root_writable && self.sync.upload {
+            self.message(
+                format!(
+                    "the container folder {root} is not writable for the container's user{}; \
+                     uploads will fail",
+                    caps.uid.map(|u| format!(" (uid {u})")).unwrap_or_default()
+                ),
+                true,
+            );
+        }
+        for m in caps.missing_extras() {
+            tracing::info!(sync = %self.sync.name, "the container has no {}: {}", m.tool, m.cost);
+        }
+        self.message(
+            format!("connected to {}, folder {root}", launcher.describe()),
+            false,
+        );
+        let store = IndexStore::new(
+            &self.opts.state_dir,
+            &self.sync.name,
+            &self.sync.local_path,
+            &root,
+        );
+        // Changes seen while disconnected are covered by the initial sync.
+        if let Some(rx) = local_rx.as_mut() {
+            while rx.try_recv().is_ok() {}
+        }
+        self.initial_sync(&mut session, &store).await?;
+        if once {
+            let _ = session.close().await;
+            return Ok(Ended::Done);
+        }
+        let mode = if self.sync.polling {
+            WatchMode::Poll
+        } else {
+            WatchMode::Auto
+        };
+        let mut watcher = RemoteWatcher::start(
+            &launcher,
+            &root,
+            &caps,
+            WatchOptions {
+                mode,
+                interval: self.opts.poll_interval,
+                state_parent: self.opts.session.state_parent.clone(),
+                ..WatchOptions::default()
+            },
+        )
+        .await?;
+        tracing::info!(sync = %self.sync.name, "watching the container with {:?}", watcher.mode());
+        self.state(PathState::Watching);
+        let result = self
+            .watch(&mut session, &mut watcher, &store, local_rx, shutdown)
+            .await;
+        self.save(&store);
+        drop(watcher);
+        if matches!(result, Ok(Ended::Shutdown)) {
+            let _ = tokio::time::timeout(Duration::from_secs(3), session.close()).await;
+        }
+        result
+    }
+
+    fn save(&self, store: &IndexStore) {
+        if let Err(e) = store.save(&self.index) {
+            tracing::warn!(sync = %self.sync.name, "cannot save the index {}: {e}", store.path().display());
+        }
+    }
+
+    /// What the local scan leaves out: ferry's own names, and folders excluded in
+    /// both directions (unless a `!` pattern might re-include something below them).
+    fn local_skip(&self) -> impl Fn(&RelPath, bool) -> bool + '_ {
+        let prune = !self.excludes.has_negations();
+        move |p: &RelPath, is_dir: bool| {
+            is_own(p) || (prune && is_dir && self.excludes.excluded(p, true))
+        }
+    }
+
+    async fn initial_sync(
+        &mut self,
+        session: &mut Session,
+        store: &IndexStore,
+    ) -> Result<(), EngineError> {
+        self.state(PathState::InitialSync);
+        let t = Instant::now();
+        let listing = session.list_all().await?;
+        let skip = self.local_skip();
+        let (remote, unsupported) = snapshot_of(&listing, &skip);
+        let scan = local::scan(&self.sync.local_path, &skip)?;
+        drop(skip);
+        if unsupported > 0 {
+            tracing::info!(sync = %self.sync.name, "{unsupported} symlinks or special files in the container are not synced");
+        }
+        let mut failures: Vec<Failure> = Vec::new();
+        failures.extend(listing.errors.iter().map(|e| Failure {
+            path: e.path.clone(),
+            kind: "error",
+            message: format!("in the container: {}", e.message),
+            retry: Retry::Never,
+        }));
+        failures.extend(scan.errors.iter().map(|e| Failure {
+            path: e.path.clone(),
+            kind: "error",
+            message: format!("locally: {}", e.message),
+            retry: Retry::Never,
+        }));
+        let local = without_symlinks(scan.snapshot);
+        let index = store.load();
+        let strategy = self.sync.initial_sync;
+        let plan = plan_initial(
+            &local,
+            &remote,
+            index.as_ref(),
+            strategy,
+            &self.excludes,
+            Tolerance::default(),
+        );
+        self.index = index.unwrap_or_default();
+        let plan = self.directions(plan);
+        tracing::info!(
+            sync = %self.sync.name,
+            "initial sync: {} local and {} remote entries, index of {}, {} actions",
+            local.len(),
+            remote.len(),
+            self.index.len(),
+            plan.actions.len()
+        );
+        let outcome = self.execute(session, &plan, Some(&local), true).await?;
+        // Only now: a failed initial sync must not lose the old index.
+        self.problems.clear();
+        self.record(&plan, outcome, failures, t.elapsed());
+        self.save(store);
+        if strategy == InitialSync::Disabled {
+            self.message("initial sync disabled by the config".into(), false);
+        }
+        Ok(())
+    }
+
+    /// Drops the actions of a direction the config disabled.
+    fn directions(&self, mut plan: Plan) -> Plan {
+        let (up, down) = (self.sync.upload, self.sync.download);
+        plan.actions.retain(|a| match a {
+            Action::Upload { .. }
+            | Action::MkdirRemote { .. }
+            | Action::DeleteRemote { .. }
+            | Action::RenameRemote { .. } => up,
+            Action::Download { .. }
+            | Action::MkdirLocal { .. }
+            | Action::DeleteLocal { .. }
+            | Action::RenameLocal { .. } => down,
+            Action::SaveConflictCopy { .. } => up && down,
+            Action::Record { .. } | Action::Forget { .. } => true,
+        });
+        plan
+    }
+
+    async fn execute(
+        &mut self,
+        session: &mut Session,
+        plan: &Plan,
+        planned_local: Option<&Snapshot>,
+        initial: bool,
+    ) -> Result<Outcome, EngineError> {
+        let hub = self.hub.clone();
+        let slot = self.slot;
+        let name = self.sync.name.clone();
+        let state = if initial {
+            None
+        } else if plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::Download { .. } | Action::DeleteLocal { .. }))
+        {
+            Some(PathState::Downloading)
+        } else {
+            Some(PathState::Uploading)
+        };
+        let transfers: u64 = plan
+            .actions
+            .iter()
+            .map(|a| match a {
+                Action::Upload { items } | Action::Download { items } => items.len() as u64,
+                _ => 0,
+            })
+            .sum();
+        if transfers > 0 {
+            hub.update(slot, |p| {
+                if let Some(s) = state {
+                    p.state = s;
+                }
+                p.pending = transfers;
+            });
+        }
+        let mut last = Instant::now();
+        let mut progress = move |done: u64, total: u64| {
+            hub.update(slot, |p| p.pending = total - done);
+            if initial && (last.elapsed() > Duration::from_millis(200) || done == total) {
+                last = Instant::now();
+                hub.notice(Notice::Progress {
+                    name: name.clone(),
+                    done,
+                    total,
+                });
+            }
+        };
+        let mut exec = Executor {
+            root: &self.sync.local_path,
+            session,
+            index: &mut self.index,
+            planned_local,
+            progress: &mut progress,
+        };
+        let out = exec.run(plan).await?;
+        if state.is_some() && transfers > 0 {
+            self.state(PathState::Watching);
+        }
+        Ok(out)
+    }
+
+    /// Books an execution: counters, problems, a notice.
+    fn record(&mut self, plan: &Plan, out: Outcome, extra: Vec<Failure>, elapsed: Duration) {
+        for p in &out.done {
+            self.problems.remove(p.as_str());
+            // A folder that completed resolves the problems below it too.
+            let below = format!("{}/", p.as_str());
+            self.problems.retain(|k, _| !k.starts_with(&below));
+        }
+        for f in out.failures.iter().cloned().chain(extra) {
+            self.problems.insert(f.path.clone(), f);
+        }
+        for c in &plan.conflicts {
+            let message = match &c.resolution {
+                Resolution::Unresolved => format!(
+                    "both sides differ ({:?}) and ferry cannot tell which one wins; both are \
+                     kept as they are — make them equal or delete one side's version",
+                    c.kind
+                ),
+                Resolution::Kept { winner, copy } => format!(
+                    "changed on both sides: the {winner} version is kept, the other one saved as {copy}"
+                ),
+                Resolution::Restored => {
+                    "deleted on one side and changed on the other: the changed version was restored"
+                        .to_string()
+                }
+            };
+            self.problems.insert(
+                c.path.to_string(),
+                Failure {
+                    path: c.path.to_string(),
+                    kind: "conflict",
+                    message,
+                    retry: Retry::Never,
+                },
+            );
+        }
+        for r in &plan.remote_newer {
+            self.problems.insert(
+                r.path.to_string(),
+                Failure {
+                    path: r.path.to_string(),
+                    kind: "remoteNewer",
+                    message: "the container has a newer version; ferry never overwrites a \
+                              local file with a remote one at start (initialSync: merge) — \
+                              delete or touch the local file to choose"
+                        .into(),
+                    retry: Retry::Never,
+                },
+            );
+        }
+        for f in &out.failures {
+            tracing::warn!(sync = %self.sync.name, "{}: {}", f.path, f.message);
+        }
+        if !plan.remote_newer.is_empty() {
+            self.message(
+                format!(
+                    "{} files are newer in the container and were left as they are locally \
+                     (`ferry status` lists them)",
+                    plan.remote_newer.len()
+                ),
+                true,
+            );
+        }
+        let problems = self.problem_list();
+        let count = self.problems.len() as u64;
+        let moved = out.moved_anything();
+        let now = now_ms();
+        self.summary.uploaded += out.uploaded;
+        self.summary.downloaded += out.downloaded;
+        self.summary.deleted += out.deleted;
+        self.hub.update(self.slot, |p| {
+            p.uploaded += out.uploaded;
+            p.downloaded += out.downloaded;
+            p.deleted += out.deleted;
+            if moved {
+                p.last_activity = Some(now);
+            }
+            p.problem_count = count;
+            p.problems = problems
+                .into_iter()
+                .take(super::status::MAX_LISTED_PROBLEMS)
+                .collect();
+        });
+        if moved || !out.failures.is_empty() {
+            let text = out.summary(elapsed);
+            tracing::info!(sync = %self.sync.name, "{text}");
+            self.hub.notice(Notice::Batch {
+                name: self.sync.name.clone(),
+                text,
+            });
+        }
+    }
+
+    fn problem_list(&self) -> Vec<FileProblem> {
+        self.problems
+            .values()
+            .map(|f| FileProblem {
+                path: f.path.clone(),
+                kind: f.kind.to_string(),
+                message: f.message.clone(),
+            })
+            .collect()
+    }
+
+    /// The continuous sync of one connection.
+    async fn watch(
+        &mut self,
+        session: &mut Session,
+        watcher: &mut RemoteWatcher,
+        store: &IndexStore,
+        local_rx: &mut Option<mpsc::Receiver<LocalBatch>>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<Ended, EngineError> {
+        let mut retry = tokio::time::interval(self.opts.retry_every);
+        retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        retry.reset();
+        let mut save = tokio::time::interval(Duration::from_secs(2));
+        save.reset();
+        let mut dirty = false;
+        loop {
+            let local_next = async {
+                match local_rx.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = stopped(shutdown) => return Ok(Ended::Shutdown),
+                batch = local_next => {
+                    let Some(batch) = batch else {
+                        return Err(EngineError::Other("the local watcher stopped".into()));
+                    };
+                    self.on_local(session, batch).await?;
+                    dirty = true;
+                }
+                event = watcher.next() => {
+                    let Some(event) = event else {
+                        return Err(EngineError::Other(
+                            "the watcher in the container stopped (the pod may be gone)".into(),
+                        ));
+                    };
+                    let mut hints = Hints::default();
+                    if let Some(stop) = hints.add(event) {
+                        return Err(EngineError::Other(format!(
+                            "the watcher in the container stopped: {stop}"
+                        )));
+                    }
+                    // Gather what arrives within the quiet window.
+                    while let Ok(Some(e)) =
+                        tokio::time::timeout(self.opts.remote_quiet, watcher.next()).await
+                    {
+                        if let Some(stop) = hints.add(e) {
+                            return Err(EngineError::Other(format!(
+                                "the watcher in the container stopped: {stop}"
+                            )));
+                        }
+                    }
+                    self.on_remote(session, hints).await?;
+                    dirty = true;
+                }
+                _ = retry.tick() => {
+                    if self.problems.values().any(|f| f.retry != Retry::Never) {
+                        self.retry(session).await?;
+                        dirty = true;
+                    }
+                }
+                _ = save.tick() => {
+                    if dirty {
+                        self.save(store);
+                        dirty = false;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn retry(&mut self, session: &mut Session) -> Result<(), EngineError> {
+        let mut up = BTreeSet::new();
+        let mut hints = Hints::default();
+        for f in self.problems.values() {
+            let Ok(p) = RelPath::new(&f.path) else {
+                continue;
+            };
+            match f.retry {
+                Retry::Upload => {
+                    up.insert(p);
+                }
+                Retry::Download => {
+                    hints.add(WatchEvent::Changed {
+                        path: f.path.clone(),
+                        dir: false,
+                    });
+                }
+                Retry::Never => {}
+            }
+        }
+        if !up.is_empty() {
+            self.on_local(
+                session,
+                LocalBatch {
+                    paths: up,
+                    rescan: false,
+                    errors: Vec::new(),
+                },
+            )
+            .await?;
+        }
+        if !hints.is_empty() {
+            self.on_remote(session, hints).await?;
+        }
+        Ok(())
+    }
+
+    /// Plans and carries out a batch of local changes.
+    pub(crate) async fn on_local(
+        &mut self,
+        session: &mut Session,
+        batch: LocalBatch,
+    ) -> Result<(), EngineError> {
+        let t = Instant::now();
+        let root = self.sync.local_path.clone();
+        let mut changes: BTreeMap<RelPath, Option<crate::core::Entry>> = BTreeMap::new();
+        let mut failures: Vec<Failure> = batch
+            .errors
+            .iter()
+            .map(|e| Failure {
+                path: e.path.clone(),
+                kind: "error",
+                message: format!("locally: {}", e.message),
+                retry: Retry::Never,
+            })
+            .collect();
+        {
+            let skip = self.local_skip();
+            if batch.rescan {
+                let scan = local::scan(&root, &skip)?;
+                let snapshot = without_symlinks(scan.snapshot);
+                for (p, _) in self.index.entries().iter() {
+                    changes.insert(p.clone(), None);
+                }
+                for (p, e) in snapshot.iter() {
+                    changes.insert(p.clone(), Some(e.clone()));
+                }
+            } else {
+                for p in &batch.paths {
+                    if skip(p, false) || p.ancestors().any(|a| skip(&a, true)) {
+                        continue;
+                    }
+                    match local::stat(&root, p) {
+                        Ok(Some(e)) if matches!(e.kind, crate::core::EntryKind::Symlink(_)) => {}
+                        Ok(Some(e)) if e.is_dir() => {
+                            let known_dir = self.index.get(p).is_some_and(|i| i.is_dir());
+                            if known_dir {
+                                changes.insert(p.clone(), Some(e));
+                            } else {
+                                let scan = local::scan_below(&root, p, &skip);
+                                for (q, e) in without_symlinks(scan.snapshot).iter() {
+                                    changes.insert(q.clone(), Some(e.clone()));
+                                }
+                            }
+                        }
+                        Ok(Some(e)) => {
+                            changes.insert(p.clone(), Some(e));
+                        }
+                        Ok(None) => {
+                            changes.insert(p.clone(), None);
+                        }
+                        Err(e) => failures.push(Failure {
+                            path: e.path.clone(),
+                            kind: "error",
+                            message: format!("locally: {}", e.message),
+                            retry: Retry::Never,
+                        }),
+                    }
+                }
+            }
+        }
+        let changes: Vec<Change> = changes
+            .into_iter()
+            .map(|(path, new)| Change { path, new })
+            .collect();
+        if changes.is_empty() && failures.is_empty() {
+            return Ok(());
+        }
+        let plan = plan_local_changes(
+            &changes,
+            &self.index,
+            None,
+            &self.excludes,
+            Tolerance::EXACT,
+        );
+        let plan = self.directions(plan);
+        let outcome = self.execute(session, &plan, None, false).await?;
+        self.record(&plan, outcome, failures, t.elapsed());
+        Ok(())
+    }
+
+    /// Re-lists what the container's watcher hinted at, and plans and carries out the
+    /// differences.
+    async fn on_remote(&mut self, session: &mut Session, hints: Hints) -> Result<(), EngineError> {
+        let t = Instant::now();
+        let mut changes: BTreeMap<RelPath, Option<crate::core::Entry>> = BTreeMap::new();
+        let mut listed_errors = Vec::new();
+        if hints.rescan {
+            let listing = session.list_all().await?;
+            listed_errors.extend(listing.errors.clone());
+            for (p, _) in self.index.entries().iter() {
+                changes.insert(p.clone(), None);
+            }
+            self.absorb(&listing, None, Depth::Recursive, &mut changes);
+        } else {
+            if hints.root {
+                let listing = session.list_root(Depth::Children).await?;
+                listed_errors.extend(listing.errors.clone());
+                self.absorb(&listing, None, Depth::Children, &mut changes);
+            }
+            for (depth, set) in [
+                (Depth::Children, &hints.children),
+                (Depth::Recursive, &hints.trees),
+            ] {
+                let paths: Vec<RelPath> = set.iter().cloned().collect();
+                if paths.is_empty() {
+                    continue;
+                }
+                let listing = session.list(&paths, depth).await?;
+                listed_errors.extend(listing.errors.clone());
+                for p in &listing.missing {
+                    changes.insert(p.clone(), None);
+                }
+                for p in &paths {
+                    if !listing.missing.contains(p) {
+                        self.absorb(&listing, Some(p), depth, &mut changes);
+                    }
+                }
+            }
+            // Folders that are new to the index must come with their whole contents.
+            let new_dirs: Vec<RelPath> = changes
+                .iter()
+                .filter(|(p, e)| {
+                    e.as_ref().is_some_and(|e| e.is_dir())
+                        && !self.index.get(p).is_some_and(|i| i.is_dir())
+                        && !hints.trees.contains(*p)
+                })
+                .map(|(p, _)| p.clone())
+                .collect();
+            if !new_dirs.is_empty() {
+                let listing = session.list(&new_dirs, Depth::Recursive).await?;
+                listed_errors.extend(listing.errors.clone());
+                for p in &new_dirs {
+                    self.absorb(&listing, Some(p), Depth::Recursive, &mut changes);
+                }
+            }
+        }
+        let failures: Vec<Failure> = listed_errors
+            .iter()
+            .map(|e| Failure {
+                path: e.path.clone(),
+                kind: "error",
+                message: format!("in the container: {}", e.message),
+                retry: Retry::Never,
+            })
+            .collect();
+        let changes: Vec<Change> = changes
+            .into_iter()
+            .filter(|(p, _)| !is_own(p))
+            .map(|(path, new)| Change { path, new })
+            .collect();
+        if changes.is_empty() && failures.is_empty() {
+            return Ok(());
+        }
+        let plan = plan_remote_changes(
+            &changes,
+            &self.index,
+            None,
+            &self.excludes,
+            Tolerance::EXACT,
+        );
+        let plan = self.directions(plan);
+        let outcome = self.execute(session, &plan, None, false).await?;
+        self.record(&plan, outcome, failures, t.elapsed());
+        Ok(())
+    }
+
+    /// Turns the listing of `base` (`None`: the root) at `depth` into changes: every
+    /// listed entry, and every index entry in the listed range that is gone.
+    fn absorb(
+        &self,
+        listing: &Listing,
+        base: Option<&RelPath>,
+        depth: Depth,
+        changes: &mut BTreeMap<RelPath, Option<crate::core::Entry>>,
+    ) {
+        let in_range = |p: &RelPath| -> bool {
+            let rel_depth = match base {
+                None => Some(p.depth()),
+                Some(b) if b == p => Some(0),
+                Some(b) if b.is_ancestor_of(p) => Some(p.depth() - b.depth()),
+                Some(_) => None,
+            };
+            match (rel_depth, depth) {
+                (None, _) => false,
+                (Some(d), Depth::Children) => d <= 1,
+                (Some(_), Depth::Recursive) => true,
+            }
+        };
+        let mut seen = BTreeSet::new();
+        for e in &listing.entries {
+            if !in_range(&e.path) {
+                continue;
+            }
+            if let Some(entry) = remote_entry(e) {
+                seen.insert(e.path.clone());
+                changes.insert(e.path.clone(), Some(entry));
+            }
+        }
+        // What the index has in the listed range but the container no longer has.
+        let listed_dir = match base {
+            None => true,
+            Some(b) => listing
+                .entries
+                .iter()
+                .any(|e| &e.path == b && e.kind == crate::remote::EntryKind::Dir),
+        };
+        if listed_dir {
+            let known: Vec<RelPath> = match base {
+                None => self
+                    .index
+                    .entries()
+                    .iter()
+                    .map(|(p, _)| p.clone())
+                    .filter(|p| in_range(p))
+                    .collect(),
+                Some(b) => self
+                    .index
+                    .entries()
+                    .descendants(b)
+                    .map(|(p, _)| p.clone())
+                    .filter(|p| in_range(p))
+                    .collect(),
+            };
+            for p in known {
+                if !seen.contains(&p) {
+                    changes.entry(p).or_insert(None);
+                }
+            }
+        }
+    }
+}
+
+/// Resolves when `rx` turns true (never, if its sender is gone without doing so).
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    loop {
+        if *rx.borrow_and_update() {
+            return;
+        }
+        if rx.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Symlinks are not synced yet: left out of local snapshots.
+fn without_symlinks(s: Snapshot) -> Snapshot {
+    let mut out = Snapshot::new();
+    for (p, e) in s.iter() {
+        if !matches!(e.kind, crate::core::EntryKind::Symlink(_)) {
+            out.insert(p.clone(), e.clone());
+        }
+    }
+    out
+}
+
+/// The remote watcher's hints of one batch.
+#[derive(Default)]
+struct Hints {
+    rescan: bool,
+    root: bool,
+    children: BTreeSet<RelPath>,
+    trees: BTreeSet<RelPath>,
+}
+
+impl Hints {
+    /// Adds an event; returns the reason when the watcher stopped.
+    fn add(&mut self, event: WatchEvent) -> Option<String> {
+        match event {
+            WatchEvent::Rescan => self.rescan = true,
+            WatchEvent::Warning(w) => tracing::info!("container watcher: {w}"),
+            WatchEvent::Stopped(why) => return Some(why),
+            WatchEvent::Changed { path, dir } => {
+                if path.is_empty() {
+                    self.root = true;
+                } else {
+                    match RelPath::new(&path) {
+                        Ok(p) if dir => {
+                            self.trees.insert(p);
+                        }
+                        Ok(p) => {
+                            self.children.insert(p);
+                        }
+                        // A hostile or odd name: the parent's listing sorts it out.
+                        Err(_) => match path.rsplit_once('/') {
+                            Some((parent, _)) => match RelPath::new(parent) {
+                                Ok(p) => {
+                                    self.children.insert(p);
+                                }
+                                Err(_) => self.rescan = true,
+                            },
+                            None => self.root = true,
+                        },
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    fn is_empty(&self) -> bool {
+        !self.rescan && !self.root && self.children.is_empty() && self.trees.is_empty()
+    }
+}
+
+/// Forwards a local watcher's batches into a channel (a task), so the sync loop can
+/// wait on it without losing half-collected batches when another event wins.
+fn forward_local(
+    mut watcher: LocalWatcher,
+    quiet: Duration,
+    max_wait: Duration,
+) -> mpsc::Receiver<LocalBatch> {
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(async move {
+        while let Some(batch) = watcher.next_batch(quiet, max_wait).await {
+            if tx.send(batch).await.is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// The container folder as an absolute path: relative paths are taken from the
+/// container's working directory.
+pub async fn container_root(launcher: &dyn Launcher, path: &str) -> Result<String, EngineError> {
+    if path.starts_with('/') {
+        return Ok(normalize(path));
+    }
+    let mut p = launcher
+        .launch(vec!["sh".into(), "-c".into(), "pwd".into()])
+        .await?;
+    let mut out = Vec::new();
+    if let Some(mut stdout) = p.take_stdout() {
+        let read = stdout.read_to_end(&mut out);
+        if tokio::time::timeout(Duration::from_secs(30), read)
+            .await
+            .is_err()
+        {
+            return Err(EngineError::Other(format!(
+                "finding the working directory in {} timed out",
+                launcher.describe()
+            )));
+        }
+    }
+    let cwd = String::from_utf8_lossy(&out).trim().to_string();
+    if !cwd.starts_with('/') {
+        return Err(EngineError::Other(format!(
+            "the container path {path:?} is relative, and the working directory of {} could \
+             not be found (`pwd` printed {cwd:?}); use an absolute containerPath",
+            launcher.describe()
+        )));
+    }
+    Ok(normalize(&format!("{cwd}/{path}")))
+}
+
+/// `/a/./b/` → `/a/b`, `..` removed lexically.
+fn normalize(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// Where a workspace keeps its state.
+pub fn state_dir_of(workspace: &Path) -> PathBuf {
+    workspace.join(crate::state::STATE_DIR)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_container_paths() {
+        assert_eq!(normalize("/app/./src/"), "/app/src");
+        assert_eq!(normalize("/"), "/");
+        assert_eq!(normalize("/a/../b"), "/b");
+    }
+
+    #[test]
+    fn own_names() {
+        assert!(is_own(&RelPath::new(".ferry-tmp-12-s/x").unwrap()));
+        assert!(!is_own(&RelPath::new("src/main.rs").unwrap()));
+    }
+
+    #[test]
+    fn hints_sort_events() {
+        let mut h = Hints::default();
+        assert!(h.is_empty());
+        h.add(WatchEvent::Changed {
+            path: "".into(),
+            dir: true,
+        });
+        h.add(WatchEvent::Changed {
+            path: "a/b".into(),
+            dir: false,
+        });
+        h.add(WatchEvent::Changed {
+            path: "d".into(),
+            dir: true,
+        });
+        h.add(WatchEvent::Changed {
+            path: "x/bad\nname".into(),
+            dir: false,
+        });
+        assert!(h.root);
+        assert!(h.children.contains(&RelPath::new("a/b").unwrap()));
+        assert!(h.children.contains(&RelPath::new("x").unwrap()));
+        assert!(h.trees.contains(&RelPath::new("d").unwrap()));
+        assert_eq!(
+            h.add(WatchEvent::Stopped("gone".into())),
+            Some("gone".into())
+        );
+    }
+}
