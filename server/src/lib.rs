@@ -4,8 +4,14 @@
 //! The sync engine and the LSP server are built on top of the local test cluster
 //! (`tests/cluster`); see ARCHITECTURE.md for the planned module map.
 
+pub mod cli;
 pub mod config;
 pub mod core;
+pub mod doctor;
+pub mod engine;
+pub mod exec;
+pub mod local;
+pub mod logging;
 pub mod remote;
 pub mod state;
 pub mod target;

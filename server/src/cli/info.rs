@@ -1,0 +1,195 @@
+//! `ferry list`, `ferry status`, `ferry doctor`.
+
+use std::process::ExitCode;
+
+use super::{Common, EXIT_CONFIG, EXIT_FAILED};
+use crate::engine::status::{now_ms, status_file, PathState, StatusReport};
+use crate::state::lock::{LockError, WorkspaceLock};
+use crate::target::{describe_selector, KubeOverrides};
+
+/// `ferry list`: the seed's `list sync`.
+pub(super) fn list(common: &Common, json: bool) -> ExitCode {
+    let cfg = match common.load() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if json {
+        match serde_json::to_string_pretty(&cfg.sync) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("ferry: {e}");
+                return ExitCode::from(EXIT_FAILED);
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
+    if cfg.sync.is_empty() {
+        println!("{}: no sync paths", cfg.file.display());
+        return ExitCode::SUCCESS;
+    }
+    println!("sync paths of {}:", cfg.file.display());
+    for s in &cfg.sync {
+        let patterns = |v: &[crate::config::Pattern]| {
+            if v.is_empty() {
+                "-".to_string()
+            } else {
+                v.iter()
+                    .map(|p| p.text.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        println!();
+        println!("  {}", s.name);
+        println!("    local path:      {}", s.local_path.display());
+        println!("    container path:  {}", s.container_path);
+        println!("    selector:        {}", describe_selector(&s.target));
+        println!(
+            "    namespace:       {}",
+            s.target.namespace.as_deref().unwrap_or("(the context's)")
+        );
+        println!(
+            "    container:       {}",
+            s.target
+                .container
+                .as_deref()
+                .unwrap_or("(the selected image's, else the first)")
+        );
+        println!("    excluded:        {}", patterns(&s.excludes.both));
+        println!("    upload-excluded: {}", patterns(&s.excludes.upload));
+        println!("    download-excl.:  {}", patterns(&s.excludes.download));
+        println!("    initial sync:    {:?}", s.initial_sync);
+        let dirs = match (s.upload, s.download) {
+            (true, true) => "both ways",
+            (true, false) => "upload only",
+            (false, true) => "download only",
+            (false, false) => "none (both disabled)",
+        };
+        println!("    directions:      {dirs}");
+    }
+    ExitCode::SUCCESS
+}
+
+fn ago(ms: u64) -> String {
+    let s = now_ms().saturating_sub(ms) / 1000;
+    match s {
+        0..=59 => format!("{s} s ago"),
+        60..=3599 => format!("{} min ago", s / 60),
+        _ => format!("{} h ago", s / 3600),
+    }
+}
+
+/// `ferry status`: the seed's `status sync`, from the status file the running sync keeps.
+pub(super) fn status(common: &Common, json: bool) -> ExitCode {
+    let state_dir = common.workspace().join(crate::state::STATE_DIR);
+    let running = if state_dir.is_dir() {
+        match WorkspaceLock::acquire(&state_dir, "ferry status") {
+            Ok(lock) => {
+                drop(lock);
+                None
+            }
+            Err(LockError::Held(owner)) => Some(owner.to_string()),
+            Err(LockError::HeldUnknown) => Some("another ferry process".to_string()),
+            Err(_) => None,
+        }
+    } else {
+        None
+    };
+    let report: Option<StatusReport> = std::fs::read(status_file(&state_dir))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    if json {
+        let v = serde_json::json!({ "running": running, "report": report });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return if running.is_some() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(EXIT_FAILED)
+        };
+    }
+    match &running {
+        Some(owner) => println!("synced by {owner}"),
+        None => println!(
+            "no ferry sync is running in {}",
+            common.workspace().display()
+        ),
+    }
+    let Some(report) = report else {
+        println!("(no status recorded yet)");
+        return if running.is_some() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(EXIT_FAILED)
+        };
+    };
+    if running.is_none() {
+        println!("last status, {}:", ago(report.updated));
+    }
+    println!("health: {:?}", report.health);
+    for p in &report.paths {
+        let state = if running.is_none() && p.state != PathState::Stopped {
+            "stopped".to_string()
+        } else {
+            format!("{:?}", p.state)
+        };
+        println!();
+        println!("  {}: {state}", p.name);
+        println!("    {} ⇄ {}", p.local_path, p.container_path);
+        if let (Some(pod), Some(c)) = (&p.pod, &p.container) {
+            println!("    pod {pod}, container {c}");
+        }
+        println!(
+            "    uploaded {}, downloaded {}, deleted {}{}{}",
+            p.uploaded,
+            p.downloaded,
+            p.deleted,
+            if p.pending > 0 {
+                format!(", {} pending", p.pending)
+            } else {
+                String::new()
+            },
+            p.last_activity
+                .map(|t| format!("; last activity {}", ago(t)))
+                .unwrap_or_default()
+        );
+        if let Some(e) = &p.last_error {
+            println!("    last error: {e}");
+        }
+        if p.problem_count > 0 {
+            println!("    {} problems:", p.problem_count);
+            for f in &p.problems {
+                println!("      {} ({}): {}", f.path, f.kind, f.message);
+            }
+        }
+    }
+    if running.is_some() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    }
+}
+
+/// `ferry doctor`.
+pub(super) async fn doctor(common: &Common, kube: KubeOverrides, json: bool) -> ExitCode {
+    let report =
+        crate::doctor::diagnose(&common.workspace(), common.config.as_deref(), &kube).await;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        print!("{}", report.render());
+    }
+    let config_broken = report
+        .checks
+        .iter()
+        .any(|c| c.what == "config" && c.status == crate::doctor::CheckStatus::Error);
+    if config_broken {
+        ExitCode::from(EXIT_CONFIG)
+    } else if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    }
+}

@@ -1,0 +1,193 @@
+//! The command line: `ferry sync | list | status | doctor | lsp`. Thin: each command
+//! loads the config and hands over to the library ([`crate::engine`], [`crate::doctor`]).
+//!
+//! # Exit codes
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success (`doctor`: ready to sync) |
+//! | 1 | the sync failed (no cluster, no pod, a broken session, per-file errors in `--once`); `doctor` found a problem; `status`: nothing is running |
+//! | 2 | bad usage or a config that cannot be used (no config, a config error at file:line:column) |
+//! | 3 | another ferry process (`ferry sync`, `ferry lsp`) owns the workspace |
+
+mod info;
+mod sync;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{self, Config, Loaded};
+use crate::target::KubeOverrides;
+
+/// Exit code: the sync failed.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code: bad usage or config.
+pub const EXIT_CONFIG: u8 = 2;
+/// Exit code: the workspace is owned by another process.
+pub const EXIT_LOCKED: u8 = 3;
+
+#[derive(Parser)]
+#[command(
+    name = "ferry",
+    version,
+    about = "Client-only bidirectional file sync between your workspace and Kubernetes containers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Sync every sync path of the config, in the foreground (Ctrl-C stops).
+    Sync {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        kube: Kube,
+        /// Run the initial sync, then exit (non-zero on failure).
+        #[arg(long)]
+        once: bool,
+        /// Log level on stderr (off, error, warn, info, debug, trace). The command prints
+        /// its own lines on stdout either way; the full log is `.ferry/sync.log`.
+        #[arg(long, default_value = "off")]
+        log_level: String,
+    },
+    /// List the sync paths of the config: folders, selector, excludes.
+    List {
+        #[command(flatten)]
+        common: Common,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what the running sync of this workspace does.
+    Status {
+        #[command(flatten)]
+        common: Common,
+        /// Print the status report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the config, the cluster, the pod and the container for everything a sync needs.
+    Doctor {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        kube: Kube,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the editor backend (a Language Server on stdio).
+    Lsp,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// The workspace folder (default: the current folder).
+    #[arg(long, short = 'w')]
+    workspace: Option<PathBuf>,
+    /// The config file, relative to the workspace (default: devspace.yaml, then
+    /// .devspace/config.yaml).
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+}
+
+#[derive(Args, Clone)]
+struct Kube {
+    /// The kubeconfig file (default: KUBECONFIG, then ~/.kube/config).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: the current one).
+    #[arg(long)]
+    context: Option<String>,
+    /// The namespace for sync paths that name none (default: the context's).
+    #[arg(long, short = 'n')]
+    namespace: Option<String>,
+}
+
+impl Kube {
+    fn overrides(&self) -> KubeOverrides {
+        KubeOverrides {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            namespace: self.namespace.clone(),
+        }
+    }
+}
+
+impl Common {
+    fn workspace(&self) -> PathBuf {
+        let w = self
+            .workspace
+            .clone()
+            .unwrap_or_else(|| std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")));
+        std::path::absolute(&w).unwrap_or(w)
+    }
+
+    /// Loads the config; prints why not and returns the exit code otherwise.
+    fn load(&self) -> Result<Config, ExitCode> {
+        let env = |k: &str| std::env::var(k).ok();
+        match config::load(&self.workspace(), self.config.as_deref(), &env) {
+            Ok(Loaded::Config(c)) => {
+                for d in &c.diagnostics {
+                    eprintln!("{d}");
+                }
+                Ok(c)
+            }
+            Ok(Loaded::NoConfig { searched }) => {
+                eprintln!(
+                    "ferry: no sync configured: none of {} exists (docs/config.md shows a minimal devspace.yaml)",
+                    searched
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                Err(ExitCode::from(EXIT_CONFIG))
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                eprintln!("ferry: the config cannot be used; nothing was synced");
+                Err(ExitCode::from(EXIT_CONFIG))
+            }
+        }
+    }
+}
+
+/// Runs the command line `args` (without the program name) and returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ferry: cannot start: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Sync {
+                common,
+                kube,
+                once,
+                log_level,
+            } => sync::run(&common, kube.overrides(), once, &log_level).await,
+            Command::List { common, json } => info::list(&common, json),
+            Command::Status { common, json } => info::status(&common, json),
+            Command::Doctor { common, kube, json } => {
+                info::doctor(&common, kube.overrides(), json).await
+            }
+            Command::Lsp => {
+                eprintln!("ferry lsp: the editor backend is not built yet (issue: the LSP server)");
+                ExitCode::from(EXIT_CONFIG)
+            }
+        }
+    })
+}

@@ -1,0 +1,181 @@
+//! `ferry sync [--once]`.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, watch};
+use tracing_subscriber::filter::LevelFilter;
+
+use super::{Common, EXIT_CONFIG, EXIT_FAILED, EXIT_LOCKED};
+use crate::engine::status::{status_file, write_status_file};
+use crate::engine::{EngineOptions, Notice, StatusHub, SyncTask};
+use crate::state::lock::{LockError, WorkspaceLock};
+use crate::target::KubeOverrides;
+
+pub(super) async fn run(
+    common: &Common,
+    kube: KubeOverrides,
+    once: bool,
+    log_level: &str,
+) -> ExitCode {
+    let Ok(level) = LevelFilter::from_str(log_level) else {
+        eprintln!("ferry: --log-level must be one of off, error, warn, info, debug, trace");
+        return ExitCode::from(EXIT_CONFIG);
+    };
+    let cfg = match common.load() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if cfg.sync.is_empty() {
+        eprintln!(
+            "ferry: {} configures no sync paths; nothing to do",
+            cfg.file.display()
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let workspace = common.workspace();
+    let state_dir = match crate::state::state_dir(&workspace) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("ferry: cannot create {}/.ferry: {e}", workspace.display());
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    let command = if once {
+        "ferry sync --once"
+    } else {
+        "ferry sync"
+    };
+    let lock = match WorkspaceLock::acquire(&state_dir, command) {
+        Ok(l) => l,
+        Err(e @ (LockError::Held(_) | LockError::HeldUnknown)) => {
+            eprintln!("ferry: {e}");
+            return ExitCode::from(EXIT_LOCKED);
+        }
+        Err(e) => {
+            eprintln!("ferry: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    crate::logging::init(
+        Some(&crate::logging::log_file(&state_dir)),
+        LevelFilter::INFO,
+        level,
+    );
+    tracing::info!(
+        "{command} started: {} sync paths from {}",
+        cfg.sync.len(),
+        cfg.file.display()
+    );
+    let hub = StatusHub::new();
+    let writer = tokio::spawn(write_status_file(
+        hub.clone(),
+        state_dir.clone(),
+        Duration::from_millis(100),
+    ));
+    let mut opts = EngineOptions::new(state_dir.clone());
+    opts.kube = kube;
+    let opts = Arc::new(opts);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let printer = tokio::spawn(print_notices(hub.notices()));
+    let mut handles = Vec::new();
+    for (slot, sync) in cfg.sync.into_iter().enumerate() {
+        match SyncTask::new(slot, sync, opts.clone(), hub.clone()) {
+            Ok(task) => handles.push(tokio::spawn(task.run(once, stop_rx.clone()))),
+            Err(e) => {
+                eprintln!("ferry: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        }
+    }
+    tokio::spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let sigterm = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = sigterm => {}
+        }
+        let _ = stop_tx.send(true);
+    });
+    let mut failed = false;
+    let mut problems = Vec::new();
+    for h in handles {
+        match h.await {
+            Ok(Ok(summary)) => problems.extend(summary.problems),
+            Ok(Err(_)) | Err(_) => failed = true,
+        }
+    }
+    // Let the printer show the last notices.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    printer.abort();
+    writer.abort();
+    let report = hub.report();
+    if let Ok(json) = serde_json::to_vec_pretty(&report) {
+        let _ = crate::state::write_atomic(&status_file(&state_dir), &json);
+    }
+    let errors = problems.iter().filter(|p| p.kind == "error").count();
+    for p in &problems {
+        eprintln!("ferry: {} ({}): {}", p.path, p.kind, p.message);
+    }
+    tracing::info!("{command} ended");
+    drop(lock);
+    if failed || (once && errors > 0) {
+        ExitCode::from(EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Prints the engine's notices: one line per batch; a progress bar for the initial
+/// sync on a terminal.
+async fn print_notices(mut rx: broadcast::Receiver<Notice>) {
+    let tty = std::io::stdout().is_terminal();
+    let mut bar_open = false;
+    loop {
+        let n = match rx.recv().await {
+            Ok(n) => n,
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let mut out = std::io::stdout().lock();
+        match n {
+            Notice::Progress { name, done, total } => {
+                if tty {
+                    let width = 30u64;
+                    let filled = (done * width).checked_div(total).unwrap_or(width);
+                    let _ = write!(
+                        out,
+                        "\r[{name}] initial sync [{}{}] {done}/{total}",
+                        "#".repeat(filled as usize),
+                        " ".repeat((width - filled) as usize)
+                    );
+                    bar_open = done < total;
+                    if !bar_open {
+                        let _ = writeln!(out);
+                    }
+                } else if done == total {
+                    let _ = writeln!(out, "[{name}] initial sync: {done}/{total} files");
+                }
+            }
+            Notice::Batch { name, text } | Notice::Message { name, text, .. } => {
+                if bar_open {
+                    let _ = writeln!(out);
+                    bar_open = false;
+                }
+                let _ = writeln!(out, "[{name}] {text}");
+            }
+        }
+        let _ = out.flush();
+    }
+}
