@@ -1,0 +1,524 @@
+//! Support for the sync engine's end-to-end tests: a cluster with a namespace of the
+//! test's own, pods, a workspace with a config, the real `ferry` binary, and manifests
+//! of both sides (path, type, size, mode, mtime, content) to compare.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use ferry_testkit::{
+    create_namespace, create_ready_pod, ClusterOptions, Control, PodBuilder, TestCluster,
+};
+
+/// The `ferry` binary under test.
+pub fn ferry_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ferry"))
+}
+
+/// Which exec subprotocol the cluster offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exec {
+    /// `v5.channel.k8s.io` (stdin close).
+    V5,
+    /// `v5` refused: kube-rs falls back to `v4.channel.k8s.io`.
+    V4,
+}
+
+/// A cluster, a client, the control interface and a namespace for one test.
+pub struct Env {
+    pub cluster: TestCluster,
+    pub client: kube::Client,
+    pub control: Control,
+    pub ns: String,
+    pub exec: Exec,
+}
+
+impl Env {
+    /// Starts a cluster (refusing v5 for [`Exec::V4`]) and creates namespace `ns`.
+    pub async fn start(ns: &str, exec: Exec) -> Env {
+        let cluster = TestCluster::start_with(ClusterOptions {
+            refuse_v5: exec == Exec::V4,
+            ..ClusterOptions::default()
+        })
+        .expect("cluster starts");
+        let client = cluster.client().await.expect("client");
+        let control = cluster.control().await.expect("control");
+        create_namespace(&client, ns).await.expect("namespace");
+        Env {
+            cluster,
+            client,
+            control,
+            ns: ns.to_string(),
+            exec,
+        }
+    }
+
+    /// Creates `pod` in the test's namespace and waits until it is Ready.
+    pub async fn pod(&self, pod: &PodBuilder) {
+        create_ready_pod(&self.client, &self.ns, pod)
+            .await
+            .expect("pod becomes ready");
+    }
+
+    /// Runs `script` with `sh -c` in `pod` as root; panics unless it exits 0. Returns stdout.
+    pub async fn sh(&self, pod: &str, script: &str) -> String {
+        let out = self
+            .control
+            .run(&self.ns, pod, &["sh", "-c", script], b"")
+            .await
+            .expect("control run");
+        assert_eq!(
+            out.exit_code, 0,
+            "`{script}` in {pod} failed: {}",
+            out.stderr
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs `script` in `pod` as root and returns its exit code.
+    pub async fn sh_status(&self, pod: &str, script: &str) -> i32 {
+        self.control
+            .run(&self.ns, pod, &["sh", "-c", script], b"")
+            .await
+            .expect("control run")
+            .exit_code
+    }
+
+    /// The container's view of `path` in `pod` (`None` if it cannot be read).
+    pub async fn read(&self, pod: &str, path: &str) -> Option<Vec<u8>> {
+        self.control.read_file(&self.ns, pod, path).await.ok()
+    }
+
+    /// The exec subprotocols ferry's streams into `pod` negotiated (from the cluster's
+    /// counters).
+    pub async fn protocols(&self, pod: &str) -> Vec<String> {
+        self.control
+            .streams(&self.ns, pod)
+            .await
+            .expect("streams")
+            .iter()
+            .filter_map(|s| s["protocol"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// Asserts every exec stream into `pod` used the subprotocol this env forces.
+    pub async fn assert_protocol(&self, pod: &str) {
+        let want = match self.exec {
+            Exec::V5 => "v5.channel.k8s.io",
+            Exec::V4 => "v4.channel.k8s.io",
+        };
+        let got = self.protocols(pod).await;
+        assert!(!got.is_empty(), "no exec streams recorded for {pod}");
+        assert!(
+            got.iter().all(|p| p == want),
+            "expected every stream on {want}, got {got:?}"
+        );
+    }
+
+    /// Polls `check` (up to `timeout`, generous) until it returns true.
+    pub async fn wait_for<F, Fut>(&self, what: &str, timeout: Duration, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if check().await {
+                return;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// A pod for sync tests: `image`, label `app: name`, a container `main` with `/app`.
+pub fn sync_pod(name: &str, image: &str) -> PodBuilder {
+    PodBuilder::new(name, image).command(&[
+        "sh",
+        "-c",
+        "mkdir -p /app; trap 'exit 0' TERM; while true; do sleep 1; done",
+    ])
+}
+
+/// A local workspace folder with a config.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    /// An empty workspace.
+    pub fn new() -> Workspace {
+        Workspace {
+            dir: tempfile::Builder::new()
+                .prefix("ferry-ws.")
+                .tempdir()
+                .expect("tempdir"),
+        }
+    }
+
+    /// The workspace folder.
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `root/rel`.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes a file (creating folders).
+    pub fn write(&self, rel: &str, data: impl AsRef<[u8]>) {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, data).unwrap();
+    }
+
+    /// Reads a file.
+    pub fn read(&self, rel: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.path(rel)).ok()
+    }
+
+    /// Writes `devspace.yaml` syncing `sync_dir` (relative to the workspace, e.g. `src`)
+    /// with `container_path` in pods labelled `app: <app>` of `ns`, plus `extra` lines
+    /// (indented like the sync entry's fields, e.g. `      excludePaths: [a]`).
+    pub fn devspace(&self, app: &str, ns: &str, sync_dir: &str, container_path: &str, extra: &str) {
+        let yaml = format!(
+            "version: v2beta1\nname: test\ndev:\n  {app}:\n    labelSelector:\n      app: {app}\n    namespace: {ns}\n    sync:\n    - path: ./{sync_dir}:{container_path}\n{extra}\n"
+        );
+        self.write("devspace.yaml", yaml);
+    }
+
+    /// `ferry sync --once` in this workspace with `kubeconfig`; waits for it (3 min max).
+    pub fn sync_once(&self, kubeconfig: &Path) -> Output {
+        let mut child = self
+            .command(kubeconfig, &["sync", "--once"])
+            .spawn()
+            .expect("spawn ferry");
+        wait_output(&mut child, Duration::from_secs(180))
+    }
+
+    /// Runs `ferry ARGS` in this workspace and waits (3 min max).
+    pub fn ferry(&self, kubeconfig: &Path, args: &[&str]) -> Output {
+        let mut child = self.command(kubeconfig, args).spawn().expect("spawn ferry");
+        wait_output(&mut child, Duration::from_secs(180))
+    }
+
+    fn command(&self, kubeconfig: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(ferry_bin());
+        cmd.args(args)
+            .current_dir(self.root())
+            .env("KUBECONFIG", kubeconfig)
+            .env("FERRY_LOG", "ferry=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// `ferry status --json` of this workspace.
+    pub fn status(&self, kubeconfig: &Path) -> serde_json::Value {
+        let out = self.ferry(kubeconfig, &["status", "--json"]);
+        serde_json::from_slice(&out.stdout).expect("status JSON")
+    }
+
+    /// Waits until every sync path of the running sync is `watching`; returns the status.
+    pub fn wait_watching(&self, kubeconfig: &Path, timeout: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let s = self.status(kubeconfig);
+            let paths = s["report"]["paths"].as_array().cloned().unwrap_or_default();
+            if !paths.is_empty() && paths.iter().all(|p| p["state"] == "watching") {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "not watching in time: {s}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Starts `ferry sync` (continuous) in this workspace; stopped when dropped.
+    pub fn sync(&self, kubeconfig: &Path) -> Running {
+        let out = self.root().with_extension("stdout");
+        let err = self.root().with_extension("stderr");
+        let child = Command::new(ferry_bin())
+            .arg("sync")
+            .current_dir(self.root())
+            .env("KUBECONFIG", kubeconfig)
+            .env("FERRY_LOG", "ferry=debug")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .expect("spawn ferry sync");
+        Running {
+            child: Some(child),
+            stdout: out,
+            stderr: err,
+            log: self.path(".ferry/sync.log"),
+        }
+    }
+
+    /// The manifest of the synced folder `sync_dir`, without ferry's state and the config.
+    pub fn manifest(&self, sync_dir: &str) -> Manifest {
+        local_manifest(&self.path(sync_dir))
+    }
+}
+
+impl Default for Workspace {
+    fn default() -> Self {
+        Workspace::new()
+    }
+}
+
+/// A running `ferry sync`.
+pub struct Running {
+    child: Option<Child>,
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Running {
+    /// What it printed so far (stdout, stderr and the sync log), for assertion messages.
+    pub fn output(&self) -> String {
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+        format!(
+            "--- stdout\n{}\n--- stderr\n{}\n--- sync.log (tail)\n{}",
+            read(&self.stdout),
+            read(&self.stderr),
+            read(&self.log)
+                .lines()
+                .rev()
+                .take(60)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    }
+
+    /// Waits until stdout contains `text` (the initial sync's line, a batch line).
+    pub fn wait_stdout(&self, text: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if std::fs::read_to_string(&self.stdout)
+                .unwrap_or_default()
+                .contains(text)
+            {
+                return;
+            }
+            if let Some(c) = self.child.as_ref() {
+                let _ = c;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ferry sync did not print {text:?} in time\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops it with SIGTERM and waits; returns the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                return s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return child.wait().unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn wait_output(child: &mut Child, timeout: Duration) -> Output {
+    let deadline = Instant::now() + timeout;
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = stdout.read_to_end(&mut v);
+        v
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = stderr.read_to_end(&mut v);
+        v
+    });
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break child.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out_t.join().unwrap(),
+        stderr: err_t.join().unwrap(),
+    }
+}
+
+/// What one side holds at one path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Item {
+    /// `f` file, `d` folder, `l` symlink.
+    pub kind: char,
+    pub size: u64,
+    /// Permission bits.
+    pub mode: u32,
+    /// Whole seconds (tar carries no more).
+    pub mtime: i64,
+    /// File content.
+    pub content: Vec<u8>,
+}
+
+/// Path → item, for comparing the two sides.
+pub type Manifest = BTreeMap<String, Item>;
+
+/// Names that are ferry's state or config, never compared.
+fn ignored(rel: &str) -> bool {
+    let first = rel.split('/').next().unwrap_or("");
+    matches!(first, ".ferry" | ".devspace" | "devspace.yaml")
+        || rel.split('/').any(|c| c.starts_with(".ferry-tmp-"))
+}
+
+/// The manifest of a local folder.
+pub fn local_manifest(root: &Path) -> Manifest {
+    let mut m = Manifest::new();
+    fn walk(root: &Path, dir: &Path, m: &mut Manifest) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            if ignored(&rel) {
+                continue;
+            }
+            let meta = std::fs::symlink_metadata(&p).unwrap();
+            let kind = if meta.is_dir() {
+                'd'
+            } else if meta.file_type().is_symlink() {
+                'l'
+            } else {
+                'f'
+            };
+            let content = if kind == 'f' {
+                std::fs::read(&p).unwrap()
+            } else {
+                Vec::new()
+            };
+            m.insert(
+                rel,
+                Item {
+                    kind,
+                    size: if kind == 'd' { 0 } else { meta.len() },
+                    mode: meta.mode() & 0o7777,
+                    mtime: if kind == 'd' { 0 } else { meta.mtime() },
+                    content,
+                },
+            );
+            if kind == 'd' {
+                walk(root, &p, m);
+            }
+        }
+    }
+    walk(root, root, &mut m);
+    m
+}
+
+/// The manifest of `root` in `pod`'s container, from a tar archive made there as root.
+pub async fn remote_manifest(env: &Env, pod: &str, root: &str) -> Manifest {
+    let out = env
+        .control
+        .run(&env.ns, pod, &["tar", "cf", "-", "-C", root, "."], b"")
+        .await
+        .expect("control run");
+    assert_eq!(out.exit_code, 0, "tar in {pod} failed: {}", out.stderr);
+    let mut m = Manifest::new();
+    let mut archive = tar::Archive::new(&out.stdout[..]);
+    for e in archive.entries().unwrap() {
+        let mut e = e.unwrap();
+        let path = e.path().unwrap().to_string_lossy().into_owned();
+        let rel = path
+            .trim_start_matches("./")
+            .trim_end_matches('/')
+            .to_string();
+        if rel.is_empty() || rel == "." || ignored(&rel) {
+            continue;
+        }
+        let h = e.header().clone();
+        let kind = match h.entry_type() {
+            tar::EntryType::Directory => 'd',
+            tar::EntryType::Symlink => 'l',
+            _ => 'f',
+        };
+        let mut content = Vec::new();
+        if kind == 'f' {
+            e.read_to_end(&mut content).unwrap();
+        }
+        m.insert(
+            rel,
+            Item {
+                kind,
+                size: if kind == 'd' {
+                    0
+                } else {
+                    h.size().unwrap_or(0)
+                },
+                mode: h.mode().unwrap_or(0) & 0o7777,
+                mtime: if kind == 'd' {
+                    0
+                } else {
+                    h.mtime().unwrap_or(0) as i64
+                },
+                content,
+            },
+        );
+    }
+    m
+}
+
+/// Asserts both manifests are equal: same paths, kinds, sizes, contents, executable
+/// bits and mtimes (to the second). Other permission bits depend on each side's umask.
+pub fn assert_same(local: &Manifest, remote: &Manifest) {
+    let lk: Vec<&String> = local.keys().collect();
+    let rk: Vec<&String> = remote.keys().collect();
+    assert_eq!(lk, rk, "the two sides hold different paths");
+    for (path, l) in local {
+        let r = &remote[path];
+        assert_eq!(l.kind, r.kind, "{path}: kind");
+        if l.kind == 'f' {
+            assert_eq!(l.size, r.size, "{path}: size");
+            assert!(l.content == r.content, "{path}: content differs");
+            assert_eq!(l.mode & 0o111, r.mode & 0o111, "{path}: executable bits");
+            assert_eq!(l.mtime, r.mtime, "{path}: mtime (seconds)");
+        }
+    }
+}
