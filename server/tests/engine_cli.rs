@@ -1,0 +1,139 @@
+//! The CLI around the engine: `ferry doctor` (a missing tool, no shell, a selector that
+//! matches nothing), a broken config (file:line:column, exit code 2, nothing synced), one
+//! owner per workspace (exit code 3), `ferry list`.
+
+mod engine_support;
+
+use std::time::{Duration, Instant};
+
+use engine_support::{sync_pod, Env, Exec, Workspace};
+use ferry_testkit::PodBuilder;
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test]
+async fn doctor_names_what_is_missing() {
+    let env = Env::start("doc", Exec::V5).await;
+    env.pod(&sync_pod("good", "busybox")).await;
+    env.pod(&sync_pod("notar", "busybox:notar")).await;
+    // distroless has no shell: the pod runs its own entrypoint.
+    env.pod(&PodBuilder::new("bare", "distroless").command(&["/bin/sleep", "100000"]))
+        .await;
+    let kubeconfig = env.cluster.kubeconfig();
+
+    let ws = Workspace::new();
+    ws.devspace("good", "doc", "", "/app", "");
+    let out = ws.ferry(&kubeconfig, &["doctor"]);
+    assert!(out.status.success(), "doctor on a good pod: {}", text(&out));
+    assert!(text(&out).contains("ready to sync"), "{}", text(&out));
+
+    let ws = Workspace::new();
+    ws.devspace("notar", "doc", "", "/app", "");
+    let out = ws.ferry(&kubeconfig, &["doctor", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("doctor JSON");
+    let tar = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["what"] == "tar")
+        .unwrap_or_else(|| panic!("doctor names tar: {report}"));
+    assert_ne!(tar["status"], "ok");
+    assert!(tar["detail"].as_str().unwrap().contains("no tar"), "{tar}");
+
+    let ws = Workspace::new();
+    ws.devspace("bare", "doc", "", "/app", "");
+    let t = Instant::now();
+    let out = ws.ferry(&kubeconfig, &["doctor"]);
+    let took = t.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let t_out = text(&out);
+    assert!(t_out.contains("FAIL [bare] shell"), "{t_out}");
+    assert!(
+        t_out.contains("POSIX shell"),
+        "says a shell is needed: {t_out}"
+    );
+    assert!(took < Duration::from_secs(60), "no hang: took {took:?}");
+
+    let ws = Workspace::new();
+    ws.devspace("nothing-here", "doc", "", "/app", "");
+    let out = ws.ferry(&kubeconfig, &["doctor"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let t_out = text(&out);
+    for part in ["app=nothing-here", "\"doc\"", "ferry-cluster"] {
+        assert!(t_out.contains(part), "doctor names {part}: {t_out}");
+    }
+}
+
+#[tokio::test]
+async fn broken_config_exits_2_with_a_position_and_syncs_nothing() {
+    let env = Env::start("cfg", Exec::V5).await;
+    env.pod(&sync_pod("web", "busybox")).await;
+    let ws = Workspace::new();
+    ws.write("a.txt", "must not arrive\n");
+    ws.write(
+        "devspace.yaml",
+        "version: v2beta1\ndev:\n  web:\n    labelSelector:\n      app: web\n    namespace: cfg\n    sync:\n    - path: ./:/app\n      initialSync: sideways\n",
+    );
+    let out = ws.sync_once(&env.cluster.kubeconfig());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains("devspace.yaml:9:20"),
+        "the error points at the value: {t}"
+    );
+    assert!(t.contains("sideways"), "{t}");
+    assert_eq!(
+        env.sh_status("web", "test ! -e /app/a.txt").await,
+        0,
+        "nothing was synced"
+    );
+    // `ferry list` refuses the same way.
+    let out = ws.ferry(&env.cluster.kubeconfig(), &["list"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn one_owner_per_workspace_and_list() {
+    let env = Env::start("own", Exec::V5).await;
+    env.pod(&sync_pod("web", "busybox")).await;
+    let kubeconfig = env.cluster.kubeconfig();
+    let ws = Workspace::new();
+    ws.devspace(
+        "web",
+        "own",
+        "",
+        "/app",
+        "      excludePaths: [node_modules/]\n      uploadExcludePaths: ['*.log']",
+    );
+    ws.write("a.txt", "a\n");
+    let mut sync = ws.sync(&kubeconfig);
+    ws.wait_watching(&kubeconfig, Duration::from_secs(60));
+    let second = ws.sync_once(&kubeconfig);
+    assert_eq!(second.status.code(), Some(3), "{}", text(&second));
+    let t = text(&second);
+    assert!(t.contains("ferry sync (pid"), "says who holds it: {t}");
+
+    let out = ws.ferry(&kubeconfig, &["list"]);
+    assert!(out.status.success());
+    let t = text(&out);
+    for part in ["/app", "labels app=web", "node_modules/", "*.log", "Merge"] {
+        assert!(t.contains(part), "list shows {part}: {t}");
+    }
+    let status = ws.ferry(&kubeconfig, &["status"]);
+    assert!(status.status.success());
+    let t = text(&status);
+    assert!(
+        t.contains("synced by ferry sync") && t.contains("pod web"),
+        "{t}"
+    );
+    let s = sync.stop();
+    assert!(s.success(), "{}", sync.output());
+    let status = ws.ferry(&kubeconfig, &["status"]);
+    assert_eq!(status.status.code(), Some(1), "nothing runs any more");
+}
