@@ -223,6 +223,20 @@ impl SyncTask {
             self.fail(&e);
             return Err(e);
         }
+        if self.sync.bandwidth.upload_kib_per_sec.is_some()
+            || self.sync.bandwidth.download_kib_per_sec.is_some()
+        {
+            self.message(
+                "bandwidthLimits are not applied yet: transfers run at full speed".into(),
+                true,
+            );
+        }
+        if !self.sync.on_upload.is_empty() {
+            self.message(
+                "onUpload.exec commands are not run yet: run them yourself after a sync".into(),
+                true,
+            );
+        }
         // Start watching before the first scan, so no change falls between the two.
         let mut local_rx = if once {
             None
