@@ -61,7 +61,7 @@ impl EngineOptions {
             local_quiet: Duration::from_millis(10),
             local_max_wait: Duration::from_millis(300),
             remote_quiet: Duration::from_millis(20),
-            poll_interval: Duration::from_millis(250),
+            poll_interval: Duration::from_millis(400),
             retry_every: Duration::from_secs(3),
             reconnect: (Duration::from_secs(1), Duration::from_secs(10)),
         }
@@ -376,6 +376,9 @@ impl SyncTask {
             WatchOptions {
                 mode,
                 interval: self.opts.poll_interval,
+                // A full listing about every 30 s catches what `find -newer` cannot.
+                full_scan_every: (30_000 / self.opts.poll_interval.as_millis().max(1) as u32)
+                    .max(1),
                 state_parent: self.opts.session.state_parent.clone(),
                 ..WatchOptions::default()
             },
