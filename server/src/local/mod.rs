@@ -1,11 +1,11 @@
 //! The local side of a sync: the workspace folder on this machine. The engine gathers a
-//! [`Snapshot`](crate::core::Snapshot) with [`scan`], learns about changes from a
+//! [`Snapshot`](crate::core::Snapshot) with [`scan()`], learns about changes from a
 //! [`LocalWatcher`], and carries the plan's local actions out with the functions of
 //! [`fs`].
 //!
 //! | module | job |
 //! |---|---|
-//! | [`scan`] | [`scan()`], [`scan_below`], [`stat`]: the tree as [`Entry`](crate::core::Entry)s, one `lstat` per path |
+//! | [`scan`](mod@scan) | [`scan()`], [`scan_below`], [`stat`]: the tree as [`Entry`](crate::core::Entry)s, one `lstat` per path |
 //! | [`fs`] | [`read_file`], [`write_file`], [`write_symlink`], [`mkdir`], [`remove`], [`rename`]; ferry's temporary names |
 //! | [`watch`] | [`LocalWatcher`]: `notify` events, collected into [`LocalBatch`]es |
 //! | [`error`] | [`LocalError`], [`LocalErrorKind`] |

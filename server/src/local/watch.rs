@@ -47,6 +47,11 @@ pub struct LocalWatcher {
     events: mpsc::UnboundedReceiver<notify::Result<Event>>,
     root: PathBuf,
     canonical_root: Option<PathBuf>,
+    /// The batch being collected, kept here so that a cancelled `next_batch` loses
+    /// nothing.
+    pending: Collector,
+    /// When the first change of `pending` arrived.
+    first_change: Option<Instant>,
 }
 
 impl std::fmt::Debug for LocalWatcher {
@@ -88,6 +93,8 @@ impl LocalWatcher {
             events,
             canonical_root: std::fs::canonicalize(&root).ok().filter(|c| *c != root),
             root,
+            pending: Collector::default(),
+            first_change: None,
         })
     }
 
@@ -96,33 +103,41 @@ impl LocalWatcher {
     /// (see [`LocalBatch`]). Events that name only the root or ferry's temporary files,
     /// and read-only access (open, close without writing), do not count as changes.
     /// `None` when the watcher has ended.
+    ///
+    /// Cancel-safe: what a call collected before it was dropped (say, by the losing
+    /// branch of a `select!`) is kept and returned by the next call.
     pub async fn next_batch(&mut self, quiet: Duration, max_wait: Duration) -> Option<LocalBatch> {
-        let mut batch = Collector::default();
-        loop {
-            let event = self.events.recv().await?;
-            if batch.add(self.relative_paths(event)) {
-                break;
+        let first = match self.first_change {
+            Some(first) => first,
+            None => {
+                loop {
+                    let event = self.events.recv().await?;
+                    let seen = self.relative_paths(event);
+                    if self.pending.add(seen) {
+                        break;
+                    }
+                }
+                *self.first_change.insert(Instant::now())
             }
-        }
-        let deadline = Instant::now() + max_wait;
+        };
+        let deadline = first + max_wait;
         let mut last = Instant::now();
-        loop {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
+        while Instant::now() < deadline {
             match tokio::time::timeout_at((last + quiet).min(deadline), self.events.recv()).await {
                 Ok(Some(event)) => {
-                    if batch.add(self.relative_paths(event)) {
+                    let seen = self.relative_paths(event);
+                    if self.pending.add(seen) {
                         last = Instant::now();
                     }
                 }
                 // The watcher ended: hand out what was collected; the next call says so.
                 Ok(None) => break,
-                Err(_quiet) => break,
+                // Quiet for `quiet`, or `max_wait` is over.
+                Err(_) => break,
             }
         }
-        Some(batch.finish())
+        self.first_change = None;
+        Some(std::mem::take(&mut self.pending).finish())
     }
 
     /// What one `notify` event means for the batch.
