@@ -440,8 +440,20 @@ impl SyncTask {
             message: format!("locally: {}", e.message),
             retry: Retry::Never,
         }));
-        let local = without_symlinks(scan.snapshot);
+        let mut local = without_symlinks(scan.snapshot.clone());
+        let mut remote = remote;
         let index = store.load();
+        // What a side could not read is unknown, not deleted: it counts as unchanged.
+        if let Some(index) = &index {
+            for (p, e) in index.entries().iter() {
+                if !local.contains(p) && scan.is_unknown(p) {
+                    local.insert(p.clone(), e.clone());
+                }
+                if !remote.contains(p) && listing_unknown(&listing, p) {
+                    remote.insert(p.clone(), e.clone());
+                }
+            }
+        }
         let strategy = self.sync.initial_sync;
         let plan = plan_initial(
             &local,
@@ -790,9 +802,12 @@ impl SyncTask {
             let skip = self.local_skip();
             if batch.rescan {
                 let scan = local::scan(&root, &skip)?;
-                let snapshot = without_symlinks(scan.snapshot);
+                let snapshot = without_symlinks(scan.snapshot.clone());
                 for (p, _) in self.index.entries().iter() {
-                    changes.insert(p.clone(), None);
+                    // Unreadable is unknown, not deleted.
+                    if !scan.is_unknown(p) {
+                        changes.insert(p.clone(), None);
+                    }
                 }
                 for (p, e) in snapshot.iter() {
                     changes.insert(p.clone(), Some(e.clone()));
@@ -861,7 +876,9 @@ impl SyncTask {
             let listing = session.list_all().await?;
             listed_errors.extend(listing.errors.clone());
             for (p, _) in self.index.entries().iter() {
-                changes.insert(p.clone(), None);
+                if !listing_unknown(&listing, p) {
+                    changes.insert(p.clone(), None);
+                }
             }
             self.absorb(&listing, None, Depth::Recursive, &mut changes);
         } else {
@@ -1013,6 +1030,16 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
             std::future::pending::<()>().await;
         }
     }
+}
+
+/// Whether the container's listing reported an error for `path` or one of its folders
+/// (so it cannot tell what is there).
+fn listing_unknown(listing: &Listing, path: &RelPath) -> bool {
+    listing.errors.iter().any(|e| {
+        let p = path.as_str();
+        p == e.path
+            || (p.starts_with(e.path.as_str()) && p.as_bytes().get(e.path.len()) == Some(&b'/'))
+    })
 }
 
 /// Symlinks are not synced yet: left out of local snapshots.
