@@ -160,3 +160,48 @@ async fn debian_over_v5() {
 async fn debian_over_v4() {
     scenario("debian", Exec::V4).await;
 }
+
+/// A file changed on both sides at once: the local version wins on both sides and the
+/// container's version is saved next to it locally — whichever change ferry sees first.
+#[tokio::test]
+async fn both_sides_edited_loses_nothing() {
+    let env = Env::start("both", Exec::V5).await;
+    env.pod(&sync_pod("web", "busybox")).await;
+    let ws = Workspace::new();
+    ws.devspace("web", "both", "src", "/app", "");
+    ws.write("src/shared.txt", "base\n");
+    let kubeconfig = env.cluster.kubeconfig();
+    let _sync = ws.sync(&kubeconfig);
+    ws.wait_watching(&kubeconfig, WAIT);
+    // The container's edit, then at once the local one (before the container's watcher
+    // could have reported its change).
+    env.sh("web", "echo 'remote edit' > /app/shared.txt").await;
+    ws.write("src/shared.txt", "local edit\n");
+    let copy = "src/shared.txt.ferry-conflict-remote";
+    env.wait_for(
+        "the local version everywhere, the remote one saved",
+        WAIT,
+        || async {
+            ws.read("src/shared.txt").as_deref() == Some(b"local edit\n")
+                && env.read("web", "/app/shared.txt").await.as_deref() == Some(b"local edit\n")
+                && ws.read(copy).as_deref() == Some(b"remote edit\n")
+        },
+    )
+    .await;
+    env.wait_for("the conflict is reported", WAIT, || async {
+        let status = ws.status(&kubeconfig);
+        status["report"]["paths"][0]["problems"]
+            .as_array()
+            .is_some_and(|ps| {
+                ps.iter()
+                    .any(|p| p["path"] == "shared.txt" && p["kind"] == "conflict")
+            })
+    })
+    .await;
+    // The conflict copy stays local (it is not uploaded).
+    assert_eq!(
+        env.sh_status("web", "test ! -e /app/shared.txt.ferry-conflict-remote")
+            .await,
+        0
+    );
+}

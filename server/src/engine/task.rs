@@ -853,10 +853,34 @@ impl SyncTask {
         if changes.is_empty() && failures.is_empty() {
             return Ok(());
         }
+        // The container's current state of the paths the index knows: a change made
+        // there since the last sync must become a conflict, not be overwritten.
+        let known: Vec<RelPath> = changes
+            .iter()
+            .filter(|c| self.index.get(&c.path).is_some())
+            .map(|c| c.path.clone())
+            .collect();
+        let remote_view = if known.is_empty() {
+            None
+        } else {
+            let listing = session.list(&known, Depth::Children).await?;
+            let mut view = self.index.entries().clone();
+            for p in &listing.missing {
+                view.remove(p);
+            }
+            for e in &listing.entries {
+                if known.binary_search(&e.path).is_ok() {
+                    if let Some(entry) = remote_entry(e) {
+                        view.insert(e.path.clone(), entry);
+                    }
+                }
+            }
+            Some(view)
+        };
         let plan = plan_local_changes(
             &changes,
             &self.index,
-            None,
+            remote_view.as_ref(),
             &self.excludes,
             Tolerance::EXACT,
         );
