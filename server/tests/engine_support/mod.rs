@@ -148,6 +148,9 @@ pub fn sync_pod(name: &str, image: &str) -> PodBuilder {
 /// A local workspace folder with a config.
 pub struct Workspace {
     pub dir: tempfile::TempDir,
+    /// Where a running sync's stdout and stderr go (outside the workspace, so they are
+    /// never synced, and per test).
+    pub logs: tempfile::TempDir,
 }
 
 impl Workspace {
@@ -156,6 +159,10 @@ impl Workspace {
         Workspace {
             dir: tempfile::Builder::new()
                 .prefix("ferry-ws.")
+                .tempdir()
+                .expect("tempdir"),
+            logs: tempfile::Builder::new()
+                .prefix("ferry-ws-logs.")
                 .tempdir()
                 .expect("tempdir"),
         }
@@ -242,8 +249,8 @@ impl Workspace {
 
     /// Starts `ferry sync` (continuous) in this workspace; stopped when dropped.
     pub fn sync(&self, kubeconfig: &Path) -> Running {
-        let out = self.root().with_extension("stdout");
-        let err = self.root().with_extension("stderr");
+        let out = self.logs.path().join("ferry-sync.stdout");
+        let err = self.logs.path().join("ferry-sync.stderr");
         let child = Command::new(ferry_bin())
             .arg("sync")
             .current_dir(self.root())
@@ -521,4 +528,119 @@ pub fn assert_same(local: &Manifest, remote: &Manifest) {
             assert_eq!(l.mtime, r.mtime, "{path}: mtime (seconds)");
         }
     }
+}
+
+impl Workspace {
+    /// [`Workspace::sync`] (kept for the tests written against it).
+    pub fn sync_isolated(&self, kubeconfig: &Path) -> Running {
+        self.sync(kubeconfig)
+    }
+}
+
+/// Like [`remote_manifest`], with the archive gzipped in the container (for big trees:
+/// the control interface carries the archive base64-encoded in JSON).
+pub async fn remote_manifest_gz(env: &Env, pod: &str, root: &str) -> Manifest {
+    let out = env
+        .control
+        .run(&env.ns, pod, &["tar", "czf", "-", "-C", root, "."], b"")
+        .await
+        .expect("control run");
+    assert_eq!(out.exit_code, 0, "tar in {pod} failed: {}", out.stderr);
+    manifest_of_tar(flate2::read::GzDecoder::new(&out.stdout[..]))
+}
+
+/// The manifest of a tar archive of a folder (paths relative to it).
+fn manifest_of_tar(reader: impl Read) -> Manifest {
+    let mut m = Manifest::new();
+    let mut archive = tar::Archive::new(reader);
+    for e in archive.entries().unwrap() {
+        let mut e = e.unwrap();
+        let path = e.path().unwrap().to_string_lossy().into_owned();
+        let rel = path
+            .trim_start_matches("./")
+            .trim_end_matches('/')
+            .to_string();
+        if rel.is_empty() || rel == "." || ignored(&rel) {
+            continue;
+        }
+        let h = e.header().clone();
+        let kind = match h.entry_type() {
+            tar::EntryType::Directory => 'd',
+            tar::EntryType::Symlink => 'l',
+            _ => 'f',
+        };
+        let mut content = Vec::new();
+        if kind == 'f' {
+            e.read_to_end(&mut content).unwrap();
+        }
+        m.insert(
+            rel,
+            Item {
+                kind,
+                size: if kind == 'd' {
+                    0
+                } else {
+                    h.size().unwrap_or(0)
+                },
+                mode: h.mode().unwrap_or(0) & 0o7777,
+                mtime: if kind == 'd' {
+                    0
+                } else {
+                    h.mtime().unwrap_or(0) as i64
+                },
+                content,
+            },
+        );
+    }
+    m
+}
+
+/// Whether [`assert_same`] would pass (for polling).
+pub fn is_same(local: &Manifest, remote: &Manifest) -> bool {
+    local.len() == remote.len()
+        && local.iter().all(|(path, l)| {
+            remote.get(path).is_some_and(|r| {
+                l.kind == r.kind
+                    && (l.kind != 'f'
+                        || (l.size == r.size
+                            && l.content == r.content
+                            && l.mode & 0o111 == r.mode & 0o111
+                            && l.mtime == r.mtime))
+            })
+        })
+}
+
+/// A short description of how two manifests differ (for messages).
+pub fn manifest_diff(local: &Manifest, remote: &Manifest) -> String {
+    let only_local: Vec<&String> = local.keys().filter(|k| !remote.contains_key(*k)).collect();
+    let only_remote: Vec<&String> = remote.keys().filter(|k| !local.contains_key(*k)).collect();
+    let differ: Vec<&String> = local
+        .iter()
+        .filter(|(k, l)| {
+            remote.get(*k).is_some_and(|r| {
+                let mut one = Manifest::new();
+                one.insert((*k).clone(), (*l).clone());
+                let mut other = Manifest::new();
+                other.insert((*k).clone(), r.clone());
+                !is_same(&one, &other)
+            })
+        })
+        .map(|(k, _)| k)
+        .collect();
+    let head = |v: &[&String]| -> String {
+        let mut s: Vec<String> = v.iter().take(10).map(|k| k.to_string()).collect();
+        if v.len() > 10 {
+            s.push(format!("… ({} in all)", v.len()));
+        }
+        s.join(", ")
+    };
+    format!(
+        "only local: {} [{}]; only remote: {} [{}]; different: {} [{}]",
+        only_local.len(),
+        head(&only_local),
+        only_remote.len(),
+        head(&only_remote),
+        differ.len(),
+        head(&differ)
+    )
 }
