@@ -322,6 +322,9 @@ impl Executor<'_> {
     async fn download(&mut self, items: &[Item], out: &mut Outcome) -> Result<(), SessionError> {
         let paths: Vec<RelPath> = items.iter().map(|i| i.path.clone()).collect();
         let d = self.session.download(&paths).await?;
+        for p in &d.missing {
+            tracing::info!("{p}: asked for but not sent by the container (deleted meanwhile, or unreadable there)");
+        }
         out.failures
             .extend(d.errors.iter().map(|e| Failure::remote(e, Retry::Download)));
         let mut ok = Vec::new();

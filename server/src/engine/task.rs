@@ -573,6 +573,16 @@ impl SyncTask {
             let below = format!("{}/", p.as_str());
             self.problems.retain(|k, _| !k.starts_with(&below));
         }
+        for f in &extra {
+            if !self.problems.contains_key(&f.path) {
+                tracing::warn!(sync = %self.sync.name, "{}: {}", f.path, f.message);
+                self.hub.notice(Notice::Message {
+                    name: self.sync.name.clone(),
+                    text: format!("not synced: {}: {}", f.path, f.message),
+                    problem: true,
+                });
+            }
+        }
         for f in out.failures.iter().cloned().chain(extra) {
             self.problems.insert(f.path.clone(), f);
         }

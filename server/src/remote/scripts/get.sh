@@ -8,7 +8,12 @@ cmd_get() {
 		set -- "$@" "./$p"
 	done <"$st/in"
 	rm -f "$st/out"
-	(cd "$root" && tar cf "$st/out" "$@") 2>"$st/e"
+	# GNU tar decodes \n, \t, \\ and \0 in names on its command line unless told not to.
+	if [ "$tarv" = gnu ]; then
+		(cd "$root" && tar cf "$st/out" --no-unquote "$@") 2>"$st/e"
+	else
+		(cd "$root" && tar cf "$st/out" "$@") 2>"$st/e"
+	fi
 	if [ -f "$st/out" ]; then
 		send ok "$st/out"
 	else
