@@ -90,6 +90,8 @@ pub struct Outcome {
     pub bytes_down: u64,
     /// Paths that completed (their earlier problems are resolved).
     pub done: Vec<RelPath>,
+    /// Files that landed in the container (for `onUpload` hooks).
+    pub uploaded_paths: Vec<RelPath>,
     /// Per-file failures.
     pub failures: Vec<Failure>,
 }
@@ -165,6 +167,8 @@ pub struct Executor<'a> {
     pub planned_local: Option<&'a Snapshot>,
     /// Called with (files done, files to do) as transfers complete.
     pub progress: &'a mut (dyn FnMut(u64, u64) + Send),
+    /// Bandwidth caps in bytes per second (upload, download); `None`: none.
+    pub limits: (Option<u64>, Option<u64>),
 }
 
 impl Executor<'_> {
@@ -238,15 +242,21 @@ impl Executor<'_> {
                     Err(e) => out.failures.push(Failure::local(&e, Retry::Download)),
                 },
                 Action::Upload { items } => {
-                    for chunk in chunks(items, UPLOAD_BATCH_BYTES) {
+                    for chunk in chunks(items, batch_bytes(UPLOAD_BATCH_BYTES, self.limits.0)) {
+                        let t = Instant::now();
+                        let before = out.bytes_up;
                         self.upload(chunk, &mut out).await?;
+                        pace(t, out.bytes_up - before, self.limits.0).await;
                         done += chunk.len() as u64;
                         (self.progress)(done, total);
                     }
                 }
                 Action::Download { items } => {
-                    for chunk in chunks(items, DOWNLOAD_BATCH_BYTES) {
+                    for chunk in chunks(items, batch_bytes(DOWNLOAD_BATCH_BYTES, self.limits.1)) {
+                        let t = Instant::now();
+                        let before = out.bytes_down;
                         self.download(chunk, &mut out).await?;
+                        pace(t, out.bytes_down - before, self.limits.1).await;
                         done += chunk.len() as u64;
                         (self.progress)(done, total);
                     }
@@ -307,6 +317,7 @@ impl Executor<'_> {
         out.bytes_up += report.sent_bytes;
         let ok = self.keep_ok(&read, &report.failed, Retry::Upload, out);
         out.uploaded += ok.len() as u64;
+        out.uploaded_paths.extend(ok.iter().map(|i| i.path.clone()));
         self.index.apply(&Action::Upload { items: ok });
         Ok(())
     }
@@ -460,6 +471,25 @@ impl Executor<'_> {
     }
 }
 
+/// The batch size: `max`, or about two seconds' worth under a bandwidth cap.
+fn batch_bytes(max: u64, limit: Option<u64>) -> u64 {
+    match limit {
+        Some(rate) => max.min(rate.saturating_mul(2)).max(1),
+        None => max,
+    }
+}
+
+/// Under a bandwidth cap, waits until `bytes` sent since `start` fit the rate.
+async fn pace(start: Instant, bytes: u64, limit: Option<u64>) {
+    if let Some(rate) = limit.filter(|r| *r > 0) {
+        let due = std::time::Duration::from_secs_f64(bytes as f64 / rate as f64);
+        let spent = start.elapsed();
+        if spent < due {
+            tokio::time::sleep(due - spent).await;
+        }
+    }
+}
+
 /// Splits `items` into batches of at most `max_bytes` of content and [`BATCH_FILES`]
 /// files (a larger file is a batch of its own).
 fn chunks(items: &[Item], max_bytes: u64) -> Vec<&[Item]> {
@@ -498,11 +528,6 @@ pub fn conflict_copy_name(root: &Path, path: &RelPath, loser: Side) -> RelPath {
         }
         n += 1;
     }
-}
-
-/// When `elapsed` is worth logging.
-pub fn since(t: Instant) -> std::time::Duration {
-    t.elapsed()
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! | [`task`] | [`SyncTask`]: connect, initial sync, continuous sync, reconnect |
 //! | [`execute`] | carrying a [`crate::core::Plan`] out; per-file failures |
 //! | [`store`] | the persisted index (`.ferry/index/`) |
+//! | [`hooks`] | `onUpload.exec` commands after upload batches |
 //! | [`status`] | [`StatusReport`] (`ferry/status`, `.ferry/status.json`), [`StatusHub`] |
 //! | [`convert`] | remote records ↔ core entries |
 //!
@@ -32,6 +33,7 @@
 
 pub mod convert;
 pub mod execute;
+pub mod hooks;
 pub mod status;
 pub mod store;
 pub mod task;

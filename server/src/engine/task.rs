@@ -24,6 +24,7 @@ use crate::target::{self, Connection, KubeOverrides, TargetError};
 
 use super::convert::{remote_entry, snapshot_of};
 use super::execute::{Executor, Failure, Outcome, Retry};
+use super::hooks::Hooks;
 use super::status::{now_ms, FileProblem, Notice, PathState, PathStatus, StatusHub};
 use super::store::IndexStore;
 
@@ -123,6 +124,8 @@ pub struct SyncTask {
     index: Index,
     problems: BTreeMap<String, Failure>,
     summary: RunSummary,
+    hooks: Hooks,
+    launcher: Option<PodLauncher>,
 }
 
 /// The built-in patterns added to every sync path's excludes.
@@ -156,6 +159,7 @@ impl SyncTask {
             .upload
             .extend(BUILTIN_UPLOAD.iter().map(|t| builtin(t)));
         let excludes = ExcludeSet::new(&excludes)?;
+        let hooks = Hooks::new(&sync.on_upload);
         hub.register(
             slot,
             PathStatus::new(
@@ -174,6 +178,8 @@ impl SyncTask {
             index: Index::new(),
             problems: BTreeMap::new(),
             summary: RunSummary::default(),
+            hooks,
+            launcher: None,
         })
     }
 
@@ -222,20 +228,6 @@ impl SyncTask {
             ));
             self.fail(&e);
             return Err(e);
-        }
-        if self.sync.bandwidth.upload_kib_per_sec.is_some()
-            || self.sync.bandwidth.download_kib_per_sec.is_some()
-        {
-            self.message(
-                "bandwidthLimits are not applied yet: transfers run at full speed".into(),
-                true,
-            );
-        }
-        if !self.sync.on_upload.is_empty() {
-            self.message(
-                "onUpload.exec commands are not run yet: run them yourself after a sync".into(),
-                true,
-            );
         }
         // Start watching before the first scan, so no change falls between the two.
         let mut local_rx = if once {
@@ -329,6 +321,8 @@ impl SyncTask {
             p.container = Some(resolved.container.clone());
         });
         let launcher = PodLauncher::new(&conn, &resolved);
+        self.launcher = Some(launcher.clone());
+        self.hooks.reset_once();
         let root = container_root(&launcher, &self.sync.container_path).await?;
         let mut session = Session::start(&launcher, &root, self.opts.session.clone()).await?;
         let caps = session.capabilities().clone();
@@ -557,6 +551,10 @@ impl SyncTask {
             index: &mut self.index,
             planned_local,
             progress: &mut progress,
+            limits: (
+                self.sync.bandwidth.upload_kib_per_sec.map(|k| k * 1024),
+                self.sync.bandwidth.download_kib_per_sec.map(|k| k * 1024),
+            ),
         };
         let out = exec.run(plan).await?;
         if state.is_some() && transfers > 0 {
@@ -896,7 +894,44 @@ impl SyncTask {
         );
         let plan = self.directions(plan);
         let outcome = self.execute(session, &plan, None, false).await?;
+        let uploaded = outcome.uploaded_paths.clone();
         self.record(&plan, outcome, failures, t.elapsed());
+        self.run_hooks(&uploaded).await
+    }
+
+    /// Runs the `onUpload.exec` hooks for a batch that uploaded `uploaded`.
+    async fn run_hooks(&mut self, uploaded: &[RelPath]) -> Result<(), EngineError> {
+        if self.hooks.is_empty() || uploaded.is_empty() {
+            return Ok(());
+        }
+        let Some(launcher) = self.launcher.clone() else {
+            return Ok(());
+        };
+        let runs = self
+            .hooks
+            .run(uploaded, &launcher, &self.sync.local_path)
+            .await;
+        for r in runs {
+            if r.ok() {
+                tracing::info!(sync = %self.sync.name, "onUpload {:?} done: {}", r.label, r.output);
+                self.message(format!("onUpload {:?} done", r.label), false);
+            } else {
+                let text = format!(
+                    "onUpload {:?} failed ({}): {}",
+                    r.label,
+                    r.code
+                        .map(|c| format!("exit code {c}"))
+                        .unwrap_or_else(|| "no exit code".into()),
+                    r.output
+                );
+                if r.fail_on_error {
+                    return Err(EngineError::Other(format!(
+                        "{text}; failOnError restarts the sync"
+                    )));
+                }
+                self.message(text, true);
+            }
+        }
         Ok(())
     }
 
