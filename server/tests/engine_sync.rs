@@ -205,3 +205,59 @@ async fn both_sides_edited_loses_nothing() {
         0
     );
 }
+
+/// Renaming a folder locally renames it in the container: its files are not sent again.
+#[tokio::test]
+async fn folder_rename_is_a_rename_not_a_reupload() {
+    let env = Env::start("mv", Exec::V5).await;
+    env.pod(&sync_pod("web", "debian")).await;
+    let kubeconfig = env.cluster.kubeconfig();
+    let ws = Workspace::new();
+    ws.devspace("web", "mv", "src", "/app", "");
+    for i in 0..300 {
+        ws.write(
+            &format!("src/big/sub{}/f{i}.txt", i % 7),
+            format!("file {i}\n"),
+        );
+    }
+    let sync = ws.sync(&kubeconfig);
+    let status = ws.wait_watching(&kubeconfig, WAIT);
+    let before = status["report"]["paths"][0]["uploaded"].as_u64().unwrap();
+    assert_eq!(before, 300);
+    std::fs::rename(ws.path("src/big"), ws.path("src/moved")).unwrap();
+    env.wait_for("the folder renamed in the container", WAIT, || async {
+        env.sh_status(
+            "web",
+            "test ! -e /app/big && test \"$(find /app/moved -type f | wc -l)\" = 300",
+        )
+        .await
+            == 0
+    })
+    .await;
+    let after = ws.status(&kubeconfig)["report"]["paths"][0]["uploaded"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(
+        after,
+        before,
+        "no file was uploaded again\n{}",
+        sync.output()
+    );
+    // And the other way: renamed in the container, renamed locally, nothing downloaded.
+    env.sh("web", "mv /app/moved /app/back").await;
+    env.wait_for("the folder renamed locally", WAIT, || async {
+        !ws.path("src/moved").exists() && ws.path("src/back/sub0/f0.txt").is_file()
+    })
+    .await;
+    let s = ws.status(&kubeconfig);
+    assert_eq!(
+        s["report"]["paths"][0]["downloaded"].as_u64().unwrap(),
+        0,
+        "no file was downloaded again: {s}\n{}",
+        sync.output()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let local = ws.manifest("src");
+    let remote = remote_manifest(&env, "web", "/app").await;
+    assert_same(&local, &remote);
+}
