@@ -435,18 +435,68 @@ impl Executor<'_> {
         deletions: &[Deletion],
         out: &mut Outcome,
     ) -> Result<(), SessionError> {
-        let paths: Vec<RelPath> = deletions.iter().map(|d| d.path.clone()).collect();
-        let failed = self.session.delete(&paths).await?;
-        out.failures
-            .extend(failed.iter().map(|e| Failure::remote(e, Retry::Upload)));
-        let ok: Vec<Deletion> = deletions
-            .iter()
-            .filter(|d| !failed.iter().any(|f| f.path == d.path.as_str()))
-            .cloned()
-            .collect();
+        // Only what the plan lists (`Deletion`): the files and links, then the folders
+        // deepest first, each only if empty by then. A folder may hold what the plan
+        // does not know: excluded files, or files new in the container.
+        let mut files: Vec<RelPath> = Vec::new();
+        let mut dirs: Vec<RelPath> = Vec::new();
+        for d in deletions {
+            let listed = std::iter::once((&d.path, &d.entry))
+                .chain(d.contents.iter().map(|i| (&i.path, &i.entry)));
+            for (path, entry) in listed {
+                if entry.is_dir() {
+                    dirs.push(path.clone());
+                } else {
+                    files.push(path.clone());
+                }
+            }
+        }
+        dirs.sort_by_key(|p| std::cmp::Reverse(p.depth()));
+        let mut failed = self.session.delete(&files).await?;
+        failed.extend(self.session.remove_empty_dirs(&dirs).await?);
+        let failed_at = |p: &RelPath| failed.iter().any(|f| f.path == p.as_str());
+        let mut ok = Vec::new();
+        let mut gone_below = Vec::new();
+        for d in deletions {
+            let failed_inside: Vec<&FileError> = failed
+                .iter()
+                .filter(|f| {
+                    f.path == d.path.as_str() || f.path.starts_with(&format!("{}/", d.path))
+                })
+                .collect();
+            if failed_inside.is_empty() {
+                ok.push(d.clone());
+                continue;
+            }
+            // Kept: what was removed below it is forgotten; the folder is reported.
+            gone_below.extend(
+                d.contents
+                    .iter()
+                    .map(|i| i.path.clone())
+                    .filter(|p| !failed_at(p)),
+            );
+            for f in failed_inside {
+                if dirs.iter().any(|p| f.path == p.as_str()) {
+                    out.failures.push(Failure {
+                        path: f.path.clone(),
+                        kind: "error",
+                        message: format!(
+                            "deleted locally but kept in the container: {}",
+                            f.message
+                        ),
+                        retry: Retry::Never,
+                    });
+                } else {
+                    out.failures.push(Failure::remote(f, Retry::Upload));
+                }
+            }
+        }
         out.deleted += ok.len() as u64;
         out.done.extend(ok.iter().map(|d| d.path.clone()));
         self.index.apply(&Action::DeleteRemote { deletions: ok });
+        if !gone_below.is_empty() {
+            self.index.apply(&Action::Forget { paths: gone_below });
+        }
         Ok(())
     }
 

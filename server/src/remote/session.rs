@@ -20,6 +20,7 @@
 //! | `get LEN` | paths | tar archive |
 //! | `getf LEN` | paths | `F INDEX MODEHEX MTIME SIZE` + content, or `E INDEX CODE` |
 //! | `rm LEN`, `mkdir LEN` | paths | failures |
+//! | `rmdir LEN` | paths (folders, removed only if empty) | failures (a folder kept) |
 //! | `mv LEN` | pairs of lines FROM, TO | failures |
 //! | `quit` | – | empty; the shell exits |
 //!
@@ -419,6 +420,16 @@ impl Session {
     /// gone are fine; failures are returned per path.
     pub async fn delete(&mut self, paths: &[RelPath]) -> Result<Vec<FileError>, SessionError> {
         self.simple("rm", paths.iter().map(RelPath::as_str).collect())
+            .await
+    }
+
+    /// Removes the folders `paths` where they are empty (a folder that still holds
+    /// something is kept and returned as a failure). Paths already gone are fine.
+    pub async fn remove_empty_dirs(
+        &mut self,
+        paths: &[RelPath],
+    ) -> Result<Vec<FileError>, SessionError> {
+        self.simple("rmdir", paths.iter().map(RelPath::as_str).collect())
             .await
     }
 

@@ -11,6 +11,20 @@ cmd_rm() {
 	send ok "$st/out"
 }
 
+# rmdir LEN: removes the listed folders if they are empty; a folder that still holds
+# something is kept ("E rm PATH" + the tool's message). A path already gone is fine.
+cmd_rmdir() {
+	recv "$1" "$st/in" || desync
+	: >"$st/out"
+	while IFS= read -r p; do
+		f=$root/$p
+		if [ -d "$f" ] && [ ! -L "$f" ]; then
+			rmdir "$f" 2>"$st/e" || recm rm "$p"
+		fi
+	done <"$st/in"
+	send ok "$st/out"
+}
+
 # mkdir LEN: creates the listed folders and their parents. Body: failures.
 cmd_mkdir() {
 	recv "$1" "$st/in" || desync

@@ -43,6 +43,7 @@ while read -r c a b x y; do
 	get) cmd_get "$a" ;;
 	getf) cmd_getf "$a" ;;
 	rm) cmd_rm "$a" ;;
+	rmdir) cmd_rmdir "$a" ;;
 	mkdir) cmd_mkdir "$a" ;;
 	mv) cmd_mv "$a" ;;
 	quit)
