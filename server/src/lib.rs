@@ -12,6 +12,7 @@ pub mod engine;
 pub mod exec;
 pub mod local;
 pub mod logging;
+pub mod lsp;
 pub mod remote;
 pub mod state;
 pub mod target;

@@ -56,3 +56,77 @@ pub fn init(file: Option<&Path>, file_level: LevelFilter, stderr_level: LevelFil
         .with(file_layer)
         .try_init();
 }
+
+/// A log file chosen after start-up (`ferry lsp` learns its workspace folders only with
+/// `initialize`): events are dropped until [`LateFile::set`] is called.
+#[derive(Clone, Default)]
+pub struct LateFile(std::sync::Arc<Mutex<Option<std::fs::File>>>);
+
+impl LateFile {
+    /// Appends from now on to `path` (created if missing).
+    pub fn set(&self, path: &Path) -> std::io::Result<()> {
+        let f = OpenOptions::new().create(true).append(true).open(path)?;
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
+        Ok(())
+    }
+}
+
+/// The writer of one event for [`LateFile`].
+pub struct LateWriter(std::sync::Arc<Mutex<Option<std::fs::File>>>);
+
+impl std::io::Write for LateWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.0.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            Some(f) => f.write(buf),
+            None => Ok(buf.len()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.0.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LateFile {
+    type Writer = LateWriter;
+    fn make_writer(&'a self) -> LateWriter {
+        LateWriter(self.0.clone())
+    }
+}
+
+/// The subscriber of `ferry lsp`: stderr at `stderr_level` (never stdout, which carries
+/// JSON-RPC), and the returned [`LateFile`] at `info` (or `FERRY_LOG`).
+pub fn init_lsp(stderr_level: LevelFilter) -> LateFile {
+    let late = LateFile::default();
+    let stderr_filter = match std::env::var("FERRY_LOG") {
+        Ok(d) if !d.is_empty() && stderr_level >= LevelFilter::DEBUG => {
+            EnvFilter::builder().parse_lossy(d)
+        }
+        _ => EnvFilter::builder()
+            .with_default_directive(LevelFilter::WARN.into())
+            .parse_lossy(format!("warn,ferry={stderr_level}")),
+    };
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .with_filter(stderr_filter);
+    let file_filter = match std::env::var("FERRY_LOG") {
+        Ok(d) if !d.is_empty() => EnvFilter::builder().parse_lossy(d),
+        _ => EnvFilter::builder()
+            .with_default_directive(LevelFilter::WARN.into())
+            .parse_lossy("warn,ferry=info"),
+    };
+    let file = tracing_subscriber::fmt::layer()
+        .with_writer(late.clone())
+        .with_ansi(false)
+        .with_filter(file_filter);
+    let _ = tracing_subscriber::registry()
+        .with(stderr)
+        .with(file)
+        .try_init();
+    late
+}

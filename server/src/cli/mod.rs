@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::filter::LevelFilter;
 
 use crate::config::{self, Config, Loaded};
 use crate::target::KubeOverrides;
@@ -81,8 +82,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run the editor backend (a Language Server on stdio).
-    Lsp,
+    /// Run the editor backend (a Language Server on stdio; see docs/protocol.md).
+    Lsp {
+        /// Log level on stderr (the editor shows it); the full log is `.ferry/sync.log`.
+        #[arg(long, default_value = "warn")]
+        log_level: String,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -184,9 +189,16 @@ pub fn main() -> ExitCode {
             Command::Doctor { common, kube, json } => {
                 info::doctor(&common, kube.overrides(), json).await
             }
-            Command::Lsp => {
-                eprintln!("ferry lsp: the editor backend is not built yet (issue: the LSP server)");
-                ExitCode::from(EXIT_CONFIG)
+            Command::Lsp { log_level } => {
+                let Ok(level) = <LevelFilter as std::str::FromStr>::from_str(&log_level) else {
+                    eprintln!(
+                        "ferry: --log-level must be one of off, error, warn, info, debug, trace"
+                    );
+                    return ExitCode::from(EXIT_CONFIG);
+                };
+                crate::lsp::serve(level).await;
+                // The stdin reader may still block a runtime thread: leave at once.
+                std::process::exit(0);
             }
         }
     })

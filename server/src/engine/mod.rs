@@ -39,5 +39,7 @@ pub mod store;
 pub mod task;
 
 pub use execute::{Failure, Outcome, Retry};
-pub use status::{Health, Notice, PathState, PathStatus, StatusHub, StatusReport};
-pub use task::{EngineError, EngineOptions, RunSummary, SyncTask};
+pub use status::{
+    FolderState, FolderStatus, Health, Notice, PathState, PathStatus, StatusHub, StatusReport,
+};
+pub use task::{Control, EngineError, EngineOptions, RunSummary, SyncTask};

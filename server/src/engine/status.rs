@@ -143,6 +143,37 @@ pub struct StatusReport {
     pub updated: u64,
     /// Per sync path, in config order.
     pub paths: Vec<PathStatus>,
+    /// Per workspace folder (`ferry lsp` only; empty otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub folders: Vec<FolderStatus>,
+}
+
+/// What a workspace folder of `ferry lsp` does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FolderState {
+    /// Its sync paths run (see `paths`).
+    Syncing,
+    /// It has no config: nothing to sync (not an error).
+    NoConfig,
+    /// Its config cannot be used (see the diagnostics).
+    ConfigError,
+    /// Another ferry process owns it.
+    Locked,
+    /// Not running.
+    Stopped,
+}
+
+/// One workspace folder of `ferry lsp`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FolderStatus {
+    /// The folder's URI, as the editor gave it.
+    pub uri: String,
+    /// What it does.
+    pub state: FolderState,
+    /// Why, for states other than `syncing`.
+    pub message: Option<String>,
 }
 
 impl StatusReport {
@@ -195,6 +226,7 @@ pub enum Notice {
 #[derive(Debug)]
 pub struct StatusHub {
     paths: Mutex<BTreeMap<usize, PathStatus>>,
+    folders: Mutex<Vec<FolderStatus>>,
     changed: watch::Sender<u64>,
     notices: broadcast::Sender<Notice>,
 }
@@ -204,6 +236,7 @@ impl StatusHub {
     pub fn new() -> Arc<StatusHub> {
         Arc::new(StatusHub {
             paths: Mutex::new(BTreeMap::new()),
+            folders: Mutex::new(Vec::new()),
             changed: watch::channel(0).0,
             notices: broadcast::channel(1024).0,
         })
@@ -212,6 +245,18 @@ impl StatusHub {
     /// Registers sync path number `slot` (config order) with its initial status.
     pub fn register(&self, slot: usize, status: PathStatus) {
         self.lock().insert(slot, status);
+        self.bump();
+    }
+
+    /// Removes path `slot` (its folder stopped or went away).
+    pub fn unregister(&self, slot: usize) {
+        self.lock().remove(&slot);
+        self.bump();
+    }
+
+    /// Sets the workspace folders' states (`ferry lsp`).
+    pub fn set_folders(&self, folders: Vec<FolderStatus>) {
+        *self.folders.lock().unwrap_or_else(|e| e.into_inner()) = folders;
         self.bump();
     }
 
@@ -226,12 +271,29 @@ impl StatusHub {
     /// The current report.
     pub fn report(&self) -> StatusReport {
         let paths: Vec<PathStatus> = self.lock().values().cloned().collect();
+        let folders = self
+            .folders
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut health = StatusReport::health_of(&paths);
+        if folders.iter().any(|f| f.state == FolderState::ConfigError) {
+            health = Health::Error;
+        } else if health != Health::Error && folders.iter().any(|f| f.state == FolderState::Locked)
+        {
+            health = Health::Warning;
+        }
         StatusReport {
             version: STATUS_VERSION,
-            health: StatusReport::health_of(&paths),
+            health,
             pid: std::process::id(),
             updated: now_ms(),
             paths,
+            folders: self
+                .folders
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
         }
     }
 

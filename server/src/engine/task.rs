@@ -105,6 +105,16 @@ pub struct RunSummary {
     pub problems: Vec<FileProblem>,
 }
 
+/// Requests from a front end to a running sync path (`ferry lsp`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Control {
+    /// These local paths changed (an editor saved them): sync them now, without waiting
+    /// for the watcher.
+    Changed(Vec<RelPath>),
+    /// Compare both sides in full (a resync).
+    Rescan,
+}
+
 /// How one connection ended.
 enum Ended {
     /// `--once`: the initial sync is done.
@@ -126,6 +136,7 @@ pub struct SyncTask {
     summary: RunSummary,
     hooks: Hooks,
     launcher: Option<PodLauncher>,
+    control: Option<mpsc::UnboundedReceiver<Control>>,
 }
 
 /// The built-in patterns added to every sync path's excludes.
@@ -180,7 +191,16 @@ impl SyncTask {
             summary: RunSummary::default(),
             hooks,
             launcher: None,
+            control: None,
         })
+    }
+
+    /// A channel for [`Control`] requests to this task (save events, resyncs). Requests
+    /// sent while it is not connected are covered by the next initial sync.
+    pub fn controller(&mut self) -> mpsc::UnboundedSender<Control> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.control = Some(rx);
+        tx
     }
 
     /// The sync path's name.
@@ -351,6 +371,9 @@ impl SyncTask {
         );
         // Changes seen while disconnected are covered by the initial sync.
         if let Some(rx) = local_rx.as_mut() {
+            while rx.try_recv().is_ok() {}
+        }
+        if let Some(rx) = self.control.as_mut() {
             while rx.try_recv().is_ok() {}
         }
         self.initial_sync(&mut session, &store).await?;
@@ -686,6 +709,23 @@ impl SyncTask {
         local_rx: &mut Option<mpsc::Receiver<LocalBatch>>,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<Ended, EngineError> {
+        let mut control = self.control.take();
+        let result = self
+            .watch_loop(session, watcher, store, local_rx, shutdown, &mut control)
+            .await;
+        self.control = control;
+        result
+    }
+
+    async fn watch_loop(
+        &mut self,
+        session: &mut Session,
+        watcher: &mut RemoteWatcher,
+        store: &IndexStore,
+        local_rx: &mut Option<mpsc::Receiver<LocalBatch>>,
+        shutdown: &mut watch::Receiver<bool>,
+        control: &mut Option<mpsc::UnboundedReceiver<Control>>,
+    ) -> Result<Ended, EngineError> {
         let mut retry = tokio::time::interval(self.opts.retry_every);
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         retry.reset();
@@ -699,9 +739,50 @@ impl SyncTask {
                     None => std::future::pending().await,
                 }
             };
+            let control_next = async {
+                match control.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 biased;
                 _ = stopped(shutdown) => return Ok(Ended::Shutdown),
+                c = control_next => {
+                    match c {
+                        Some(Control::Changed(paths)) => {
+                            self.on_local(
+                                session,
+                                LocalBatch {
+                                    paths: paths.into_iter().collect(),
+                                    ..LocalBatch::default()
+                                },
+                            )
+                            .await?;
+                        }
+                        Some(Control::Rescan) => {
+                            self.on_local(
+                                session,
+                                LocalBatch {
+                                    rescan: true,
+                                    ..LocalBatch::default()
+                                },
+                            )
+                            .await?;
+                            self.on_remote(
+                                session,
+                                Hints {
+                                    rescan: true,
+                                    ..Hints::default()
+                                },
+                            )
+                            .await?;
+                        }
+                        // The front end is gone: nothing more will come.
+                        None => *control = None,
+                    }
+                    dirty = true;
+                }
                 batch = local_next => {
                     let Some(batch) = batch else {
                         return Err(EngineError::Other("the local watcher stopped".into()));

@@ -1,0 +1,1109 @@
+//! The controller: one task that owns every workspace folder's sync (config, lock, sync
+//! tasks, status hub) and everything sent to the client (status, progress,
+//! diagnostics). The LSP handlers only send it [`Event`]s; it never waits on the client
+//! inside its loop (requests to the client run in tasks of their own).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tower_lsp_server::ls_types::notification::Notification;
+use tower_lsp_server::ls_types::*;
+use tower_lsp_server::Client;
+
+use super::settings::Settings;
+use super::uri::{file_uri, uri_path};
+use crate::config::{self, Config, Loaded, Severity, Span, SyncPath};
+use crate::core::RelPath;
+use crate::engine::status::{status_file, write_status_file, STATUS_VERSION};
+use crate::engine::{
+    Control, EngineOptions, FolderState, FolderStatus, Notice, PathState, StatusHub, StatusReport,
+    SyncTask,
+};
+use crate::logging::LateFile;
+use crate::state::lock::{LockError, WorkspaceLock};
+
+/// The `ferry/status` notification.
+pub enum StatusNotification {}
+
+impl Notification for StatusNotification {
+    type Params = StatusReport;
+    const METHOD: &'static str = "ferry/status";
+}
+
+/// What the client can do (from `initialize`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClientCaps {
+    /// `window.workDoneProgress`.
+    pub progress: bool,
+    /// `workspace.configuration`.
+    pub configuration: bool,
+    /// `workspace.didChangeWatchedFiles.dynamicRegistration`.
+    pub watched_files_dynamic: bool,
+}
+
+/// What the handlers and the controller's own tasks tell the controller.
+pub enum Event {
+    Initialize {
+        folders: Vec<Uri>,
+        caps: ClientCaps,
+        settings: Settings,
+    },
+    Initialized,
+    /// Pulled `workspace/configuration` values, one per folder (in folder order).
+    Configured(Vec<(Uri, Settings)>),
+    ConfigurationChanged(Value),
+    Folders {
+        added: Vec<Uri>,
+        removed: Vec<Uri>,
+    },
+    /// Files changed (saved in the editor, or reported by the client's watcher).
+    Changed(Vec<Uri>),
+    Command {
+        command: String,
+        arguments: Vec<Value>,
+        reply: oneshot::Sender<Result<Value, String>>,
+    },
+    Shutdown(oneshot::Sender<()>),
+    /// A folder's status hub changed.
+    StatusChanged,
+    /// A folder's engine sent a notice.
+    Notice(Notice),
+}
+
+/// One running sync path.
+struct Running {
+    slot: usize,
+    sync: SyncPath,
+    control: mpsc::UnboundedSender<Control>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+/// One workspace folder.
+struct Folder {
+    uri: Uri,
+    root: PathBuf,
+    settings: Settings,
+    state: FolderState,
+    message: Option<String>,
+    /// The config files read (for diagnostics and reloads) and their mtimes.
+    config_files: Vec<(PathBuf, Option<std::time::SystemTime>)>,
+    config: Option<Config>,
+    /// Config diagnostics by file.
+    config_diagnostics: BTreeMap<PathBuf, Vec<Diagnostic>>,
+    hub: Option<Arc<StatusHub>>,
+    lock: Option<WorkspaceLock>,
+    running: Vec<Running>,
+    helpers: Vec<JoinHandle<()>>,
+}
+
+impl Folder {
+    fn new(uri: Uri, settings: Settings) -> Folder {
+        let root = uri_path(&uri).unwrap_or_default();
+        Folder {
+            uri,
+            root,
+            settings,
+            state: FolderState::Stopped,
+            message: None,
+            config_files: Vec::new(),
+            config: None,
+            config_diagnostics: BTreeMap::new(),
+            hub: None,
+            lock: None,
+            running: Vec::new(),
+            helpers: Vec::new(),
+        }
+    }
+}
+
+/// An initial-sync progress in flight.
+struct ProgressTask {
+    tx: mpsc::UnboundedSender<ProgressMsg>,
+    last_report: Instant,
+}
+
+enum ProgressMsg {
+    Report { done: u64, total: u64 },
+    End,
+}
+
+/// The controller's state.
+pub struct Controller {
+    client: Client,
+    events: mpsc::UnboundedSender<Event>,
+    caps: ClientCaps,
+    init_settings: Settings,
+    folders: Vec<Folder>,
+    next_slot: usize,
+    log: LateFile,
+    log_set: bool,
+    /// Diagnostics last published, by URI.
+    published: BTreeMap<String, (Uri, Vec<Diagnostic>)>,
+    /// Initial-sync progress per slot.
+    progress: BTreeMap<usize, ProgressTask>,
+    /// Slots whose initial sync of the current connection was reported.
+    progress_seen: BTreeSet<usize>,
+    status_dirty: bool,
+    initialized: bool,
+}
+
+fn to_lsp_range(span: &Span) -> Range {
+    let start = Position::new(span.line.saturating_sub(1), span.column.saturating_sub(1));
+    let mut end = Position::new(
+        span.end_line.saturating_sub(1),
+        span.end_column.saturating_sub(1),
+    );
+    if (end.line, end.character) <= (start.line, start.character) {
+        end = Position::new(start.line, start.character + 1);
+    }
+    Range::new(start, end)
+}
+
+fn diag(range: Range, severity: DiagnosticSeverity, message: String) -> Diagnostic {
+    Diagnostic {
+        range,
+        severity: Some(severity),
+        source: Some("ferry".into()),
+        message,
+        ..Default::default()
+    }
+}
+
+fn mtime(p: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+impl Controller {
+    /// A controller talking to `client`, logging to `log` once a folder is known.
+    pub fn new(client: Client, events: mpsc::UnboundedSender<Event>, log: LateFile) -> Controller {
+        Controller {
+            client,
+            events,
+            caps: ClientCaps::default(),
+            init_settings: Settings::default(),
+            folders: Vec::new(),
+            next_slot: 0,
+            log,
+            log_set: false,
+            published: BTreeMap::new(),
+            progress: BTreeMap::new(),
+            progress_seen: BTreeSet::new(),
+            status_dirty: false,
+            initialized: false,
+        }
+    }
+
+    /// Runs until shutdown.
+    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Event>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut config_poll = tokio::time::interval(Duration::from_secs(1));
+        config_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                e = rx.recv() => {
+                    let Some(e) = e else { return };
+                    if let Event::Shutdown(reply) = e {
+                        self.stop_all().await;
+                        self.flush_status().await;
+                        let _ = reply.send(());
+                        return;
+                    }
+                    self.handle(e).await;
+                }
+                _ = tick.tick() => {
+                    if self.status_dirty {
+                        self.flush_status().await;
+                    }
+                }
+                _ = config_poll.tick() => self.poll_configs().await,
+            }
+        }
+    }
+
+    async fn handle(&mut self, e: Event) {
+        match e {
+            Event::Initialize {
+                folders,
+                caps,
+                settings,
+            } => {
+                self.caps = caps;
+                self.init_settings = settings.clone();
+                self.folders = folders
+                    .into_iter()
+                    .map(|u| Folder::new(u, settings.clone()))
+                    .collect();
+            }
+            Event::Initialized => {
+                self.initialized = true;
+                if let Some(f) = self.folders.first() {
+                    let dir = f.root.join(crate::state::STATE_DIR);
+                    if std::fs::create_dir_all(&dir).is_ok()
+                        && self.log.set(&crate::logging::log_file(&dir)).is_ok()
+                    {
+                        self.log_set = true;
+                    }
+                }
+                tracing::info!(
+                    "ferry lsp {} initialized: {} folders",
+                    crate::VERSION,
+                    self.folders.len()
+                );
+                if self.caps.watched_files_dynamic {
+                    self.register_watchers();
+                }
+                if self.caps.configuration {
+                    self.pull_configuration();
+                } else {
+                    self.start_all().await;
+                }
+                self.status_dirty = true;
+            }
+            Event::Configured(values) => {
+                let mut restart = Vec::new();
+                for (uri, s) in values {
+                    if let Some(i) = self.folders.iter().position(|f| f.uri == uri) {
+                        let merged = self.init_settings.merged(&s);
+                        let first = self.folders[i].hub.is_none()
+                            && self.folders[i].state == FolderState::Stopped
+                            && self.folders[i].config_files.is_empty();
+                        let changed = self.folders[i].settings.restart_needed(&merged);
+                        self.folders[i].settings = merged;
+                        if first || changed {
+                            restart.push(i);
+                        }
+                    }
+                }
+                for i in restart {
+                    self.stop_folder(i).await;
+                    if self.folders[i].settings.auto_start() {
+                        self.start_folder(i).await;
+                    } else {
+                        self.folders[i].message =
+                            Some("not started (autoStart is off); run ferry.server.start".into());
+                    }
+                }
+                self.status_dirty = true;
+            }
+            Event::ConfigurationChanged(v) => {
+                if self.caps.configuration {
+                    self.pull_configuration();
+                } else {
+                    // Push model: the notification carries the settings (`ferry` section
+                    // or the whole object).
+                    let s = Settings::from_json(v.get("ferry").or(Some(&v)));
+                    let values = self
+                        .folders
+                        .iter()
+                        .map(|f| (f.uri.clone(), s.clone()))
+                        .collect();
+                    let _ = self.events.send(Event::Configured(values));
+                }
+            }
+            Event::Folders { added, removed } => {
+                for uri in removed {
+                    if let Some(i) = self.folders.iter().position(|f| f.uri == uri) {
+                        self.stop_folder(i).await;
+                        self.clear_folder_diagnostics(i).await;
+                        self.folders.remove(i);
+                    }
+                }
+                for uri in added {
+                    if self.folders.iter().any(|f| f.uri == uri) {
+                        continue;
+                    }
+                    self.folders
+                        .push(Folder::new(uri.clone(), self.init_settings.clone()));
+                    let i = self.folders.len() - 1;
+                    if self.folders[i].settings.auto_start() {
+                        self.start_folder(i).await;
+                    }
+                }
+                if self.caps.configuration {
+                    self.pull_configuration();
+                }
+                self.status_dirty = true;
+            }
+            Event::Changed(uris) => self.changed(uris).await,
+            Event::Command {
+                command,
+                arguments,
+                reply,
+            } => {
+                let r = self.command(&command, &arguments).await;
+                if let Some(r) = r {
+                    let _ = reply.send(r);
+                } else {
+                    // Answered by a task of its own (doctor).
+                    self.command_async(&command, &arguments, reply);
+                }
+            }
+            Event::Shutdown(_) => {}
+            Event::StatusChanged => {
+                self.status_dirty = true;
+            }
+            Event::Notice(n) => self.notice(n),
+        }
+    }
+
+    fn register_watchers(&self) {
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            let opts = DidChangeWatchedFilesRegistrationOptions {
+                watchers: vec![FileSystemWatcher {
+                    glob_pattern: GlobPattern::String("**/*".into()),
+                    kind: None,
+                }],
+            };
+            let reg = Registration {
+                id: "ferry-watched-files".into(),
+                method: "workspace/didChangeWatchedFiles".into(),
+                register_options: serde_json::to_value(opts).ok(),
+            };
+            let r = tokio::time::timeout(
+                Duration::from_secs(10),
+                client.register_capability(vec![reg]),
+            )
+            .await;
+            if !matches!(r, Ok(Ok(()))) {
+                tracing::info!("the client did not accept the file watcher registration; ferry's own watcher covers it");
+            }
+        });
+    }
+
+    fn pull_configuration(&self) {
+        let client = self.client.clone();
+        let events = self.events.clone();
+        let uris: Vec<Uri> = self.folders.iter().map(|f| f.uri.clone()).collect();
+        tokio::spawn(async move {
+            let items = uris
+                .iter()
+                .map(|u| ConfigurationItem {
+                    scope_uri: Some(u.clone()),
+                    section: Some("ferry".into()),
+                })
+                .collect();
+            let values =
+                match tokio::time::timeout(Duration::from_secs(10), client.configuration(items))
+                    .await
+                {
+                    Ok(Ok(v)) => v,
+                    _ => {
+                        tracing::info!(
+                            "workspace/configuration failed; using initializationOptions"
+                        );
+                        Vec::new()
+                    }
+                };
+            let pairs = uris
+                .into_iter()
+                .enumerate()
+                .map(|(i, u)| (u, Settings::from_json(values.get(i))))
+                .collect();
+            let _ = events.send(Event::Configured(pairs));
+        });
+    }
+
+    async fn start_all(&mut self) {
+        for i in 0..self.folders.len() {
+            if self.folders[i].settings.auto_start() {
+                self.start_folder(i).await;
+            } else {
+                self.folders[i].message =
+                    Some("not started (autoStart is off); run ferry.server.start".into());
+            }
+        }
+    }
+
+    async fn stop_all(&mut self) {
+        for i in 0..self.folders.len() {
+            self.stop_folder(i).await;
+        }
+    }
+
+    /// Loads the folder's config and starts its sync paths.
+    async fn start_folder(&mut self, i: usize) {
+        if !self.folders[i].running.is_empty() {
+            return;
+        }
+        let f = &mut self.folders[i];
+        let env = |k: &str| std::env::var(k).ok();
+        let override_path = f.settings.config_path.as_ref().map(PathBuf::from);
+        let loaded = config::load(&f.root, override_path.as_deref(), &env);
+        f.config_diagnostics.clear();
+        f.config = None;
+        match loaded {
+            Ok(Loaded::NoConfig { searched }) => {
+                f.config_files = searched.iter().map(|p| (p.clone(), mtime(p))).collect();
+                f.state = FolderState::NoConfig;
+                f.message = Some(format!(
+                    "no sync configured (none of {} exists)",
+                    searched
+                        .iter()
+                        .map(|p| p
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            Err(e) => {
+                let files: BTreeSet<PathBuf> =
+                    e.diagnostics.iter().map(|d| d.span.file.clone()).collect();
+                f.config_files = files.iter().map(|p| (p.clone(), mtime(p))).collect();
+                for d in &e.diagnostics {
+                    let sev = match d.severity {
+                        Severity::Error => DiagnosticSeverity::ERROR,
+                        _ => DiagnosticSeverity::WARNING,
+                    };
+                    f.config_diagnostics
+                        .entry(d.span.file.clone())
+                        .or_default()
+                        .push(diag(to_lsp_range(&d.span), sev, d.message.clone()));
+                }
+                f.state = FolderState::ConfigError;
+                f.message = Some(format!(
+                    "the config cannot be used: {}",
+                    e.diagnostics
+                        .first()
+                        .map(|d| d.to_string())
+                        .unwrap_or_default()
+                ));
+                tracing::warn!("{}: {e}", f.root.display());
+            }
+            Ok(Loaded::Config(cfg)) => {
+                let mut files: BTreeSet<PathBuf> = BTreeSet::new();
+                files.insert(cfg.file.clone());
+                for d in &cfg.diagnostics {
+                    files.insert(d.span.file.clone());
+                    f.config_diagnostics
+                        .entry(d.span.file.clone())
+                        .or_default()
+                        .push(diag(
+                            to_lsp_range(&d.span),
+                            DiagnosticSeverity::WARNING,
+                            d.message.clone(),
+                        ));
+                }
+                f.config_files = files.iter().map(|p| (p.clone(), mtime(p))).collect();
+                if cfg.sync.is_empty() {
+                    f.state = FolderState::NoConfig;
+                    f.message = Some(format!("{} configures no sync paths", cfg.file.display()));
+                } else {
+                    f.config = Some(cfg);
+                }
+            }
+        }
+        let Some(cfg) = self.folders[i].config.clone() else {
+            self.publish_diagnostics().await;
+            self.status_dirty = true;
+            return;
+        };
+        let f = &mut self.folders[i];
+        let state_dir = match crate::state::state_dir(&f.root) {
+            Ok(d) => d,
+            Err(e) => {
+                f.state = FolderState::Stopped;
+                f.message = Some(format!("cannot create {}/.ferry: {e}", f.root.display()));
+                self.status_dirty = true;
+                return;
+            }
+        };
+        match WorkspaceLock::acquire(&state_dir, "ferry lsp") {
+            Ok(l) => f.lock = Some(l),
+            Err(e @ (LockError::Held(_) | LockError::HeldUnknown)) => {
+                f.state = FolderState::Locked;
+                f.message = Some(e.to_string());
+                self.status_dirty = true;
+                return;
+            }
+            Err(e) => {
+                f.state = FolderState::Stopped;
+                f.message = Some(e.to_string());
+                self.status_dirty = true;
+                return;
+            }
+        }
+        let hub = StatusHub::new();
+        // Forward the hub's changes and notices to the controller.
+        let mut changes = hub.subscribe();
+        let events = self.events.clone();
+        f.helpers.push(tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                if events.send(Event::StatusChanged).is_err() {
+                    return;
+                }
+            }
+        }));
+        let mut notices = hub.notices();
+        let events = self.events.clone();
+        f.helpers.push(tokio::spawn(async move {
+            loop {
+                match notices.recv().await {
+                    Ok(n) => {
+                        if events.send(Event::Notice(n)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => return,
+                }
+            }
+        }));
+        f.helpers.push(tokio::spawn(write_status_file(
+            hub.clone(),
+            state_dir.clone(),
+            Duration::from_millis(100),
+        )));
+        let mut opts = EngineOptions::new(state_dir);
+        opts.kube = f.settings.kube();
+        let opts = Arc::new(opts);
+        for sync in cfg.sync {
+            let slot = self.next_slot;
+            self.next_slot += 1;
+            let f = &mut self.folders[i];
+            match SyncTask::new(slot, sync.clone(), opts.clone(), hub.clone()) {
+                Ok(mut task) => {
+                    let control = task.controller();
+                    let (stop, stop_rx) = watch::channel(false);
+                    let handle = tokio::spawn(async move {
+                        let _ = task.run(false, stop_rx).await;
+                    });
+                    f.running.push(Running {
+                        slot,
+                        sync,
+                        control,
+                        stop,
+                        task: handle,
+                    });
+                }
+                Err(e) => {
+                    f.config_diagnostics
+                        .entry(sync.origin.file.clone())
+                        .or_default()
+                        .push(diag(
+                            to_lsp_range(&sync.origin),
+                            DiagnosticSeverity::ERROR,
+                            e.to_string(),
+                        ));
+                }
+            }
+        }
+        let f = &mut self.folders[i];
+        f.hub = Some(hub);
+        f.state = FolderState::Syncing;
+        f.message = None;
+        self.publish_diagnostics().await;
+        self.status_dirty = true;
+    }
+
+    /// Stops the folder's sync paths (index saved, container processes told to end) and
+    /// releases its lock.
+    async fn stop_folder(&mut self, i: usize) {
+        let running = std::mem::take(&mut self.folders[i].running);
+        for r in &running {
+            let _ = r.stop.send(true);
+        }
+        for r in running {
+            let mut task = r.task;
+            if tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
+            if let Some(p) = self.progress.remove(&r.slot) {
+                let _ = p.tx.send(ProgressMsg::End);
+            }
+        }
+        let f = &mut self.folders[i];
+        if let Some(hub) = f.hub.take() {
+            if let Some(dir) = f
+                .lock
+                .as_ref()
+                .map(|_| f.root.join(crate::state::STATE_DIR))
+            {
+                if let Ok(json) = serde_json::to_vec_pretty(&hub.report()) {
+                    let _ = crate::state::write_atomic(&status_file(&dir), &json);
+                }
+            }
+        }
+        for h in f.helpers.drain(..) {
+            h.abort();
+        }
+        f.lock = None;
+        if f.state == FolderState::Syncing {
+            f.state = FolderState::Stopped;
+        }
+        self.status_dirty = true;
+    }
+
+    /// Reloads folders whose config files changed on disk.
+    async fn poll_configs(&mut self) {
+        let mut reload = Vec::new();
+        for (i, f) in self.folders.iter().enumerate() {
+            if !self.initialized || (f.state == FolderState::Stopped && f.config_files.is_empty()) {
+                continue;
+            }
+            if f.state == FolderState::Locked {
+                // Try again: the other owner may be gone.
+                reload.push(i);
+                continue;
+            }
+            if f.config_files.iter().any(|(p, m)| mtime(p) != *m) {
+                reload.push(i);
+            }
+        }
+        for i in reload {
+            let was_running = !self.folders[i].running.is_empty()
+                || matches!(
+                    self.folders[i].state,
+                    FolderState::ConfigError | FolderState::NoConfig | FolderState::Locked
+                );
+            if !was_running {
+                continue;
+            }
+            tracing::info!(
+                "{}: the config changed; restarting",
+                self.folders[i].root.display()
+            );
+            self.stop_folder(i).await;
+            self.start_folder(i).await;
+        }
+    }
+
+    async fn changed(&mut self, uris: Vec<Uri>) {
+        let mut config_touched = BTreeSet::new();
+        for uri in uris {
+            let Some(path) = uri_path(&uri) else { continue };
+            for (i, f) in self.folders.iter().enumerate() {
+                if f.config_files.iter().any(|(p, _)| *p == path) {
+                    config_touched.insert(i);
+                }
+                for r in &f.running {
+                    let Ok(rel) = path.strip_prefix(&r.sync.local_path) else {
+                        continue;
+                    };
+                    if let Ok(rel) = RelPath::from_path(rel) {
+                        let _ = r.control.send(Control::Changed(vec![rel]));
+                    }
+                }
+            }
+        }
+        for i in config_touched {
+            let changed = self.folders[i]
+                .config_files
+                .iter()
+                .any(|(p, m)| mtime(p) != *m);
+            if changed {
+                self.stop_folder(i).await;
+                self.start_folder(i).await;
+            }
+        }
+    }
+
+    fn notice(&mut self, n: Notice) {
+        if let Notice::Progress { name, done, total } = n {
+            let Some(slot) = self.slot_of(&name) else {
+                return;
+            };
+            if let Some(p) = self.progress.get_mut(&slot) {
+                if done == total || p.last_report.elapsed() >= Duration::from_millis(200) {
+                    p.last_report = Instant::now();
+                    let _ = p.tx.send(ProgressMsg::Report { done, total });
+                }
+            }
+        }
+    }
+
+    fn slot_of(&self, name: &str) -> Option<usize> {
+        self.folders
+            .iter()
+            .flat_map(|f| f.running.iter())
+            .find(|r| r.sync.name == name)
+            .map(|r| r.slot)
+    }
+
+    /// Starts or ends initial-sync progress as states change. An initial sync that came
+    /// and went between two status updates still gets its begin and end.
+    fn update_progress(&mut self, report: &StatusReport, slots: &[usize]) {
+        if !self.caps.progress {
+            return;
+        }
+        for (p, slot) in report.paths.iter().zip(slots) {
+            let active = self.progress.contains_key(slot);
+            match p.state {
+                PathState::Connecting | PathState::Error | PathState::Stopped => {
+                    if let Some(t) = self.progress.remove(slot) {
+                        let _ = t.tx.send(ProgressMsg::End);
+                    }
+                    self.progress_seen.remove(slot);
+                }
+                PathState::InitialSync => {
+                    if !active {
+                        self.start_progress(*slot, &p.name);
+                    }
+                }
+                PathState::Watching | PathState::Uploading | PathState::Downloading => {
+                    if !active && !self.progress_seen.contains(slot) {
+                        self.start_progress(*slot, &p.name);
+                    }
+                    if let Some(t) = self.progress.remove(slot) {
+                        let _ = t.tx.send(ProgressMsg::End);
+                    }
+                }
+            }
+        }
+    }
+
+    fn start_progress(&mut self, slot: usize, name: &str) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let token = format!("ferry/initialSync/{slot}");
+        let title = format!("ferry: initial sync of {name}");
+        tokio::spawn(run_progress(self.client.clone(), token, title, rx));
+        self.progress.insert(
+            slot,
+            ProgressTask {
+                tx,
+                last_report: Instant::now(),
+            },
+        );
+        self.progress_seen.insert(slot);
+    }
+
+    /// The combined report of every folder, with the slots of its paths.
+    fn report(&self) -> (StatusReport, Vec<usize>) {
+        let mut paths = Vec::new();
+        let mut slots = Vec::new();
+        let mut folders = Vec::new();
+        for f in &self.folders {
+            if let Some(hub) = &f.hub {
+                let r = hub.report();
+                for (p, run) in r.paths.into_iter().zip(f.running.iter()) {
+                    paths.push(p);
+                    slots.push(run.slot);
+                }
+            }
+            folders.push(FolderStatus {
+                uri: f.uri.as_str().to_string(),
+                state: f.state,
+                message: f.message.clone(),
+            });
+        }
+        let mut health = StatusReport::health_of(&paths);
+        if folders.iter().any(|f| f.state == FolderState::ConfigError) {
+            health = crate::engine::Health::Error;
+        } else if health != crate::engine::Health::Error
+            && folders.iter().any(|f| f.state == FolderState::Locked)
+        {
+            health = crate::engine::Health::Warning;
+        }
+        (
+            StatusReport {
+                version: STATUS_VERSION,
+                health,
+                pid: std::process::id(),
+                updated: crate::engine::status::now_ms(),
+                paths,
+                folders,
+            },
+            slots,
+        )
+    }
+
+    async fn flush_status(&mut self) {
+        self.status_dirty = false;
+        let (report, slots) = self.report();
+        self.update_progress(&report, &slots);
+        self.publish_diagnostics().await;
+        if self.initialized {
+            self.client
+                .send_notification::<StatusNotification>(report)
+                .await;
+        }
+    }
+
+    /// Computes every diagnostic and publishes what changed.
+    async fn publish_diagnostics(&mut self) {
+        let mut want: BTreeMap<String, (Uri, Vec<Diagnostic>)> = BTreeMap::new();
+        let mut add = |path: &Path, d: Diagnostic| {
+            if let Some(uri) = file_uri(path) {
+                want.entry(uri.as_str().to_string())
+                    .or_insert_with(|| (uri.clone(), Vec::new()))
+                    .1
+                    .push(d);
+            }
+        };
+        for f in &self.folders {
+            for (file, ds) in &f.config_diagnostics {
+                for d in ds {
+                    add(file, d.clone());
+                }
+            }
+            let Some(hub) = &f.hub else { continue };
+            let report = hub.report();
+            for (p, run) in report.paths.iter().zip(f.running.iter()) {
+                for problem in &p.problems {
+                    let sev = if problem.kind == "error" {
+                        DiagnosticSeverity::ERROR
+                    } else {
+                        DiagnosticSeverity::WARNING
+                    };
+                    let path = run.sync.local_path.join(&problem.path);
+                    add(
+                        &path,
+                        diag(
+                            Range::new(Position::new(0, 0), Position::new(0, 0)),
+                            sev,
+                            problem.message.clone(),
+                        ),
+                    );
+                }
+                if p.state == PathState::Error {
+                    if let Some(e) = &p.last_error {
+                        add(
+                            &run.sync.origin.file,
+                            diag(
+                                to_lsp_range(&run.sync.origin),
+                                DiagnosticSeverity::ERROR,
+                                format!("sync {}: {e}", p.name),
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        let old = std::mem::take(&mut self.published);
+        for (key, (uri, ds)) in &want {
+            if old.get(key).map(|(_, o)| o) != Some(ds) {
+                self.client
+                    .publish_diagnostics(uri.clone(), ds.clone(), None)
+                    .await;
+            }
+        }
+        for (key, (uri, _)) in &old {
+            if !want.contains_key(key) {
+                self.client
+                    .publish_diagnostics(uri.clone(), Vec::new(), None)
+                    .await;
+            }
+        }
+        self.published = want;
+    }
+
+    async fn clear_folder_diagnostics(&mut self, i: usize) {
+        self.folders[i].config_diagnostics.clear();
+        self.publish_diagnostics().await;
+    }
+
+    /// The folders a command addresses: `{"folder": uri}` as first argument, else all.
+    fn targets(&self, args: &[Value]) -> Result<Vec<usize>, String> {
+        match args
+            .first()
+            .and_then(|a| a.get("folder"))
+            .and_then(Value::as_str)
+        {
+            Some(u) => self
+                .folders
+                .iter()
+                .position(|f| f.uri.as_str() == u)
+                .map(|i| vec![i])
+                .ok_or_else(|| format!("{u} is not a workspace folder of this server")),
+            None => Ok((0..self.folders.len()).collect()),
+        }
+    }
+
+    /// Runs a command; `None` when it is answered by a task of its own.
+    async fn command(&mut self, command: &str, args: &[Value]) -> Option<Result<Value, String>> {
+        let targets = match self.targets(args) {
+            Ok(t) => t,
+            Err(e) => return Some(Err(e)),
+        };
+        let r = match command {
+            "ferry.server.start" => {
+                for i in targets {
+                    self.start_folder(i).await;
+                }
+                Ok(Value::Null)
+            }
+            "ferry.server.stop" => {
+                for i in targets {
+                    self.stop_folder(i).await;
+                    self.folders[i].message =
+                        Some("stopped (ferry.server.start starts it again)".into());
+                }
+                Ok(Value::Null)
+            }
+            "ferry.server.restart" => {
+                for i in targets {
+                    self.stop_folder(i).await;
+                    self.start_folder(i).await;
+                }
+                Ok(Value::Null)
+            }
+            "ferry.server.resync" => {
+                for i in targets {
+                    for r in &self.folders[i].running {
+                        let _ = r.control.send(Control::Rescan);
+                    }
+                }
+                Ok(Value::Null)
+            }
+            "ferry.server.status" => {
+                Ok(serde_json::to_value(self.report().0).unwrap_or(Value::Null))
+            }
+            "ferry.server.list" => {
+                let env = |k: &str| std::env::var(k).ok();
+                let list: Vec<Value> = targets
+                    .iter()
+                    .map(|&i| {
+                        let f = &self.folders[i];
+                        let over = f.settings.config_path.as_ref().map(PathBuf::from);
+                        match config::load(&f.root, over.as_deref(), &env) {
+                            Ok(Loaded::Config(c)) => json!({
+                                "folder": f.uri.as_str(),
+                                "configFile": c.file,
+                                "syncPaths": c.sync,
+                            }),
+                            Ok(Loaded::NoConfig { .. }) => json!({
+                                "folder": f.uri.as_str(), "configFile": null, "syncPaths": []
+                            }),
+                            Err(e) => json!({
+                                "folder": f.uri.as_str(), "configFile": null, "syncPaths": [],
+                                "error": e.to_string(),
+                            }),
+                        }
+                    })
+                    .collect();
+                Ok(Value::Array(list))
+            }
+            "ferry.server.log" => Ok(Value::Array(
+                targets
+                    .iter()
+                    .map(|&i| {
+                        let f = &self.folders[i];
+                        json!({
+                            "folder": f.uri.as_str(),
+                            "path": crate::logging::log_file(&f.root.join(crate::state::STATE_DIR)),
+                        })
+                    })
+                    .collect(),
+            )),
+            "ferry.server.doctor" => return None,
+            other => Err(format!("unknown command {other:?}")),
+        };
+        if matches!(
+            command,
+            "ferry.server.start" | "ferry.server.stop" | "ferry.server.restart"
+        ) {
+            self.flush_status().await;
+        }
+        Some(r)
+    }
+
+    fn command_async(
+        &self,
+        command: &str,
+        args: &[Value],
+        reply: oneshot::Sender<Result<Value, String>>,
+    ) {
+        if command != "ferry.server.doctor" {
+            let _ = reply.send(Err(format!("unknown command {command:?}")));
+            return;
+        }
+        let targets = match self.targets(args) {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        let jobs: Vec<(String, PathBuf, Settings)> = targets
+            .iter()
+            .map(|&i| {
+                let f = &self.folders[i];
+                (
+                    f.uri.as_str().to_string(),
+                    f.root.clone(),
+                    f.settings.clone(),
+                )
+            })
+            .collect();
+        tokio::spawn(async move {
+            let mut out = Vec::new();
+            for (uri, root, settings) in jobs {
+                let over = settings.config_path.as_ref().map(PathBuf::from);
+                let report =
+                    crate::doctor::diagnose(&root, over.as_deref(), &settings.kube()).await;
+                out.push(json!({"folder": uri, "report": report}));
+            }
+            let _ = reply.send(Ok(Value::Array(out)));
+        });
+    }
+}
+
+/// Runs one server-initiated progress: create the token, begin, reports, end — in order,
+/// and always ending (also when the controller drops the sender).
+async fn run_progress(
+    client: Client,
+    token: String,
+    title: String,
+    mut rx: mpsc::UnboundedReceiver<ProgressMsg>,
+) {
+    let token = NumberOrString::String(token);
+    let created = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.create_work_done_progress(token.clone()),
+    )
+    .await;
+    if !matches!(created, Ok(Ok(()))) {
+        // The client refused the token: no progress on it (the spec says so).
+        while rx.recv().await.is_some() {}
+        return;
+    }
+    let send = |v: WorkDoneProgress| {
+        let client = client.clone();
+        let token = token.clone();
+        async move {
+            client
+                .send_notification::<notification::Progress>(ProgressParams {
+                    token,
+                    value: ProgressParamsValue::WorkDone(v),
+                })
+                .await;
+        }
+    };
+    send(WorkDoneProgress::Begin(WorkDoneProgressBegin {
+        title,
+        cancellable: Some(false),
+        message: None,
+        percentage: Some(0),
+    }))
+    .await;
+    while let Some(m) = rx.recv().await {
+        match m {
+            ProgressMsg::Report { done, total } => {
+                let pct = (done * 100).checked_div(total).unwrap_or(100).min(100) as u32;
+                send(WorkDoneProgress::Report(WorkDoneProgressReport {
+                    cancellable: Some(false),
+                    message: Some(format!("{done}/{total} files")),
+                    percentage: Some(pct),
+                }))
+                .await;
+            }
+            ProgressMsg::End => break,
+        }
+    }
+    send(WorkDoneProgress::End(WorkDoneProgressEnd {
+        message: Some("done".into()),
+    }))
+    .await;
+}

@@ -1,0 +1,53 @@
+//! `ferry lsp`: the editor backend, a Language Server on stdio (see docs/protocol.md for
+//! every method, notification, command and payload).
+//!
+//! Built on `tower-lsp-server`, the maintained community fork of `tower-lsp` (whose last
+//! release is from 2023): native async traits, `ls-types` with proper URIs, and helpers
+//! for server-initiated progress.
+//!
+//! | module | job |
+//! |---|---|
+//! | `backend` | the `LanguageServer` handlers: thin, they only send events |
+//! | `controller` | one task owning the folders' syncs and everything sent to the client (`ferry/status`, progress, diagnostics, commands) |
+//! | `settings` | `initializationOptions` and `workspace/configuration` |
+//! | `uri` | `file://` URIs ↔ paths |
+//!
+//! Invariant: nothing but JSON-RPC is written to stdout — logs go to stderr and to
+//! `.ferry/sync.log`.
+
+mod backend;
+mod controller;
+mod settings;
+mod uri;
+
+use tokio::sync::mpsc;
+use tower_lsp_server::{LspService, Server};
+use tracing_subscriber::filter::LevelFilter;
+
+pub use settings::Settings;
+
+/// The commands `ferry lsp` executes (`workspace/executeCommand`).
+pub const COMMANDS: [&str; 8] = [
+    "ferry.server.start",
+    "ferry.server.stop",
+    "ferry.server.restart",
+    "ferry.server.resync",
+    "ferry.server.status",
+    "ferry.server.list",
+    "ferry.server.doctor",
+    "ferry.server.log",
+];
+
+/// Serves LSP on stdin/stdout until `exit`; `stderr_level` is the log level on stderr.
+pub async fn serve(stderr_level: LevelFilter) {
+    let log = crate::logging::init_lsp(stderr_level);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (service, socket) = LspService::new(move |client| {
+        let controller = controller::Controller::new(client, tx.clone(), log);
+        tokio::spawn(controller.run(rx));
+        backend::Backend { events: tx }
+    });
+    Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+        .serve(service)
+        .await;
+}
