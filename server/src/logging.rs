@@ -97,23 +97,40 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LateFile {
     }
 }
 
+/// Changes the stderr log level of `ferry lsp` while it runs (the `logLevel` setting).
+#[derive(Clone)]
+pub struct StderrLevel(std::sync::Arc<dyn Fn(LevelFilter) + Send + Sync>);
+
+impl StderrLevel {
+    /// Sets ferry's stderr level (dependencies stay at `warn`).
+    pub fn set(&self, level: LevelFilter) {
+        (self.0)(level)
+    }
+}
+
+fn stderr_filter(level: LevelFilter) -> EnvFilter {
+    EnvFilter::builder()
+        .with_default_directive(LevelFilter::WARN.into())
+        .parse_lossy(format!("warn,ferry={level}"))
+}
+
 /// The subscriber of `ferry lsp`: stderr at `stderr_level` (never stdout, which carries
-/// JSON-RPC), and the returned [`LateFile`] at `info` (or `FERRY_LOG`).
-pub fn init_lsp(stderr_level: LevelFilter) -> LateFile {
+/// JSON-RPC; `FERRY_LOG` applies there too when it is set and the level is `debug` or
+/// finer), and the returned [`LateFile`] at `info` (or `FERRY_LOG`).
+pub fn init_lsp(stderr_level: LevelFilter) -> (LateFile, StderrLevel) {
     let late = LateFile::default();
-    let stderr_filter = match std::env::var("FERRY_LOG") {
+    let initial = match std::env::var("FERRY_LOG") {
         Ok(d) if !d.is_empty() && stderr_level >= LevelFilter::DEBUG => {
             EnvFilter::builder().parse_lossy(d)
         }
-        _ => EnvFilter::builder()
-            .with_default_directive(LevelFilter::WARN.into())
-            .parse_lossy(format!("warn,ferry={stderr_level}")),
+        _ => stderr_filter(stderr_level),
     };
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(initial);
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .with_target(false)
-        .with_filter(stderr_filter);
+        .with_filter(filter);
     let file_filter = match std::env::var("FERRY_LOG") {
         Ok(d) if !d.is_empty() => EnvFilter::builder().parse_lossy(d),
         _ => EnvFilter::builder()
@@ -128,5 +145,8 @@ pub fn init_lsp(stderr_level: LevelFilter) -> LateFile {
         .with(stderr)
         .with(file)
         .try_init();
-    late
+    let level = StderrLevel(std::sync::Arc::new(move |l| {
+        let _ = handle.modify(|f| *f = stderr_filter(l));
+    }));
+    (late, level)
 }

@@ -24,7 +24,7 @@ use crate::engine::{
     Control, EngineOptions, FolderState, FolderStatus, Notice, PathState, StatusHub, StatusReport,
     SyncTask,
 };
-use crate::logging::LateFile;
+use crate::logging::{LateFile, StderrLevel};
 use crate::state::lock::{LockError, WorkspaceLock};
 
 /// The `ferry/status` notification.
@@ -143,6 +143,7 @@ pub struct Controller {
     next_slot: usize,
     log: LateFile,
     log_set: bool,
+    level: StderrLevel,
     /// Diagnostics last published, by URI.
     published: BTreeMap<String, (Uri, Vec<Diagnostic>)>,
     /// Initial-sync progress per slot.
@@ -181,7 +182,12 @@ fn mtime(p: &Path) -> Option<std::time::SystemTime> {
 
 impl Controller {
     /// A controller talking to `client`, logging to `log` once a folder is known.
-    pub fn new(client: Client, events: mpsc::UnboundedSender<Event>, log: LateFile) -> Controller {
+    pub fn new(
+        client: Client,
+        events: mpsc::UnboundedSender<Event>,
+        log: LateFile,
+        level: StderrLevel,
+    ) -> Controller {
         Controller {
             client,
             events,
@@ -191,6 +197,7 @@ impl Controller {
             next_slot: 0,
             log,
             log_set: false,
+            level,
             published: BTreeMap::new(),
             progress: BTreeMap::new(),
             progress_seen: BTreeSet::new(),
@@ -235,6 +242,7 @@ impl Controller {
                 settings,
             } => {
                 self.caps = caps;
+                self.apply_log_level(&settings);
                 self.init_settings = settings.clone();
                 self.folders = folders
                     .into_iter()
@@ -271,6 +279,7 @@ impl Controller {
                 for (uri, s) in values {
                     if let Some(i) = self.folders.iter().position(|f| f.uri == uri) {
                         let merged = self.init_settings.merged(&s);
+                        self.apply_log_level(&merged);
                         let first = self.folders[i].hub.is_none()
                             && self.folders[i].state == FolderState::Stopped
                             && self.folders[i].config_files.is_empty();
@@ -350,6 +359,17 @@ impl Controller {
                 self.status_dirty = true;
             }
             Event::Notice(n) => self.notice(n),
+        }
+    }
+
+    fn apply_log_level(&self, s: &Settings) {
+        if let Some(l) = &s.log_level {
+            match <tracing_subscriber::filter::LevelFilter as std::str::FromStr>::from_str(l) {
+                Ok(level) => self.level.set(level),
+                Err(_) => {
+                    tracing::warn!("logLevel {l:?} is not one of error, warn, info, debug, trace")
+                }
+            }
         }
     }
 
