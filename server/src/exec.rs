@@ -8,10 +8,22 @@
 //!
 //! kube-rs buffers 1 KiB per stream by default, which cuts every upload into 1 KiB
 //! WebSocket messages; the launcher asks for [`STREAM_BUFFER`] instead.
+//!
+//! When the connection breaks (a dropped stream, a deleted pod), kube-rs' message loop
+//! ends with an error without closing the pipes it hands out, so a reader would wait
+//! forever. The launcher watches the loop (`AttachedProcess::join`) and turns its end
+//! into end-of-file on stdout and stderr and a broken pipe on stdin. Dropping the
+//! process (all its parts) drops the connection.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use kube::api::{Api, AttachParams};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::remote::transport::Output;
 use crate::remote::{BoxFuture, ExitStatus, LaunchError, Launcher, RemoteProcess};
@@ -109,15 +121,139 @@ impl Launcher for PodLauncher {
                     message: "kube-rs gave no stdin, stdout or status for the exec".into(),
                 });
             };
-            let stderr = attached.stderr().map(|e| Box::new(e) as Output);
+            let ended = Arc::new(Ended::default());
+            let stderr = attached.stderr().map(|e| {
+                Box::new(EofWhenEnded {
+                    inner: e,
+                    ended: ended.clone(),
+                }) as Output
+            });
             let status: BoxFuture<'static, ExitStatus> =
                 Box::pin(async move { exit_status_from_k8s(status.await) });
-            Ok(RemoteProcess::new(stdin, stdout, stderr, status, false).keep_alive(attached))
+            let watcher = ended.clone();
+            let monitor = tokio::spawn(async move {
+                let _ = attached.join().await;
+                watcher.set();
+            });
+            Ok(RemoteProcess::new(
+                EofWhenEnded {
+                    inner: stdin,
+                    ended: ended.clone(),
+                },
+                EofWhenEnded {
+                    inner: stdout,
+                    ended,
+                },
+                stderr,
+                status,
+                false,
+            )
+            .keep_alive(AbortOnDrop(monitor)))
         })
     }
 
     fn describe(&self) -> String {
         self.description.clone()
+    }
+}
+
+/// Whether kube-rs' message loop for one exec has ended, with the wakers waiting for it.
+#[derive(Default)]
+struct Ended {
+    flag: AtomicBool,
+    wakers: Mutex<Vec<Waker>>,
+}
+
+impl Ended {
+    fn set(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        for w in self
+            .wakers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            w.wake();
+        }
+    }
+
+    /// Whether it ended; otherwise `cx` is woken when it does.
+    fn check(&self, cx: &Context<'_>) -> bool {
+        if self.flag.load(Ordering::SeqCst) {
+            return true;
+        }
+        self.wakers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(cx.waker().clone());
+        self.flag.load(Ordering::SeqCst)
+    }
+}
+
+/// A pipe end of an exec that reports end-of-file (reading) or a broken pipe (writing)
+/// once the connection is gone, after whatever was already received.
+struct EofWhenEnded<T> {
+    inner: T,
+    ended: Arc<Ended>,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for EofWhenEnded<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Pending if self.ended.check(cx) => {
+                // Anything the loop wrote before it ended is readable now.
+                match Pin::new(&mut self.inner).poll_read(cx, buf) {
+                    Poll::Pending => Poll::Ready(Ok(())),
+                    ready => ready,
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for EofWhenEnded<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        if self.ended.flag.load(Ordering::SeqCst) {
+            return Poll::Ready(Err(broken()));
+        }
+        match Pin::new(&mut self.inner).poll_write(cx, buf) {
+            Poll::Pending if self.ended.check(cx) => Poll::Ready(Err(broken())),
+            other => other,
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+fn broken() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::BrokenPipe,
+        "the exec stream into the container is gone",
+    )
+}
+
+/// Aborts the monitor task when dropped: the task owns the `AttachedProcess`, whose
+/// `Drop` aborts kube-rs' message loop and so closes the connection.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
