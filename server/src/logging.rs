@@ -114,15 +114,13 @@ fn stderr_filter(level: LevelFilter) -> EnvFilter {
         .parse_lossy(format!("warn,ferry={level}"))
 }
 
-/// The subscriber of `ferry lsp`: stderr at `stderr_level` (never stdout, which carries
-/// JSON-RPC; `FERRY_LOG` applies there too when it is set and the level is `debug` or
-/// finer), and the returned [`LateFile`] at `info` (or `FERRY_LOG`).
+/// The subscriber of `ferry lsp`: stderr at `stderr_level` unless `FERRY_LOG` is set
+/// (never stdout, which carries JSON-RPC), and the returned [`LateFile`] at `info` (or
+/// `FERRY_LOG`).
 pub fn init_lsp(stderr_level: LevelFilter) -> (LateFile, StderrLevel) {
     let late = LateFile::default();
     let initial = match std::env::var("FERRY_LOG") {
-        Ok(d) if !d.is_empty() && stderr_level >= LevelFilter::DEBUG => {
-            EnvFilter::builder().parse_lossy(d)
-        }
+        Ok(d) if !d.is_empty() => EnvFilter::builder().parse_lossy(d),
         _ => stderr_filter(stderr_level),
     };
     let (filter, handle) = tracing_subscriber::reload::Layer::new(initial);

@@ -464,15 +464,12 @@ impl Controller {
                 f.config_files = searched.iter().map(|p| (p.clone(), mtime(p))).collect();
                 f.state = FolderState::NoConfig;
                 f.message = Some(format!(
-                    "no sync configured (none of {} exists)",
+                    "no sync configured (no {})",
                     searched
                         .iter()
-                        .map(|p| p
-                            .file_name()
-                            .map(|n| n.to_string_lossy().into_owned())
-                            .unwrap_or_default())
+                        .map(|p| p.strip_prefix(&f.root).unwrap_or(p).display().to_string())
                         .collect::<Vec<_>>()
-                        .join(", ")
+                        .join(" or ")
                 ));
             }
             Err(e) => {
