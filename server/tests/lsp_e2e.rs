@@ -1267,3 +1267,72 @@ fn the_stdout_checker_flags_every_kind_of_pollution() {
     let (m, v) = parse_stream(&b);
     assert_eq!((m.len(), v.len()), (1, 1), "{v:?}");
 }
+
+// --- one change, several reports; one owner per folder --------------------------------
+
+/// One edit reported three ways (didSave, didChangeWatchedFiles, the server's own
+/// watcher) is uploaded once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_reported_three_ways_is_uploaded_once() {
+    let (env, ws) = env_with_pod("lsp-once").await;
+    ws.write("src/a.txt", "alpha\n");
+    let kubeconfig = env.cluster.kubeconfig();
+    let mut lsp = Lsp::start(&[ws.root()], &kubeconfig, full(), Value::Null);
+    let status = blocking(|| lsp.wait_watching(WAIT));
+    let before = status["paths"][0]["uploaded"].as_u64().unwrap();
+    ws.write("src/a.txt", "alpha 2\n");
+    lsp.did_save(&ws.path("src/a.txt"));
+    lsp.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({"changes": [{"uri": file_uri(&ws.path("src/a.txt")), "type": 2}]}),
+    );
+    wait_until("the edit in the container", &lsp, || async {
+        let c = env.read("web", "/app/a.txt").await;
+        check(c.as_deref() == Some(b"alpha 2\n"), || format!("{c:?}"))
+    })
+    .await;
+    // A second file after it: by the time it arrived, every report of the first was
+    // handled (one queue, in order).
+    ws.write("src/b.txt", "beta\n");
+    lsp.did_save(&ws.path("src/b.txt"));
+    wait_until("b.txt in the container", &lsp, || async {
+        let c = env.read("web", "/app/b.txt").await;
+        check(c.as_deref() == Some(b"beta\n"), || format!("{c:?}"))
+    })
+    .await;
+    let s = lsp.command("ferry.server.status", vec![]);
+    assert_eq!(
+        s["paths"][0]["uploaded"].as_u64().unwrap(),
+        before + 2,
+        "a.txt once, b.txt once: {s}"
+    );
+    blocking(|| lsp.shutdown_and_exit());
+}
+
+/// A folder another ferry owns shows who holds it, and is synced by the server once the
+/// other owner is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_owned_by_ferry_sync_says_who_holds_it() {
+    let (env, ws) = env_with_pod("lsp-owner").await;
+    ws.write("src/a.txt", "alpha\n");
+    let kubeconfig = env.cluster.kubeconfig();
+    let mut cli = ws.sync(&kubeconfig);
+    ws.wait_watching(&kubeconfig, WAIT);
+    let mut lsp = Lsp::start(&[ws.root()], &kubeconfig, full(), Value::Null);
+    let locked = blocking(|| {
+        lsp.wait_notification(
+            "ferry/status",
+            |s| s["folders"][0]["state"] == "locked",
+            WAIT,
+        )
+    });
+    let message = locked["folders"][0]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("ferry sync (pid"),
+        "says who holds it: {locked}"
+    );
+    assert!(cli.stop().success());
+    let status = blocking(|| lsp.wait_watching(WAIT));
+    assert_eq!(status["folders"][0]["state"], "syncing", "{status}");
+    blocking(|| lsp.shutdown_and_exit());
+}
