@@ -84,6 +84,9 @@ impl Builder {
     }
 }
 
+/// What to do when the container has no usable shell.
+const NO_SHELL_FIX: &str = "ferry needs a POSIX shell and the seed's tools (sh tar cd sleep find stat mkdir rm cat printf echo kill) in the container; images without them (distroless, scratch) cannot be synced: add busybox to the image, or sync into a sidecar container that shares the volume";
+
 /// How long each step in the cluster may take.
 const STEP_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -240,9 +243,6 @@ pub async fn diagnose(
             None,
         );
         let launcher = PodLauncher::new(&conn, &resolved);
-        let no_shell_fix = Some(
-            "ferry needs a POSIX shell and the seed's tools (sh tar cd sleep find stat mkdir rm cat printf echo kill) in the container; images without them (distroless, scratch) cannot be synced: add busybox to the image, or sync into a sidecar container that shares the volume".to_string(),
-        );
         let root = match tokio::time::timeout(
             STEP_TIMEOUT,
             container_root(&launcher, &sync.container_path),
@@ -256,7 +256,7 @@ pub async fn diagnose(
                     "shell",
                     CheckStatus::Error,
                     format!("cannot run sh in {}: {e}", launcher.describe()),
-                    no_shell_fix.clone(),
+                    Some(NO_SHELL_FIX.into()),
                 );
                 continue;
             }
@@ -270,7 +270,7 @@ pub async fn diagnose(
                         launcher.describe(),
                         STEP_TIMEOUT.as_secs()
                     ),
-                    no_shell_fix.clone(),
+                    Some(NO_SHELL_FIX.into()),
                 );
                 continue;
             }
@@ -302,7 +302,7 @@ pub async fn diagnose(
                         "shell",
                         CheckStatus::Error,
                         detail,
-                        no_shell_fix.clone(),
+                        Some(NO_SHELL_FIX.into()),
                     );
                     continue;
                 }
@@ -316,7 +316,7 @@ pub async fn diagnose(
                             launcher.describe(),
                             (STEP_TIMEOUT * 2).as_secs()
                         ),
-                        no_shell_fix.clone(),
+                        Some(NO_SHELL_FIX.into()),
                     );
                     continue;
                 }

@@ -14,12 +14,12 @@ use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
-use engine_support::{assert_same, remote_manifest, sync_pod, Env, Exec, Running, Workspace};
+use engine_support::{
+    assert_same, check, problems, remote_manifest, sync_pod, wait_running_watching, wait_until,
+    Env, Exec, Workspace,
+};
 use serde_json::Value;
-
-const WAIT: Duration = Duration::from_secs(60);
 
 /// `s` single-quoted for `sh`.
 fn sh_quote(s: &str) -> String {
@@ -75,57 +75,6 @@ fn missing_locally(ws: &Workspace, dir: &str, files: &[(String, String)]) -> Vec
         .filter(|(p, c)| ws.read(&format!("{dir}/{p}")).as_deref() != Some(c.as_bytes()))
         .map(|(p, _)| p.clone())
         .collect()
-}
-
-/// Waits until the running sync's (only) path is `watching`; on timeout, panics with what
-/// the sync printed.
-async fn wait_watching(ws: &Workspace, kubeconfig: &std::path::Path, sync: &Running) {
-    wait_until("the sync is watching", sync, || async {
-        let status = ws.status(kubeconfig);
-        check(status["report"]["paths"][0]["state"] == "watching", || {
-            format!("status: {status}")
-        })
-    })
-    .await;
-}
-
-/// The per-file problems of the (only) sync path in a `ferry status --json` output.
-fn problems(status: &Value) -> Vec<Value> {
-    status["report"]["paths"][0]["problems"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
-/// `Ok` if `ok`, else the description `what_is_wrong` makes.
-fn check(ok: bool, what_is_wrong: impl FnOnce() -> String) -> Result<(), String> {
-    if ok {
-        Ok(())
-    } else {
-        Err(what_is_wrong())
-    }
-}
-
-/// Polls `probe` until it returns `Ok` (up to [`WAIT`]); on timeout, panics with its last
-/// complaint and what the running sync printed.
-async fn wait_until<F, Fut>(what: &str, sync: &Running, mut probe: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>>,
-{
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let last = match probe().await {
-            Ok(()) => return,
-            Err(e) => e,
-        };
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for: {what}\nlast seen: {last}\n{}",
-            sync.output()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// Every file or folder named exactly `canary` below `dir` (locally).
@@ -259,7 +208,7 @@ async fn hostile_names_scenario(image: &str) {
     create_remote(&env, "web", "/app", &down_initial).await;
 
     let mut sync = ws.sync(&kubeconfig);
-    wait_watching(&ws, &kubeconfig, &sync).await;
+    wait_running_watching(&ws, &kubeconfig, &sync).await;
     wait_until(
         "the initial sync of hostile names, both ways",
         &sync,
@@ -417,7 +366,7 @@ async fn unsyncable_names_scenario(image: &str) {
     );
 
     let mut sync = ws.sync(&kubeconfig);
-    wait_watching(&ws, &kubeconfig, &sync).await;
+    wait_running_watching(&ws, &kubeconfig, &sync).await;
     wait_until("the ordinary files sync both ways", &sync, || async {
         let down = ws.read("src/pod-ok.txt").as_deref() == Some(b"pod ok\n")
             && ws.read("src/psub/pod-ok2.txt").as_deref() == Some(b"p2\n");

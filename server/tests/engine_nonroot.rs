@@ -13,9 +13,12 @@ mod engine_support;
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use engine_support::{assert_same, remote_manifest, Env, Exec, Running, Workspace};
+use engine_support::{
+    assert_same, check, problems, remote_manifest, wait_running_watching, wait_until, Env, Exec,
+    Workspace,
+};
 use ferry_testkit::PodBuilder;
 use serde_json::Value;
 
@@ -51,57 +54,6 @@ async fn sh_as(env: &Env, pod: &str, user: &str, script: &str) -> String {
 /// As the container's user.
 async fn sh_user(env: &Env, script: &str) -> String {
     sh_as(env, "web", &format!("{UID}:{UID}"), script).await
-}
-
-/// Waits until the running sync's (only) path is `watching`; on timeout, panics with what
-/// the sync printed.
-async fn wait_watching(ws: &Workspace, kubeconfig: &std::path::Path, sync: &Running) {
-    wait_until("the sync is watching", sync, || async {
-        let status = ws.status(kubeconfig);
-        check(status["report"]["paths"][0]["state"] == "watching", || {
-            format!("status: {status}")
-        })
-    })
-    .await;
-}
-
-/// The per-file problems of the (only) sync path in a `ferry status --json` output.
-fn problems(status: &Value) -> Vec<Value> {
-    status["report"]["paths"][0]["problems"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
-/// `Ok` if `ok`, else the description `what_is_wrong` makes.
-fn check(ok: bool, what_is_wrong: impl FnOnce() -> String) -> Result<(), String> {
-    if ok {
-        Ok(())
-    } else {
-        Err(what_is_wrong())
-    }
-}
-
-/// Polls `probe` until it returns `Ok` (up to [`WAIT`]); on timeout, panics with its last
-/// complaint and what the running sync printed.
-async fn wait_until<F, Fut>(what: &str, sync: &Running, mut probe: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>>,
-{
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let last = match probe().await {
-            Ok(()) => return,
-            Err(e) => e,
-        };
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for: {what}\nlast seen: {last}\n{}",
-            sync.output()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// The files of `want` (path under /data, content) that the container does not (yet)
@@ -157,7 +109,7 @@ async fn both_ways_scenario(image: &str) {
     .await;
 
     let mut sync = ws.sync(&kubeconfig);
-    wait_watching(&ws, &kubeconfig, &sync).await;
+    wait_running_watching(&ws, &kubeconfig, &sync).await;
     wait_until("the initial sync, both ways", &sync, || async {
         let up = missing_in_container(
             &env,
@@ -316,7 +268,7 @@ async fn read_only_scenario(image: &str, fix: Fix) {
     );
 
     let mut sync = ws.sync(&kubeconfig);
-    wait_watching(&ws, &kubeconfig, &sync).await;
+    wait_running_watching(&ws, &kubeconfig, &sync).await;
     wait_until("everything but locked.txt syncs", &sync, || async {
         let up = missing_in_container(&env, &[("a.txt", "alpha\n"), ("sub/b.txt", "beta\n")]).await;
         let down = missing_locally(&ws, &[("remote-only.txt", "remote\n")]);
@@ -493,7 +445,7 @@ async fn watcher_scenario(image: &str) {
     ws.write("src/sub/c.txt", "below the watched folder\n");
 
     let mut sync = ws.sync(&kubeconfig);
-    wait_watching(&ws, &kubeconfig, &sync).await;
+    wait_running_watching(&ws, &kubeconfig, &sync).await;
     wait_until("the initial uploads", &sync, || async {
         let up = missing_in_container(&env, &initial).await;
         check(up.is_empty(), || format!("not in the container: {up:?}"))

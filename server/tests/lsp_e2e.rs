@@ -31,7 +31,7 @@ mod lsp_support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use engine_support::{sync_pod, Env, Exec, Workspace};
+use engine_support::{check, sync_pod, wait_until, Context, Env, Exec, Workspace};
 use ferry_testkit::PodBuilder;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
@@ -40,6 +40,12 @@ use lsp_support::{all_watching, file_uri, full, minimal, parse_stream, same_uri,
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(60);
+
+impl Context for Lsp {
+    fn context(&self) -> String {
+        Lsp::context(self)
+    }
+}
 
 /// The eight documented commands.
 const COMMANDS: [&str; 8] = [
@@ -63,37 +69,6 @@ async fn env_with_pod(ns: &str) -> (Env, Workspace) {
     let ws = Workspace::new();
     ws.devspace("web", ns, "src", "/app", "");
     (env, ws)
-}
-
-/// `Ok` if `ok`, else the description `what_is_wrong` makes.
-fn check(ok: bool, what_is_wrong: impl FnOnce() -> String) -> Result<(), String> {
-    if ok {
-        Ok(())
-    } else {
-        Err(what_is_wrong())
-    }
-}
-
-/// Polls `probe` until it returns `Ok` (up to [`WAIT`]); on timeout, panics with its
-/// last complaint and the server's context.
-async fn wait_until<F, Fut>(what: &str, lsp: &Lsp, mut probe: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>>,
-{
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let last = match probe().await {
-            Ok(()) => return,
-            Err(e) => e,
-        };
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for: {what}\nlast seen: {last}\n{}",
-            lsp.context()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// The states the first sync path went through, consecutive repeats collapsed.

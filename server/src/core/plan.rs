@@ -252,6 +252,17 @@ impl Plan {
             && self.skipped.is_empty()
     }
 
+    /// How many files the plan copies (uploads and downloads).
+    pub fn transfers(&self) -> u64 {
+        self.actions
+            .iter()
+            .map(|a| match a {
+                Action::Upload { items } | Action::Download { items } => items.len() as u64,
+                _ => 0,
+            })
+            .sum()
+    }
+
     /// Whether any action touches a filesystem.
     pub fn has_io(&self) -> bool {
         self.actions.iter().any(Action::is_io)

@@ -175,14 +175,7 @@ impl Executor<'_> {
     /// Carries out `plan` in order.
     pub async fn run(&mut self, plan: &Plan) -> Result<Outcome, SessionError> {
         let mut out = Outcome::default();
-        let total: u64 = plan
-            .actions
-            .iter()
-            .map(|a| match a {
-                Action::Upload { items } | Action::Download { items } => items.len() as u64,
-                _ => 0,
-            })
-            .sum();
+        let total: u64 = plan.transfers();
         let mut done = 0u64;
         for action in &plan.actions {
             match action {

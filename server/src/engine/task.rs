@@ -540,14 +540,7 @@ impl SyncTask {
         } else {
             Some(PathState::Uploading)
         };
-        let transfers: u64 = plan
-            .actions
-            .iter()
-            .map(|a| match a {
-                Action::Upload { items } | Action::Download { items } => items.len() as u64,
-                _ => 0,
-            })
-            .sum();
+        let transfers: u64 = plan.transfers();
         if transfers > 0 {
             hub.update(slot, |p| {
                 if let Some(s) = state {

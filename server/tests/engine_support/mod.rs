@@ -468,48 +468,7 @@ pub async fn remote_manifest(env: &Env, pod: &str, root: &str) -> Manifest {
         .await
         .expect("control run");
     assert_eq!(out.exit_code, 0, "tar in {pod} failed: {}", out.stderr);
-    let mut m = Manifest::new();
-    let mut archive = tar::Archive::new(&out.stdout[..]);
-    for e in archive.entries().unwrap() {
-        let mut e = e.unwrap();
-        let path = e.path().unwrap().to_string_lossy().into_owned();
-        let rel = path
-            .trim_start_matches("./")
-            .trim_end_matches('/')
-            .to_string();
-        if rel.is_empty() || rel == "." || ignored(&rel) {
-            continue;
-        }
-        let h = e.header().clone();
-        let kind = match h.entry_type() {
-            tar::EntryType::Directory => 'd',
-            tar::EntryType::Symlink => 'l',
-            _ => 'f',
-        };
-        let mut content = Vec::new();
-        if kind == 'f' {
-            e.read_to_end(&mut content).unwrap();
-        }
-        m.insert(
-            rel,
-            Item {
-                kind,
-                size: if kind == 'd' {
-                    0
-                } else {
-                    h.size().unwrap_or(0)
-                },
-                mode: h.mode().unwrap_or(0) & 0o7777,
-                mtime: if kind == 'd' {
-                    0
-                } else {
-                    h.mtime().unwrap_or(0) as i64
-                },
-                content,
-            },
-        );
-    }
-    m
+    manifest_of_tar(&out.stdout[..])
 }
 
 /// Asserts both manifests are equal: same paths, kinds, sizes, contents, executable
@@ -643,4 +602,68 @@ pub fn manifest_diff(local: &Manifest, remote: &Manifest) -> String {
         differ.len(),
         head(&differ)
     )
+}
+
+/// Something whose state explains a failed wait (what a running sync printed, an LSP
+/// server's context).
+pub trait Context {
+    /// The explanation.
+    fn context(&self) -> String;
+}
+
+impl Context for Running {
+    fn context(&self) -> String {
+        self.output()
+    }
+}
+
+/// `Ok` if `ok`, else the description `what_is_wrong` makes.
+pub fn check(ok: bool, what_is_wrong: impl FnOnce() -> String) -> Result<(), String> {
+    if ok {
+        Ok(())
+    } else {
+        Err(what_is_wrong())
+    }
+}
+
+/// Polls `probe` until it returns `Ok` (up to 60 s); on timeout, panics with its last
+/// complaint and `ctx`'s context.
+pub async fn wait_until<F, Fut>(what: &str, ctx: &impl Context, mut probe: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let last = match probe().await {
+            Ok(()) => return,
+            Err(e) => e,
+        };
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for: {what}\nlast seen: {last}\n{}",
+            ctx.context()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The per-file problems of the (only) sync path in a `ferry status --json` output.
+pub fn problems(status: &serde_json::Value) -> Vec<serde_json::Value> {
+    status["report"]["paths"][0]["problems"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Waits until the running sync's (only) path is `watching`; on timeout, panics with what
+/// the sync printed.
+pub async fn wait_running_watching(ws: &Workspace, kubeconfig: &Path, sync: &Running) {
+    wait_until("the sync is watching", sync, || async {
+        let status = ws.status(kubeconfig);
+        check(status["report"]["paths"][0]["state"] == "watching", || {
+            format!("status: {status}")
+        })
+    })
+    .await;
 }
