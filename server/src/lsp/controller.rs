@@ -142,7 +142,8 @@ pub struct Controller {
     folders: Vec<Folder>,
     next_slot: usize,
     log: LateFile,
-    log_set: bool,
+    /// The log file in use (the first workspace folder's `.ferry/sync.log`).
+    log_path: Option<PathBuf>,
     level: StderrLevel,
     /// Diagnostics last published, by URI.
     published: BTreeMap<String, (Uri, Vec<Diagnostic>)>,
@@ -196,7 +197,7 @@ impl Controller {
             folders: Vec::new(),
             next_slot: 0,
             log,
-            log_set: false,
+            log_path: None,
             level,
             published: BTreeMap::new(),
             progress: BTreeMap::new(),
@@ -253,10 +254,9 @@ impl Controller {
                 self.initialized = true;
                 if let Some(f) = self.folders.first() {
                     let dir = f.root.join(crate::state::STATE_DIR);
-                    if std::fs::create_dir_all(&dir).is_ok()
-                        && self.log.set(&crate::logging::log_file(&dir)).is_ok()
-                    {
-                        self.log_set = true;
+                    let path = crate::logging::log_file(&dir);
+                    if std::fs::create_dir_all(&dir).is_ok() && self.log.set(&path).is_ok() {
+                        self.log_path = Some(path);
                     }
                 }
                 tracing::info!(
@@ -1006,10 +1006,9 @@ impl Controller {
                 targets
                     .iter()
                     .map(|&i| {
-                        let f = &self.folders[i];
                         json!({
-                            "folder": f.uri.as_str(),
-                            "path": crate::logging::log_file(&f.root.join(crate::state::STATE_DIR)),
+                            "folder": self.folders[i].uri.as_str(),
+                            "path": self.log_path,
                         })
                     })
                     .collect(),
