@@ -54,7 +54,8 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn remote(e: &FileError, retry: Retry) -> Failure {
+    /// A failure in the container, retried as `retry` says.
+    pub fn remote(e: &FileError, retry: Retry) -> Failure {
         Failure {
             path: e.path.clone(),
             kind: "error",
@@ -63,7 +64,8 @@ impl Failure {
         }
     }
 
-    fn local(e: &local::LocalError, retry: Retry) -> Failure {
+    /// A local failure, retried as `retry` says.
+    pub fn local(e: &local::LocalError, retry: Retry) -> Failure {
         Failure {
             path: e.path.clone(),
             kind: "error",

@@ -10,6 +10,7 @@
 //! | [`store`] | the persisted index (`.ferry/index/`) |
 //! | [`hooks`] | `onUpload.exec` commands after upload batches |
 //! | [`status`] | [`StatusReport`] (`ferry/status`, `.ferry/status.json`), [`StatusHub`] |
+//! | [`changes`] | local batches and remote hints → `Change`s against the index |
 //! | [`convert`] | remote records ↔ core entries |
 //!
 //! # Life of a sync path
@@ -31,6 +32,7 @@
 //! temporary names (`*.ferry-tmp-*`, `.ferry-tmp-*`) in both directions, and conflict
 //! copies (`*.ferry-conflict-*`), which stay local.
 
+pub mod changes;
 pub mod convert;
 pub mod execute;
 pub mod hooks;

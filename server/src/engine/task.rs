@@ -11,18 +11,19 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::{InitialSync, Pattern, SyncPath};
 use crate::core::{
-    plan_initial, plan_local_changes, plan_remote_changes, Action, Change, ExcludeError,
-    ExcludeSet, Index, Plan, RelPath, Resolution, Snapshot, Tolerance,
+    plan_initial, plan_local_changes, plan_remote_changes, Action, ExcludeError, ExcludeSet, Index,
+    Plan, RelPath, Resolution, Snapshot, Tolerance,
 };
 use crate::exec::PodLauncher;
 use crate::local::{self, LocalBatch, LocalError, LocalWatcher};
 use crate::remote::{
-    Depth, LaunchError, Launcher, Listing, RemoteWatcher, Session, SessionError, SessionOptions,
-    WatchEvent, WatchMode, WatchOptions,
+    LaunchError, Launcher, RemoteWatcher, Session, SessionError, SessionOptions, WatchEvent,
+    WatchMode, WatchOptions,
 };
 use crate::target::{self, Connection, KubeOverrides, TargetError};
 
-use super::convert::{remote_entry, snapshot_of};
+use super::changes::{self, is_own, listing_unknown, without_symlinks, Hints};
+use super::convert::snapshot_of;
 use super::execute::{Executor, Failure, Outcome, Retry};
 use super::hooks::Hooks;
 use super::status::{now_ms, FileProblem, Notice, PathState, PathStatus, StatusHub};
@@ -142,13 +143,6 @@ pub struct SyncTask {
 /// The built-in patterns added to every sync path's excludes.
 const BUILTIN_BOTH: [&str; 2] = ["*.ferry-tmp-*", ".ferry-tmp-*"];
 const BUILTIN_UPLOAD: [&str; 1] = ["*.ferry-conflict-*"];
-
-/// Whether a path is one of ferry's own (temporary files and staging folders).
-fn is_own(path: &RelPath) -> bool {
-    path.as_str()
-        .split('/')
-        .any(|c| c.starts_with(".ferry-tmp-") || local::is_temp_name(c))
-}
 
 impl SyncTask {
     /// A task for sync path number `slot` of the config (its key in `hub`).
@@ -445,18 +439,13 @@ impl SyncTask {
             tracing::info!(sync = %self.sync.name, "{unsupported} symlinks or special files in the container are not synced");
         }
         let mut failures: Vec<Failure> = Vec::new();
-        failures.extend(listing.errors.iter().map(|e| Failure {
-            path: e.path.clone(),
-            kind: "error",
-            message: format!("in the container: {}", e.message),
-            retry: Retry::Never,
-        }));
-        failures.extend(scan.errors.iter().map(|e| Failure {
-            path: e.path.clone(),
-            kind: "error",
-            message: format!("locally: {}", e.message),
-            retry: Retry::Never,
-        }));
+        failures.extend(
+            listing
+                .errors
+                .iter()
+                .map(|e| Failure::remote(e, Retry::Never)),
+        );
+        failures.extend(scan.errors.iter().map(|e| Failure::local(e, Retry::Never)));
         let mut local = without_symlinks(scan.snapshot.clone());
         let mut remote = remote;
         let index = store.load();
@@ -868,101 +857,18 @@ impl SyncTask {
         batch: LocalBatch,
     ) -> Result<(), EngineError> {
         let t = Instant::now();
-        let root = self.sync.local_path.clone();
-        let mut changes: BTreeMap<RelPath, Option<crate::core::Entry>> = BTreeMap::new();
-        let mut failures: Vec<Failure> = batch
-            .errors
-            .iter()
-            .map(|e| Failure {
-                path: e.path.clone(),
-                kind: "error",
-                message: format!("locally: {}", e.message),
-                retry: Retry::Never,
-            })
-            .collect();
-        {
+        let (changes, failures) = {
             let skip = self.local_skip();
-            if batch.rescan {
-                let scan = local::scan(&root, &skip)?;
-                let snapshot = without_symlinks(scan.snapshot.clone());
-                for (p, _) in self.index.entries().iter() {
-                    // Unreadable is unknown, not deleted.
-                    if !scan.is_unknown(p) {
-                        changes.insert(p.clone(), None);
-                    }
-                }
-                for (p, e) in snapshot.iter() {
-                    changes.insert(p.clone(), Some(e.clone()));
-                }
-            } else {
-                for p in &batch.paths {
-                    if skip(p, false) || p.ancestors().any(|a| skip(&a, true)) {
-                        continue;
-                    }
-                    match local::stat(&root, p) {
-                        Ok(Some(e)) if matches!(e.kind, crate::core::EntryKind::Symlink(_)) => {}
-                        Ok(Some(e)) if e.is_dir() => {
-                            let known_dir = self.index.get(p).is_some_and(|i| i.is_dir());
-                            if known_dir {
-                                changes.insert(p.clone(), Some(e));
-                            } else {
-                                let scan = local::scan_below(&root, p, &skip);
-                                for (q, e) in without_symlinks(scan.snapshot).iter() {
-                                    changes.insert(q.clone(), Some(e.clone()));
-                                }
-                            }
-                        }
-                        Ok(Some(e)) => {
-                            changes.insert(p.clone(), Some(e));
-                        }
-                        Ok(None) => {
-                            changes.insert(p.clone(), None);
-                        }
-                        Err(e) => failures.push(Failure {
-                            path: e.path.clone(),
-                            kind: "error",
-                            message: format!("locally: {}", e.message),
-                            retry: Retry::Never,
-                        }),
-                    }
-                }
-            }
-        }
-        let changes: Vec<Change> = changes
-            .into_iter()
-            .map(|(path, new)| Change { path, new })
-            .collect();
+            changes::local_changes(&self.sync.local_path, &batch, &self.index, &skip)?
+        };
         if changes.is_empty() && failures.is_empty() {
             return Ok(());
         }
-        // The container's current state of the paths the index knows: a change made
-        // there since the last sync must become a conflict, not be overwritten.
-        let known: Vec<RelPath> = changes
-            .iter()
-            .filter(|c| self.index.get(&c.path).is_some())
-            .map(|c| c.path.clone())
-            .collect();
-        let remote_view = if known.is_empty() {
-            None
-        } else {
-            let listing = session.list(&known, Depth::Children).await?;
-            let mut view = self.index.entries().clone();
-            for p in &listing.missing {
-                view.remove(p);
-            }
-            for e in &listing.entries {
-                if known.binary_search(&e.path).is_ok() {
-                    if let Some(entry) = remote_entry(e) {
-                        view.insert(e.path.clone(), entry);
-                    }
-                }
-            }
-            Some(view)
-        };
+        let view = changes::remote_view(session, &changes, &self.index).await?;
         let plan = plan_local_changes(
             &changes,
             &self.index,
-            remote_view.as_ref(),
+            view.as_ref(),
             &self.excludes,
             Tolerance::EXACT,
         );
@@ -1013,74 +919,7 @@ impl SyncTask {
     /// differences.
     async fn on_remote(&mut self, session: &mut Session, hints: Hints) -> Result<(), EngineError> {
         let t = Instant::now();
-        let mut changes: BTreeMap<RelPath, Option<crate::core::Entry>> = BTreeMap::new();
-        let mut listed_errors = Vec::new();
-        if hints.rescan {
-            let listing = session.list_all().await?;
-            listed_errors.extend(listing.errors.clone());
-            for (p, _) in self.index.entries().iter() {
-                if !listing_unknown(&listing, p) {
-                    changes.insert(p.clone(), None);
-                }
-            }
-            self.absorb(&listing, None, Depth::Recursive, &mut changes);
-        } else {
-            if hints.root {
-                let listing = session.list_root(Depth::Children).await?;
-                listed_errors.extend(listing.errors.clone());
-                self.absorb(&listing, None, Depth::Children, &mut changes);
-            }
-            for (depth, set) in [
-                (Depth::Children, &hints.children),
-                (Depth::Recursive, &hints.trees),
-            ] {
-                let paths: Vec<RelPath> = set.iter().cloned().collect();
-                if paths.is_empty() {
-                    continue;
-                }
-                let listing = session.list(&paths, depth).await?;
-                listed_errors.extend(listing.errors.clone());
-                for p in &listing.missing {
-                    changes.insert(p.clone(), None);
-                }
-                for p in &paths {
-                    if !listing.missing.contains(p) {
-                        self.absorb(&listing, Some(p), depth, &mut changes);
-                    }
-                }
-            }
-            // Folders that are new to the index must come with their whole contents.
-            let new_dirs: Vec<RelPath> = changes
-                .iter()
-                .filter(|(p, e)| {
-                    e.as_ref().is_some_and(|e| e.is_dir())
-                        && !self.index.get(p).is_some_and(|i| i.is_dir())
-                        && !hints.trees.contains(*p)
-                })
-                .map(|(p, _)| p.clone())
-                .collect();
-            if !new_dirs.is_empty() {
-                let listing = session.list(&new_dirs, Depth::Recursive).await?;
-                listed_errors.extend(listing.errors.clone());
-                for p in &new_dirs {
-                    self.absorb(&listing, Some(p), Depth::Recursive, &mut changes);
-                }
-            }
-        }
-        let failures: Vec<Failure> = listed_errors
-            .iter()
-            .map(|e| Failure {
-                path: e.path.clone(),
-                kind: "error",
-                message: format!("in the container: {}", e.message),
-                retry: Retry::Never,
-            })
-            .collect();
-        let changes: Vec<Change> = changes
-            .into_iter()
-            .filter(|(p, _)| !is_own(p))
-            .map(|(path, new)| Change { path, new })
-            .collect();
+        let (changes, failures) = changes::remote_changes(session, &hints, &self.index).await?;
         if changes.is_empty() && failures.is_empty() {
             return Ok(());
         }
@@ -1096,71 +935,6 @@ impl SyncTask {
         self.record(&plan, outcome, failures, t.elapsed());
         Ok(())
     }
-
-    /// Turns the listing of `base` (`None`: the root) at `depth` into changes: every
-    /// listed entry, and every index entry in the listed range that is gone.
-    fn absorb(
-        &self,
-        listing: &Listing,
-        base: Option<&RelPath>,
-        depth: Depth,
-        changes: &mut BTreeMap<RelPath, Option<crate::core::Entry>>,
-    ) {
-        let in_range = |p: &RelPath| -> bool {
-            let rel_depth = match base {
-                None => Some(p.depth()),
-                Some(b) if b == p => Some(0),
-                Some(b) if b.is_ancestor_of(p) => Some(p.depth() - b.depth()),
-                Some(_) => None,
-            };
-            match (rel_depth, depth) {
-                (None, _) => false,
-                (Some(d), Depth::Children) => d <= 1,
-                (Some(_), Depth::Recursive) => true,
-            }
-        };
-        let mut seen = BTreeSet::new();
-        for e in &listing.entries {
-            if !in_range(&e.path) {
-                continue;
-            }
-            if let Some(entry) = remote_entry(e) {
-                seen.insert(e.path.clone());
-                changes.insert(e.path.clone(), Some(entry));
-            }
-        }
-        // What the index has in the listed range but the container no longer has.
-        let listed_dir = match base {
-            None => true,
-            Some(b) => listing
-                .entries
-                .iter()
-                .any(|e| &e.path == b && e.kind == crate::remote::EntryKind::Dir),
-        };
-        if listed_dir {
-            let known: Vec<RelPath> = match base {
-                None => self
-                    .index
-                    .entries()
-                    .iter()
-                    .map(|(p, _)| p.clone())
-                    .filter(|p| in_range(p))
-                    .collect(),
-                Some(b) => self
-                    .index
-                    .entries()
-                    .descendants(b)
-                    .map(|(p, _)| p.clone())
-                    .filter(|p| in_range(p))
-                    .collect(),
-            };
-            for p in known {
-                if !seen.contains(&p) {
-                    changes.entry(p).or_insert(None);
-                }
-            }
-        }
-    }
 }
 
 /// Resolves when `rx` turns true (never, if its sender is gone without doing so).
@@ -1172,76 +946,6 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
         if rx.changed().await.is_err() {
             std::future::pending::<()>().await;
         }
-    }
-}
-
-/// Whether the container's listing reported an error for `path` or one of its folders
-/// (so it cannot tell what is there).
-fn listing_unknown(listing: &Listing, path: &RelPath) -> bool {
-    listing.errors.iter().any(|e| {
-        let p = path.as_str();
-        p == e.path
-            || (p.starts_with(e.path.as_str()) && p.as_bytes().get(e.path.len()) == Some(&b'/'))
-    })
-}
-
-/// Symlinks are not synced yet: left out of local snapshots.
-fn without_symlinks(s: Snapshot) -> Snapshot {
-    let mut out = Snapshot::new();
-    for (p, e) in s.iter() {
-        if !matches!(e.kind, crate::core::EntryKind::Symlink(_)) {
-            out.insert(p.clone(), e.clone());
-        }
-    }
-    out
-}
-
-/// The remote watcher's hints of one batch.
-#[derive(Default)]
-struct Hints {
-    rescan: bool,
-    root: bool,
-    children: BTreeSet<RelPath>,
-    trees: BTreeSet<RelPath>,
-}
-
-impl Hints {
-    /// Adds an event; returns the reason when the watcher stopped.
-    fn add(&mut self, event: WatchEvent) -> Option<String> {
-        match event {
-            WatchEvent::Rescan => self.rescan = true,
-            WatchEvent::Warning(w) => tracing::info!("container watcher: {w}"),
-            WatchEvent::Stopped(why) => return Some(why),
-            WatchEvent::Changed { path, dir } => {
-                if path.is_empty() {
-                    self.root = true;
-                } else {
-                    match RelPath::new(&path) {
-                        Ok(p) if dir => {
-                            self.trees.insert(p);
-                        }
-                        Ok(p) => {
-                            self.children.insert(p);
-                        }
-                        // A hostile or odd name: the parent's listing sorts it out.
-                        Err(_) => match path.rsplit_once('/') {
-                            Some((parent, _)) => match RelPath::new(parent) {
-                                Ok(p) => {
-                                    self.children.insert(p);
-                                }
-                                Err(_) => self.rescan = true,
-                            },
-                            None => self.root = true,
-                        },
-                    }
-                }
-            }
-        }
-        None
-    }
-
-    fn is_empty(&self) -> bool {
-        !self.rescan && !self.root && self.children.is_empty() && self.trees.is_empty()
     }
 }
 
@@ -1325,41 +1029,5 @@ mod tests {
         assert_eq!(normalize("/app/./src/"), "/app/src");
         assert_eq!(normalize("/"), "/");
         assert_eq!(normalize("/a/../b"), "/b");
-    }
-
-    #[test]
-    fn own_names() {
-        assert!(is_own(&RelPath::new(".ferry-tmp-12-s/x").unwrap()));
-        assert!(!is_own(&RelPath::new("src/main.rs").unwrap()));
-    }
-
-    #[test]
-    fn hints_sort_events() {
-        let mut h = Hints::default();
-        assert!(h.is_empty());
-        h.add(WatchEvent::Changed {
-            path: "".into(),
-            dir: true,
-        });
-        h.add(WatchEvent::Changed {
-            path: "a/b".into(),
-            dir: false,
-        });
-        h.add(WatchEvent::Changed {
-            path: "d".into(),
-            dir: true,
-        });
-        h.add(WatchEvent::Changed {
-            path: "x/bad\nname".into(),
-            dir: false,
-        });
-        assert!(h.root);
-        assert!(h.children.contains(&RelPath::new("a/b").unwrap()));
-        assert!(h.children.contains(&RelPath::new("x").unwrap()));
-        assert!(h.trees.contains(&RelPath::new("d").unwrap()));
-        assert_eq!(
-            h.add(WatchEvent::Stopped("gone".into())),
-            Some("gone".into())
-        );
     }
 }
