@@ -15,6 +15,7 @@ use tower_lsp_server::ls_types::notification::Notification;
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::Client;
 
+use super::progress::{run_progress, ProgressMsg};
 use super::settings::Settings;
 use super::uri::{file_uri, uri_path};
 use crate::config::{self, Config, Loaded, Severity, Span, SyncPath};
@@ -126,11 +127,6 @@ impl Folder {
 struct ProgressTask {
     tx: mpsc::UnboundedSender<ProgressMsg>,
     last_report: Instant,
-}
-
-enum ProgressMsg {
-    Report { done: u64, total: u64 },
-    End,
 }
 
 /// The controller's state.
@@ -1064,62 +1060,4 @@ impl Controller {
             let _ = reply.send(Ok(Value::Array(out)));
         });
     }
-}
-
-/// Runs one server-initiated progress: create the token, begin, reports, end — in order,
-/// and always ending (also when the controller drops the sender).
-async fn run_progress(
-    client: Client,
-    token: String,
-    title: String,
-    mut rx: mpsc::UnboundedReceiver<ProgressMsg>,
-) {
-    let token = NumberOrString::String(token);
-    let created = tokio::time::timeout(
-        Duration::from_secs(10),
-        client.create_work_done_progress(token.clone()),
-    )
-    .await;
-    if !matches!(created, Ok(Ok(()))) {
-        // The client refused the token: no progress on it (the spec says so).
-        while rx.recv().await.is_some() {}
-        return;
-    }
-    let send = |v: WorkDoneProgress| {
-        let client = client.clone();
-        let token = token.clone();
-        async move {
-            client
-                .send_notification::<notification::Progress>(ProgressParams {
-                    token,
-                    value: ProgressParamsValue::WorkDone(v),
-                })
-                .await;
-        }
-    };
-    send(WorkDoneProgress::Begin(WorkDoneProgressBegin {
-        title,
-        cancellable: Some(false),
-        message: None,
-        percentage: Some(0),
-    }))
-    .await;
-    while let Some(m) = rx.recv().await {
-        match m {
-            ProgressMsg::Report { done, total } => {
-                let pct = (done * 100).checked_div(total).unwrap_or(100).min(100) as u32;
-                send(WorkDoneProgress::Report(WorkDoneProgressReport {
-                    cancellable: Some(false),
-                    message: Some(format!("{done}/{total} files")),
-                    percentage: Some(pct),
-                }))
-                .await;
-            }
-            ProgressMsg::End => break,
-        }
-    }
-    send(WorkDoneProgress::End(WorkDoneProgressEnd {
-        message: Some("done".into()),
-    }))
-    .await;
 }

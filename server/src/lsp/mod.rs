@@ -9,6 +9,7 @@
 //! |---|---|
 //! | `backend` | the `LanguageServer` handlers: thin, they only send events |
 //! | `controller` | one task owning the folders' syncs and everything sent to the client (`ferry/status`, progress, diagnostics, commands) |
+//! | `progress` | one initial sync's work-done progress (create, begin, reports, end) |
 //! | `settings` | `initializationOptions` and `workspace/configuration` |
 //! | `uri` | `file://` URIs ↔ paths |
 //!
@@ -17,6 +18,7 @@
 
 mod backend;
 mod controller;
+mod progress;
 mod settings;
 mod uri;
 
