@@ -366,8 +366,13 @@ impl Executor<'_> {
                     out.bytes_down += contents.len() as u64;
                     match target {
                         Some(copy) => {
-                            let _ =
-                                local::write_file(self.root, &copy, contents, e.mode, entry.mtime);
+                            // The container keeps its version either way; a copy that
+                            // cannot be written is reported, not dropped silently.
+                            if let Err(err) =
+                                local::write_file(self.root, &copy, contents, e.mode, entry.mtime)
+                            {
+                                out.failures.push(Failure::local(&err, Retry::Never));
+                            }
                             continue;
                         }
                         None => {
