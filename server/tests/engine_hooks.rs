@@ -5,7 +5,7 @@ mod engine_support;
 
 use std::time::{Duration, Instant};
 
-use engine_support::{sync_pod, Env, Exec, Workspace};
+use engine_support::{noise, sync_pod, Env, Exec, Workspace};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -48,19 +48,6 @@ async fn upload_hooks_run_in_the_container_after_batches() {
     .await;
 }
 
-/// Bytes that do not compress (so the cap applies to what travels).
-fn noise(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn upload_bandwidth_limit_paces_transfers() {
     let env = Env::start("bw", Exec::V5).await;
@@ -73,7 +60,7 @@ async fn upload_bandwidth_limit_paces_transfers() {
         "/app",
         "      bandwidthLimits:\n        upload: 64",
     );
-    let data = noise(320 * 1024);
+    let data = noise(1, 320 * 1024);
     ws.write("src/big.bin", &data);
     let t = Instant::now();
     let out = ws.sync_once(&env.cluster.kubeconfig());

@@ -23,7 +23,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use engine_support::{
-    assert_same, local_manifest, remote_manifest, sync_pod, Env, Exec, Manifest, Workspace,
+    assert_same, local_manifest, noise, remote_manifest, sync_pod, Env, Exec, Manifest, Workspace,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -1047,20 +1047,6 @@ async fn excludes_during_continuous_sync_busybox_v5() {
 #[tokio::test]
 async fn excludes_during_continuous_sync_debian_v4() {
     live_excludes("debian", Exec::V4).await;
-}
-
-/// Incompressible bytes, different for each `seed`.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
 }
 
 /// Criterion 3: a 5 MB file rewritten again and again while it is being uploaded (the

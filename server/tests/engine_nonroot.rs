@@ -16,11 +16,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use engine_support::{
-    assert_same, check, problems, remote_manifest, wait_running_watching, wait_until, Env, Exec,
-    Workspace,
+    assert_same, check, problems, remote_manifest, sh_as, wait_running_watching, wait_until, Env,
+    Exec, Workspace,
 };
 use ferry_testkit::PodBuilder;
-use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(60);
 const UID: u32 = 1000;
@@ -30,25 +29,6 @@ fn nonroot_pod(image: &str) -> PodBuilder {
     PodBuilder::new("web", image)
         .user(UID)
         .empty_dir("data", "/data", None)
-}
-
-/// Runs `script` with `sh -c` in `pod` as `user` (`uid:gid`) through the control
-/// interface; panics unless it exits 0. Returns stdout.
-async fn sh_as(env: &Env, pod: &str, user: &str, script: &str) -> String {
-    let body = serde_json::json!({"command": ["sh", "-c", script], "user": user});
-    let req = kube::core::Request::new(format!("/control/v1/namespaces/{}/pods/{pod}/run", env.ns))
-        .create(
-            &kube::api::PostParams::default(),
-            serde_json::to_vec(&body).unwrap(),
-        )
-        .unwrap();
-    let v: Value = env.client.request(req).await.expect("control run");
-    assert_eq!(
-        v["exit_code"], 0,
-        "`{script}` as {user} in {pod} failed: {}",
-        v["stderr"]
-    );
-    v["stdout"].as_str().unwrap_or("").to_string()
 }
 
 /// As the container's user.

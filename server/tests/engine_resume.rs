@@ -11,38 +11,14 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use engine_support::{
-    assert_same, is_same, manifest_diff, remote_manifest, sync_pod, Env, Exec, Manifest, Running,
-    Workspace,
+    assert_same, is_same, manifest_diff, ready_pod, remote_manifest, sync_pod, web_deployment, Env,
+    Exec, Manifest, Running, Workspace,
 };
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::api::{Api, DeleteParams};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(120);
-
-/// The name of a Ready, not deleting pod matching `selector` other than `not`.
-async fn ready_pod(pods: &Api<Pod>, selector: &str, not: Option<&str>) -> String {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        for p in pods
-            .list(&ListParams::default().labels(selector))
-            .await
-            .expect("list pods")
-        {
-            let name = p.metadata.name.clone().unwrap_or_default();
-            let ready = p.metadata.deletion_timestamp.is_none()
-                && p.status
-                    .and_then(|s| s.conditions)
-                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-            if ready && Some(name.as_str()) != not {
-                return name;
-            }
-        }
-        assert!(Instant::now() < deadline, "no Ready pod for {selector}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// Waits until pod `name` no longer exists.
 async fn wait_gone(pods: &Api<Pod>, name: &str) {
@@ -109,22 +85,7 @@ fn append(path: &Path, line: &str) {
 #[tokio::test]
 async fn deleted_pod_is_replaced_and_sync_resumes_without_local_loss() {
     let env = Env::start("resume", Exec::V5).await;
-    let deploys: Api<Deployment> = Api::namespaced(env.client.clone(), &env.ns);
-    let d: Deployment = serde_json::from_value(json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "web"},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}},
-                              "spec": {"terminationGracePeriodSeconds": 1,
-                                       "containers": [{"name": "main", "image": "busybox",
-                                       "command": ["sh", "-c",
-                                           "mkdir -p /app; trap 'exit 0' TERM; while true; do sleep 1; done"]}]}}}
-    }))
-    .unwrap();
-    deploys
-        .create(&PostParams::default(), &d)
-        .await
-        .expect("create deployment");
+    web_deployment(&env).await;
     let pods: Api<Pod> = Api::namespaced(env.client.clone(), &env.ns);
     let first = ready_pod(&pods, "app=web", None).await;
 

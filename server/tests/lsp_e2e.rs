@@ -31,11 +31,13 @@ mod lsp_support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use engine_support::{check, sync_pod, wait_until, Context, Env, Exec, Workspace};
+use engine_support::{
+    check, noise, ready_pod, sh_as, sync_pod, wait_until, web_deployment, Context, Env, Exec,
+    Workspace,
+};
 use ferry_testkit::PodBuilder;
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::api::{Api, DeleteParams};
 use lsp_support::{all_watching, file_uri, full, minimal, parse_stream, same_uri, Lsp};
 use serde_json::{json, Value};
 
@@ -88,80 +90,6 @@ fn path_states(statuses: &[Value]) -> Vec<String> {
 fn in_order(seq: &[String], want: &[&str]) -> bool {
     let mut it = seq.iter();
     want.iter().all(|w| it.any(|s| s == w))
-}
-
-/// Deterministic, incompressible bytes (the upload stream is gzipped).
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
-/// A Deployment `web` (1 replica, busybox, label `app: web`, `/app`).
-async fn create_deployment(env: &Env) {
-    let deploys: Api<Deployment> = Api::namespaced(env.client.clone(), &env.ns);
-    let d: Deployment = serde_json::from_value(json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "web"},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}},
-                              "spec": {"terminationGracePeriodSeconds": 1,
-                                       "containers": [{"name": "main", "image": "busybox",
-                                       "command": ["sh", "-c",
-                                           "mkdir -p /app; trap 'exit 0' TERM; while true; do sleep 1; done"]}]}}}
-    }))
-    .unwrap();
-    deploys
-        .create(&PostParams::default(), &d)
-        .await
-        .expect("create deployment");
-}
-
-/// The name of a Ready, not deleting pod matching `selector` other than `not`.
-async fn ready_pod(pods: &Api<Pod>, selector: &str, not: Option<&str>) -> String {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        for p in pods
-            .list(&ListParams::default().labels(selector))
-            .await
-            .expect("list pods")
-        {
-            let name = p.metadata.name.clone().unwrap_or_default();
-            let ready = p.metadata.deletion_timestamp.is_none()
-                && p.status
-                    .and_then(|s| s.conditions)
-                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-            if ready && Some(name.as_str()) != not {
-                return name;
-            }
-        }
-        assert!(Instant::now() < deadline, "no Ready pod for {selector}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Runs `script` in `pod` as `user` (`uid:gid`) through the control interface; panics
-/// unless it exits 0.
-async fn sh_as(env: &Env, pod: &str, user: &str, script: &str) -> String {
-    let body = json!({"command": ["sh", "-c", script], "user": user});
-    let req = kube::core::Request::new(format!("/control/v1/namespaces/{}/pods/{pod}/run", env.ns))
-        .create(&PostParams::default(), serde_json::to_vec(&body).unwrap())
-        .unwrap();
-    let v: Value = env.client.request(req).await.expect("control run");
-    assert_eq!(
-        v["exit_code"], 0,
-        "`{script}` as {user} in {pod} failed: {}",
-        v["stderr"]
-    );
-    v["stdout"].as_str().unwrap_or("").to_string()
 }
 
 /// Blocking waits of the test client run on a worker of the multi-threaded runtime.
@@ -641,7 +569,7 @@ async fn read_only_file_in_container_is_a_diagnostic_cleared_by_the_retry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replaced_pod_is_error_then_watching_on_the_new_pod() {
     let env = Env::start("lsp-resume", Exec::V5).await;
-    create_deployment(&env).await;
+    web_deployment(&env).await;
     let pods: Api<Pod> = Api::namespaced(env.client.clone(), &env.ns);
     let first = ready_pod(&pods, "app=web", None).await;
     let ws = Workspace::new();
@@ -881,7 +809,7 @@ async fn shutdown_and_exit_end_the_process_within_2s() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stdout_is_only_framed_json_rpc_with_trace_logging_through_errors() {
     let env = Env::start("lsp-stdout", Exec::V5).await;
-    create_deployment(&env).await;
+    web_deployment(&env).await;
     let pods: Api<Pod> = Api::namespaced(env.client.clone(), &env.ns);
     let first = ready_pod(&pods, "app=web", None).await;
     let ws = Workspace::new();

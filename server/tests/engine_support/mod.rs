@@ -667,3 +667,87 @@ pub async fn wait_running_watching(ws: &Workspace, kubeconfig: &Path, sync: &Run
     })
     .await;
 }
+
+/// Deterministic, incompressible bytes, different for each `seed` (upload streams are
+/// gzipped, so compressible test data would not exercise the wire).
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Runs `script` with `sh -c` in `pod` as `user` (`uid:gid`) through the control
+/// interface; panics unless it exits 0. Returns stdout.
+pub async fn sh_as(env: &Env, pod: &str, user: &str, script: &str) -> String {
+    let body = serde_json::json!({"command": ["sh", "-c", script], "user": user});
+    let req = kube::core::Request::new(format!("/control/v1/namespaces/{}/pods/{pod}/run", env.ns))
+        .create(
+            &kube::api::PostParams::default(),
+            serde_json::to_vec(&body).unwrap(),
+        )
+        .unwrap();
+    let v: serde_json::Value = env.client.request(req).await.expect("control run");
+    assert_eq!(
+        v["exit_code"], 0,
+        "`{script}` as {user} in {pod} failed: {}",
+        v["stderr"]
+    );
+    v["stdout"].as_str().unwrap_or("").to_string()
+}
+
+/// Creates a Deployment `web` in the test's namespace (1 replica, busybox, label
+/// `app: web`, `/app`); its pods are replaced under new names when deleted.
+pub async fn web_deployment(env: &Env) {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let deploys: kube::Api<Deployment> = kube::Api::namespaced(env.client.clone(), &env.ns);
+    let d: Deployment = serde_json::from_value(serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"terminationGracePeriodSeconds": 1,
+                                       "containers": [{"name": "main", "image": "busybox",
+                                       "command": ["sh", "-c",
+                                           "mkdir -p /app; trap 'exit 0' TERM; while true; do sleep 1; done"]}]}}}
+    }))
+    .unwrap();
+    deploys
+        .create(&kube::api::PostParams::default(), &d)
+        .await
+        .expect("create deployment");
+}
+
+/// The name of a Ready, not deleting pod matching `selector` other than `not` (waits up
+/// to 120 s).
+pub async fn ready_pod(
+    pods: &kube::Api<k8s_openapi::api::core::v1::Pod>,
+    selector: &str,
+    not: Option<&str>,
+) -> String {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        for p in pods
+            .list(&kube::api::ListParams::default().labels(selector))
+            .await
+            .expect("list pods")
+        {
+            let name = p.metadata.name.clone().unwrap_or_default();
+            let ready = p.metadata.deletion_timestamp.is_none()
+                && p.status
+                    .and_then(|s| s.conditions)
+                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+            if ready && Some(name.as_str()) != not {
+                return name;
+            }
+        }
+        assert!(Instant::now() < deadline, "no Ready pod for {selector}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
