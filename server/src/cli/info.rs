@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use super::{Common, EXIT_CONFIG, EXIT_FAILED};
 use crate::engine::status::{now_ms, status_file, PathState, StatusReport};
-use crate::state::lock::{LockError, WorkspaceLock};
+use crate::state::lock::WorkspaceLock;
 use crate::target::{describe_selector, KubeOverrides};
 
 /// `ferry list`: the seed's `list sync`.
@@ -82,18 +82,10 @@ fn ago(ms: u64) -> String {
 /// `ferry status`: the seed's `status sync`, from the status file the running sync keeps.
 pub(super) fn status(common: &Common, json: bool) -> ExitCode {
     let state_dir = common.workspace().join(crate::state::STATE_DIR);
-    let running = if state_dir.is_dir() {
-        match WorkspaceLock::acquire(&state_dir, "ferry status") {
-            Ok(lock) => {
-                drop(lock);
-                None
-            }
-            Err(LockError::Held(owner)) => Some(owner.to_string()),
-            Err(LockError::HeldUnknown) => Some("another ferry process".to_string()),
-            Err(_) => None,
-        }
-    } else {
-        None
+    let running = match WorkspaceLock::holder(&state_dir) {
+        Ok(Some(Ok(owner))) => Some(owner.to_string()),
+        Ok(Some(Err(()))) => Some("another ferry process".to_string()),
+        Ok(None) | Err(_) => None,
     };
     let report: Option<StatusReport> = std::fs::read(status_file(&state_dir))
         .ok()

@@ -45,6 +45,10 @@ pub enum LockError {
     },
 }
 
+/// How long [`WorkspaceLock::acquire`] waits for a momentary holder (a `ferry status`
+/// probe) before it reports the workspace as owned.
+pub const PROBE_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// The held lock; dropping it releases the workspace.
 #[derive(Debug)]
 pub struct WorkspaceLock {
@@ -67,8 +71,19 @@ impl WorkspaceLock {
             .truncate(false)
             .open(&path)
             .map_err(io)?;
-        // SAFETY: flock on a file descriptor we own; no memory is involved.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        // A `ferry status` probe holds the lock (shared) for a moment: try again briefly
+        // before reporting an owner.
+        let deadline = std::time::Instant::now() + PROBE_GRACE;
+        let rc = loop {
+            // SAFETY: flock on a file descriptor we own; no memory is involved.
+            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            let busy = rc != 0
+                && std::io::Error::last_os_error().raw_os_error() == Some(libc::EWOULDBLOCK);
+            if !busy || std::time::Instant::now() >= deadline {
+                break rc;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
         if rc != 0 {
             let err = std::io::Error::last_os_error();
             if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
@@ -95,6 +110,31 @@ impl WorkspaceLock {
             .map_err(io)?;
         file.flush().map_err(io)?;
         Ok(WorkspaceLock { file })
+    }
+
+    /// Who owns the workspace of `state_dir`, without becoming its owner and without
+    /// changing the lock file: `None` when nobody does. The probe holds a shared lock for
+    /// a moment; an owner starting meanwhile waits for it (see [`PROBE_GRACE`]).
+    pub fn holder(state_dir: &Path) -> Result<Option<Result<Owner, ()>>, LockError> {
+        let path = state_dir.join("lock");
+        let mut file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(LockError::Io {
+                    path: path.display().to_string(),
+                    source,
+                })
+            }
+        };
+        // SAFETY: flock on a file descriptor we own; no memory is involved.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
+        if rc == 0 {
+            return Ok(None);
+        }
+        let mut text = String::new();
+        let _ = file.read_to_string(&mut text);
+        Ok(Some(serde_json::from_str::<Owner>(&text).map_err(|_| ())))
     }
 
     /// Releases the lock now (dropping does the same).
