@@ -15,6 +15,7 @@
 //! | [`listing`], [`upload`], [`download`] | the data of those commands; downloads are checked to stay in the root |
 //! | [`watch`] | [`RemoteWatcher`]: inotifywait, else incremental polling |
 //! | [`path`], [`error`] | [`RelPath`], [`Mtime`]; [`SessionError`], [`FileError`] |
+//! | [`place`] | where the container marker lives ([`place::choose`]), the marker ([`Mark`]) |
 //!
 //! Invariants:
 //! - File names never appear in shell text: they travel in payloads (one per line,
@@ -33,6 +34,7 @@ pub mod error;
 pub mod listing;
 pub mod local;
 pub mod path;
+pub mod place;
 mod scripts;
 pub mod session;
 pub mod transport;
@@ -46,6 +48,7 @@ pub use error::{FileError, FileErrorKind, SessionError};
 pub use listing::{Depth, EntryKind, Listing, RemoteEntry};
 pub use local::LocalShell;
 pub use path::{Mtime, PathError, RelPath};
+pub use place::{Mark, PlaceReport};
 pub use session::{Compression, Session, SessionOptions};
 pub use transport::{BoxFuture, ExitStatus, LaunchError, Launcher, RemoteProcess};
 pub use upload::{UploadFile, UploadReport};

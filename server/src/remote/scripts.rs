@@ -13,6 +13,7 @@
 //! | `put.sh` | `put` (tar → staging folder → one `mv` per file), `putf` (one file without tar), `land` |
 //! | `get.sh` | `get` (tar of the listed paths), `getf` (files without tar) |
 //! | `edit.sh` | `rm`, `mkdir`, `mv` |
+//! | `place.sh` | `place` (where the container marker may live), `mark` (read and bump it) |
 //! | `loop.sh` | the session: state folder, cleanup traps, hello, the command loop |
 //! | `watch_poll.sh` | polling watcher (`find -newer` a marker) |
 //! | `watch_inotify.sh` | `inotifywait -m -r` watcher with a guard |
@@ -29,6 +30,7 @@ const LIST: &str = include_str!("scripts/list.sh");
 const PUT: &str = include_str!("scripts/put.sh");
 const GET: &str = include_str!("scripts/get.sh");
 const EDIT: &str = include_str!("scripts/edit.sh");
+const PLACE: &str = include_str!("scripts/place.sh");
 const LOOP: &str = include_str!("scripts/loop.sh");
 const WATCH_POLL: &str = include_str!("scripts/watch_poll.sh");
 const WATCH_INOTIFY: &str = include_str!("scripts/watch_inotify.sh");
@@ -36,7 +38,7 @@ const WATCH_INOTIFY: &str = include_str!("scripts/watch_inotify.sh");
 /// The session script: helpers and commands, then the loop.
 pub(crate) fn session() -> &'static str {
     static S: OnceLock<String> = OnceLock::new();
-    S.get_or_init(|| minify(&[SWEEP, COMMON, PROBE, LIST, PUT, GET, EDIT, LOOP]))
+    S.get_or_init(|| minify(&[SWEEP, COMMON, PROBE, LIST, PUT, GET, EDIT, PLACE, LOOP]))
 }
 
 /// The polling watcher.

@@ -4,7 +4,8 @@
 //!
 //! # Protocol
 //!
-//! Start: `sh -c <session script> ferry-session ROOT STATE_PARENT DISABLED`. The script
+//! Start: `sh -c <session script> ferry-session ROOT STATE_PARENT DISABLED MODE` (MODE
+//! `rw`, or `ro` for a dry run: nothing in the container is written). The script
 //! makes a private state folder (`$TMPDIR`, `/tmp`, `/var/tmp`, `$HOME`, else inside
 //! ROOT, named `.ferry-tmp-PID-s`), probes the tools, and sends the probe as the first
 //! reply (the hello).
@@ -22,6 +23,8 @@
 //! | `rm LEN`, `mkdir LEN` | paths | failures |
 //! | `rmdir LEN` | paths (folders, removed only if empty) | failures (a folder kept) |
 //! | `mv LEN` | pairs of lines FROM, TO | failures |
+//! | `place` | – | `P NAME WRITABLE DEV PATH` per candidate folder, `M LINE` per mountinfo line |
+//! | `mark LEN r\|w` | the marker folder, a fresh token | `K TOKEN BEFORE AFTER INODE` (+ `E MESSAGE`) |
 //! | `quit` | – | empty; the shell exits |
 //!
 //! Each payload is sent only after the container's `ack` and read with `head -c LEN`
@@ -42,6 +45,7 @@ use super::download::{self, Download};
 use super::error::{FileError, FileErrorKind, SessionError};
 use super::listing::{self, Depth, Listing};
 use super::path::RelPath;
+use super::place::{self, Mark, PlaceReport};
 use super::scripts;
 use super::transport::{self, BoxFuture, ExitStatus, Launcher, Output, Stdin};
 use super::upload::{self, UploadFile, UploadReport};
@@ -82,6 +86,9 @@ pub struct SessionOptions {
     pub max_reply_bytes: u64,
     /// Upload compression.
     pub compression: Compression,
+    /// A read-only session (a dry run): the sync folder is neither created nor swept,
+    /// and every command that would write in the container is refused by the script.
+    pub read_only: bool,
 }
 
 impl Default for SessionOptions {
@@ -92,6 +99,7 @@ impl Default for SessionOptions {
             reply_timeout: Duration::from_secs(300),
             max_reply_bytes: 1 << 30,
             compression: Compression::Auto,
+            read_only: false,
         }
     }
 }
@@ -177,10 +185,11 @@ impl Session {
         check_root(root)?;
         let disabled = opts.disable.join(" ");
         let state = opts.state_parent.clone().unwrap_or_default();
+        let mode = if opts.read_only { "ro" } else { "rw" };
         let argv = scripts::argv(
             scripts::session(),
             "ferry-session",
-            &[root, &state, &disabled],
+            &[root, &state, &disabled, mode],
         );
         let mut p = launcher.launch(argv).await?;
         let (Some(stdin), Some(stdout)) = (p.take_stdin(), p.take_stdout()) else {
@@ -456,6 +465,39 @@ impl Session {
             .flat_map(|(a, b)| [a.as_str(), b.as_str()])
             .collect();
         self.simple("mv", names).await
+    }
+
+    /// The folders that may hold the container marker of the sync folder (see
+    /// [`super::place`]), with their devices and the container's mount table.
+    pub async fn places(&mut self) -> Result<PlaceReport, SessionError> {
+        let body = self.exchange("place", "place".into(), &[]).await?;
+        place::parse_places(&body).map_err(|e| self.protocol("place", e))
+    }
+
+    /// Reads the container marker in `dir` (from [`place::marker_dir`]) and, with
+    /// `write`, moves its generation on by one (a missing marker is created with
+    /// `new_token`, which must be alphanumeric).
+    pub async fn mark(
+        &mut self,
+        dir: &str,
+        new_token: &str,
+        write: bool,
+    ) -> Result<Mark, SessionError> {
+        if dir.contains('\n') || !dir.starts_with('/') || !place::valid_token(new_token) {
+            return Err(SessionError::Setup {
+                message: format!("bad marker folder {dir:?} or token"),
+            });
+        }
+        let payload = payload_of(&[dir, new_token]);
+        let mode = if write { "w" } else { "r" };
+        let body = self
+            .exchange(
+                "mark",
+                format!("mark {} {mode}", payload.len()),
+                &[&payload],
+            )
+            .await?;
+        place::parse_mark(&body).map_err(|e| self.protocol("mark", e))
     }
 
     async fn simple(

@@ -1,18 +1,22 @@
-# The session: sh -c "$script" ferry-session ROOT STATE_PARENT DISABLED
+# The session: sh -c "$script" ferry-session ROOT STATE_PARENT DISABLED MODE
 # ROOT is the sync folder (absolute); STATE_PARENT an optional folder for ferry's
-# state; DISABLED tools to treat as missing. Finds a private state folder, probes the
-# tools, answers with the probe (the hello), then serves one command at a time until
-# "quit" or the end of stdin (ferry went away), and cleans up after itself.
+# state; DISABLED tools to treat as missing; MODE rw, or ro for a dry run (the sync
+# folder is neither created nor swept, and every command that writes in it is
+# refused). Finds a private state folder, probes the tools, answers with the probe
+# (the hello), then serves one command at a time until "quit" or the end of stdin
+# (ferry went away), and cleans up after itself.
 LC_ALL=C
 export LC_ALL
 nl=$(printf '\nx')
 nl=${nl%x}
 root=$1
 disabled=$3
+mode=${4:-rw}
 cd / || exit 1
-[ -d "$root" ] || mkdir -p "$root" 2>/dev/null
+[ "$mode" = ro ] || [ -d "$root" ] || mkdir -p "$root" 2>/dev/null
 st=
 for d in "$2" "${TMPDIR:-}" /tmp /var/tmp "${HOME:-}" "$root"; do
+	[ "$mode.$d" = "ro.$root" ] && continue
 	[ -n "$d" ] && [ -d "$d" ] && mkdir "$d/.ferry-tmp-$$-s" 2>/dev/null && st=$d/.ferry-tmp-$$-s && break
 done
 if [ -z "$st" ]; then
@@ -30,11 +34,19 @@ if ! find "$st" -prune >/dev/null 2>&1; then
 fi
 trap 'exit 1' HUP INT TERM PIPE
 # Leftovers of sessions and watchers that were killed.
-sweep "$root"
+[ "$mode" = ro ] || sweep "$root"
 sweep "${st%/*}"
 probe
 send ok "$st/out"
 while read -r c a b x y; do
+	if [ "$mode" = ro ]; then
+		case $c.$b in
+		put.* | putf.* | rm.* | rmdir.* | mkdir.* | mv.* | mark.w)
+			say err 'this session is read-only (a dry run): nothing is changed'
+			continue
+			;;
+		esac
+	fi
 	case $c in
 	ping) say ok '' ;;
 	list) cmd_list "$a" "$b" ;;
@@ -46,6 +58,8 @@ while read -r c a b x y; do
 	rmdir) cmd_rmdir "$a" ;;
 	mkdir) cmd_mkdir "$a" ;;
 	mv) cmd_mv "$a" ;;
+	place) cmd_place ;;
+	mark) cmd_mark "$a" "$b" ;;
 	quit)
 		say ok ''
 		exit 0
