@@ -48,6 +48,9 @@ pub struct Resolved {
     pub pod_uid: String,
     pub container: String,
     pub image: String,
+    /// The runtime's id of the running container (`containerd://…`), when the pod's
+    /// status reports it: a restarted container gets a new one.
+    pub container_id: Option<String>,
 }
 
 /// Why no container could be found; each variant's message says what to check.
@@ -305,6 +308,12 @@ pub fn choose(pods: &[Pod], target: &Target) -> Result<Resolved, TargetError> {
         pod_uid: pod.metadata.uid.clone().unwrap_or_default(),
         container: container.name.clone(),
         image: container.image.clone().unwrap_or_default(),
+        container_id: pod
+            .status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .and_then(|cs| cs.iter().find(|c| c.name == container.name))
+            .and_then(|c| c.container_id.clone()),
     })
 }
 

@@ -58,10 +58,13 @@
 //! Folder renames are detected ([`super::rename`]).
 //!
 //! **Reset guard**: an index is ignored (the strategy decides, as on a first start) when
-//! one side has nothing outside the excludes while the index has entries: a new container
-//! or a failed listing must never read as "everything was deleted" (devspace#326). The
-//! plan then ends with an [`Action::Forget`] of every index
-//! entry it does not record anew, so no stale entry can prove a deletion later.
+//! one side has nothing outside the excludes while the index has entries ([`looks_empty`]):
+//! a new container or a failed listing must never read as "everything was deleted"
+//! (devspace#326). The plan then *starts* with an [`Action::Forget`] of every index entry,
+//! so that the index holds only what this plan records anew or transfers — a transfer
+//! that fails leaves no stale entry behind that could prove a deletion later. (The engine
+//! applies the same rule before planning, see `engine::identity`; this guard is the
+//! planner's own defence.)
 
 use std::collections::BTreeSet;
 
@@ -89,11 +92,7 @@ pub fn plan_initial(
     if strategy == InitialSync::Disabled {
         return Plan::default();
     }
-    let looks_reset = |side: &Snapshot| {
-        !side
-            .iter()
-            .any(|(path, entry)| !excludes.excluded(path, entry.is_dir()))
-    };
+    let looks_reset = |side: &Snapshot| looks_empty(side, excludes);
     let (index, ignored) = match index {
         Some(index) if !index.is_empty() && (looks_reset(local) || looks_reset(remote)) => {
             (None, Some(index))
@@ -115,34 +114,35 @@ pub fn plan_initial(
     }
     .plan(candidates);
     if let Some(ignored) = ignored {
-        forget_stale(&mut plan, ignored);
+        let all: Vec<RelPath> = ignored.entries().iter().map(|(p, _)| p.clone()).collect();
+        plan.actions.insert(0, Action::Forget { paths: all });
     }
     plan
 }
 
-/// After the reset guard ignored `index`: the plan forgets every entry of it that the
-/// plan does not record anew, so that no stale entry can later prove a deletion.
-fn forget_stale(plan: &mut Plan, index: &Index) {
-    let agreed: BTreeSet<&RelPath> = plan
-        .actions
-        .iter()
-        .flat_map(|action| match action {
-            Action::MkdirRemote { items }
-            | Action::MkdirLocal { items }
-            | Action::Upload { items }
-            | Action::Download { items }
-            | Action::Record { items } => items.iter().map(|i| &i.path).collect(),
-            _ => Vec::new(),
-        })
-        .collect();
-    let stale: Vec<RelPath> = index
-        .entries()
-        .iter()
-        .map(|(path, _)| path)
-        .filter(|path| !agreed.contains(path))
-        .cloned()
-        .collect();
-    if !stale.is_empty() {
-        plan.actions.push(Action::Forget { paths: stale });
+/// The strategy for an initial sync whose index cannot be trusted (another container, a
+/// restored volume, an incomplete listing; see `docs/safety.md`): one that deletes nothing
+/// on either side and overwrites no local file, whatever the config says. `merge` keeps
+/// the seed's rules (a newer local file goes up; a newer remote one is reported); the
+/// strategies that prefer the container's versions become `keepAll`, so that no
+/// differing file moves in either direction until the user decides.
+pub fn safe_strategy(configured: InitialSync) -> InitialSync {
+    match configured {
+        InitialSync::Merge
+        | InitialSync::PreferNewest
+        | InitialSync::PreferLocal
+        | InitialSync::MirrorLocal => InitialSync::Merge,
+        InitialSync::PreferRemote | InitialSync::MirrorRemote | InitialSync::KeepAll => {
+            InitialSync::KeepAll
+        }
+        InitialSync::Disabled => InitialSync::Disabled,
     }
+}
+
+/// Whether `side` has nothing outside the excludes: a folder that looks emptied (or was
+/// never filled) must not read as "everything was deleted".
+pub fn looks_empty(side: &Snapshot, excludes: &ExcludeSet) -> bool {
+    !side
+        .iter()
+        .any(|(path, entry)| !excludes.excluded(path, entry.is_dir()))
 }

@@ -6,7 +6,9 @@
 //! [`Plan::actions`] is in execution order, by kind: conflict copies first (before
 //! anything overwrites the losing version), then deletions (before creations, so a file
 //! can replace a directory), directory creations (parents first), renames, uploads,
-//! downloads, and last the index-only [`Action::Record`] and [`Action::Forget`]. Within
+//! downloads, and last the index-only [`Action::Record`] and [`Action::Forget`] — except
+//! the [`Action::Forget`] of an index that the initial sync's reset guard set aside, which
+//! comes first (see [`super::initial`]). Within
 //! one action, paths are in tree order. Empty kinds are left out.
 //!
 //! # The index

@@ -37,6 +37,13 @@ pub fn listing_unknown(listing: &Listing, path: &RelPath) -> bool {
     })
 }
 
+/// Whether a listing error means the container could not see what is at or below its
+/// path (an unreadable folder), as opposed to one name ferry cannot sync.
+pub fn hides_contents(e: &crate::remote::FileError) -> bool {
+    use crate::remote::FileErrorKind as K;
+    !matches!(e.kind, K::NewlineInName | K::InvalidUtf8)
+}
+
 /// The snapshot without symlinks (not synced yet).
 pub fn without_symlinks(s: Snapshot) -> Snapshot {
     let mut out = Snapshot::new();

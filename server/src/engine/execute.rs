@@ -96,6 +96,8 @@ pub struct Outcome {
     pub uploaded_paths: Vec<RelPath>,
     /// Per-file failures.
     pub failures: Vec<Failure>,
+    /// The execution was stopped before the end (see [`Executor::stop`]).
+    pub interrupted: bool,
 }
 
 impl Outcome {
@@ -157,6 +159,10 @@ pub fn bytes(n: u64) -> String {
     format!("{v:.1} {}", UNITS[unit])
 }
 
+/// The callback of [`Executor::checkpoint`]: the index, and whether files were written
+/// locally since the last call.
+pub type Checkpoint<'a> = dyn FnMut(&Index, bool) + Send + 'a;
+
 /// Everything an execution needs.
 pub struct Executor<'a> {
     /// The local sync folder.
@@ -171,6 +177,15 @@ pub struct Executor<'a> {
     pub progress: &'a mut (dyn FnMut(u64, u64) + Send),
     /// Bandwidth caps in bytes per second (upload, download); `None`: none.
     pub limits: (Option<u64>, Option<u64>),
+    /// Called with the index after every step that changed it (a transfer batch, a
+    /// batch of deletions, folders or a rename), so that the caller can persist it as
+    /// the plan goes: an execution cut short (a crash, a kill) leaves an index on disk
+    /// that holds every completed transfer and nothing else. The flag says whether files
+    /// were written locally since the last call (they must reach the disk first).
+    pub checkpoint: Option<&'a mut Checkpoint<'a>>,
+    /// When it turns true, the execution stops before the next batch (Ctrl-C): what was
+    /// done is recorded, [`Outcome::interrupted`] is set.
+    pub stop: Option<&'a tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Executor<'_> {
@@ -179,20 +194,67 @@ impl Executor<'_> {
         let mut out = Outcome::default();
         let total: u64 = plan.transfers();
         let mut done = 0u64;
+        let mut downloads_at_checkpoint = 0;
         for action in &plan.actions {
+            if self.stopped() {
+                out.interrupted = true;
+                break;
+            }
+            self.step(
+                action,
+                &mut out,
+                &mut done,
+                total,
+                &mut downloads_at_checkpoint,
+            )
+            .await?;
+            // Transfers checkpoint per batch; a conflict copy changes no index entry.
+            let checkpointed = matches!(
+                action,
+                Action::Upload { .. } | Action::Download { .. } | Action::SaveConflictCopy { .. }
+            );
+            if !checkpointed {
+                self.checkpoint(&out, &mut downloads_at_checkpoint);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether the caller asked to stop.
+    fn stopped(&self) -> bool {
+        self.stop.is_some_and(|s| *s.borrow())
+    }
+
+    /// Hands the index to the checkpoint callback, if any.
+    fn checkpoint(&mut self, out: &Outcome, downloads_at_checkpoint: &mut u64) {
+        if let Some(checkpoint) = self.checkpoint.as_mut() {
+            checkpoint(self.index, out.downloaded != *downloads_at_checkpoint);
+            *downloads_at_checkpoint = out.downloaded;
+        }
+    }
+
+    /// Carries out one action (transfers in batches, with progress and a checkpoint
+    /// after each; a stop request ends it between batches).
+    async fn step(
+        &mut self,
+        action: &Action,
+        out: &mut Outcome,
+        done: &mut u64,
+        total: u64,
+        downloads_at_checkpoint: &mut u64,
+    ) -> Result<(), SessionError> {
+        {
             match action {
                 Action::Record { .. } | Action::Forget { .. } => self.index.apply(action),
                 Action::SaveConflictCopy { path, copy, side } => {
-                    self.save_conflict_copy(path, copy, *side, &mut out).await?
+                    self.save_conflict_copy(path, copy, *side, out).await?
                 }
-                Action::DeleteRemote { deletions } => {
-                    self.delete_remote(deletions, &mut out).await?
-                }
-                Action::DeleteLocal { deletions } => self.delete_local(deletions, &mut out),
+                Action::DeleteRemote { deletions } => self.delete_remote(deletions, out).await?,
+                Action::DeleteLocal { deletions } => self.delete_local(deletions, out),
                 Action::MkdirRemote { items } => {
                     let paths: Vec<RelPath> = items.iter().map(|i| i.path.clone()).collect();
                     let failed = self.session.mkdir(&paths).await?;
-                    let ok = self.keep_ok(items, &failed, Retry::Upload, &mut out);
+                    let ok = self.keep_ok(items, &failed, Retry::Upload, out);
                     out.created_dirs += ok.len() as u64;
                     self.index.apply(&Action::MkdirRemote { items: ok });
                 }
@@ -238,27 +300,37 @@ impl Executor<'_> {
                 },
                 Action::Upload { items } => {
                     for chunk in chunks(items, batch_bytes(UPLOAD_BATCH_BYTES, self.limits.0)) {
+                        if self.stopped() {
+                            out.interrupted = true;
+                            break;
+                        }
                         let t = Instant::now();
                         let before = out.bytes_up;
-                        self.upload(chunk, &mut out).await?;
+                        self.upload(chunk, out).await?;
                         pace(t, out.bytes_up - before, self.limits.0).await;
-                        done += chunk.len() as u64;
-                        (self.progress)(done, total);
+                        *done += chunk.len() as u64;
+                        (self.progress)(*done, total);
+                        self.checkpoint(out, downloads_at_checkpoint);
                     }
                 }
                 Action::Download { items } => {
                     for chunk in chunks(items, batch_bytes(DOWNLOAD_BATCH_BYTES, self.limits.1)) {
+                        if self.stopped() {
+                            out.interrupted = true;
+                            break;
+                        }
                         let t = Instant::now();
                         let before = out.bytes_down;
-                        self.download(chunk, &mut out).await?;
+                        self.download(chunk, out).await?;
                         pace(t, out.bytes_down - before, self.limits.1).await;
-                        done += chunk.len() as u64;
-                        (self.progress)(done, total);
+                        *done += chunk.len() as u64;
+                        (self.progress)(*done, total);
+                        self.checkpoint(out, downloads_at_checkpoint);
                     }
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The items whose path is not in `failed`; failures are recorded.

@@ -12,6 +12,10 @@
 //! | [`status`] | [`StatusReport`] (`ferry/status`, `.ferry/status.json`), [`StatusHub`] |
 //! | [`changes`] | local batches and remote hints → `Change`s against the index |
 //! | [`convert`] | remote records ↔ core entries |
+//! | [`connect`] | the [`connect::Connector`] seam: finding the container (Kubernetes in production) |
+//! | [`identity`] | the container marker and the verdict: may the index be trusted? |
+//! | `initial` | the initial sync of each connection (verdict, plan, batches saved as they complete) |
+//! | [`plan_text`] | a plan as lines (`ferry sync --dry-run`) |
 //!
 //! # Life of a sync path
 //!
@@ -33,13 +37,18 @@
 //! copies (`*.ferry-conflict-*`), which stay local.
 
 pub mod changes;
+pub mod connect;
 pub mod convert;
 pub mod execute;
 pub mod hooks;
+pub mod identity;
+mod initial;
+pub mod plan_text;
 pub mod status;
 pub mod store;
 pub mod task;
 
+pub use connect::{Connected, Connector, KubeConnector, PodIdentity};
 pub use execute::{Failure, Outcome, Retry};
 pub use status::{
     FolderState, FolderStatus, Health, Notice, PathState, PathStatus, StatusHub, StatusReport,

@@ -88,6 +88,15 @@ pub struct PathStatus {
     pub pod: Option<String>,
     /// The container synced with, once found.
     pub container: Option<String>,
+    /// Whether the last initial sync recognised the container folder as the one the
+    /// index was made with (`null` before the first one). Only then does the index drive
+    /// deletions; otherwise the sync merged and deleted nothing (see `docs/safety.md`).
+    #[serde(default)]
+    pub recognised: Option<bool>,
+    /// Why, in words (`container recognised`, `first sync of this folder`, `container not
+    /// recognised: …`).
+    #[serde(default)]
+    pub recognition: Option<String>,
     /// Files waiting to be transferred in the current step.
     pub pending: u64,
     /// Files uploaded since the start.
@@ -117,6 +126,8 @@ impl PathStatus {
             state: PathState::Stopped,
             pod: None,
             container: None,
+            recognised: None,
+            recognition: None,
             pending: 0,
             uploaded: 0,
             downloaded: 0,

@@ -1,10 +1,14 @@
 //! The persisted index of each sync path: `.ferry/index/<name>.json`.
 //!
-//! The file records which local folder and container folder the index belongs to; an
-//! index written for another pair (the config changed) is not used. A missing or
-//! unreadable index only means a first-start initial sync (which never deletes), so
-//! errors here are logged, never fatal. Writes are atomic (see
-//! [`crate::state::write_atomic`]).
+//! The file records which local folder and container folder the index belongs to, and
+//! the container's [`Identity`] (its marker) at the time; an index written for another
+//! pair of folders (the config changed) is not used. Whether the index may be trusted is
+//! decided by [`super::identity::judge`]: this module only keeps it. A missing or
+//! unreadable index only means a first-start initial sync, so errors here are logged,
+//! never fatal. Writes are atomic (see [`crate::state::write_atomic`]).
+//!
+//! Format version 2 adds `identity`; version 1 files (written before container markers)
+//! are still read, with no identity, so they are never trusted.
 
 use std::path::{Path, PathBuf};
 
@@ -12,8 +16,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::Index;
 
+use super::identity::Identity;
+
 /// Version of the file format.
-const INDEX_VERSION: u32 = 1;
+const INDEX_VERSION: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -21,7 +27,19 @@ struct Stored {
     version: u32,
     local_path: String,
     container_path: String,
+    #[serde(default)]
+    identity: Option<Identity>,
     index: Index,
+}
+
+/// A persisted index with the identity of the container folder it was made with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredIndex {
+    /// The last agreed state.
+    pub index: Index,
+    /// The container folder's identity when it was saved (`None`: written before
+    /// container markers existed).
+    pub identity: Option<Identity>,
 }
 
 /// Where one sync path's index lives, and what it belongs to.
@@ -63,7 +81,7 @@ impl IndexStore {
     }
 
     /// The persisted index, if there is one for this pair of folders.
-    pub fn load(&self) -> Option<Index> {
+    pub fn load(&self) -> Option<StoredIndex> {
         let bytes = match std::fs::read(&self.file) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
@@ -77,11 +95,14 @@ impl IndexStore {
         };
         match serde_json::from_slice::<Stored>(&bytes) {
             Ok(s)
-                if s.version == INDEX_VERSION
+                if (s.version == INDEX_VERSION || s.version == 1)
                     && s.local_path == self.local_path
                     && s.container_path == self.container_path =>
             {
-                Some(s.index)
+                Some(StoredIndex {
+                    index: s.index,
+                    identity: if s.version == 1 { None } else { s.identity },
+                })
             }
             Ok(_) => {
                 tracing::info!(
@@ -100,8 +121,8 @@ impl IndexStore {
         }
     }
 
-    /// Persists `index`.
-    pub fn save(&self, index: &Index) -> std::io::Result<()> {
+    /// Persists `index`, made with the container folder `identity`.
+    pub fn save(&self, index: &Index, identity: &Identity) -> std::io::Result<()> {
         if let Some(dir) = self.file.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -109,6 +130,7 @@ impl IndexStore {
             version: INDEX_VERSION,
             local_path: self.local_path.clone(),
             container_path: self.container_path.clone(),
+            identity: Some(identity.clone()),
             index: index.clone(),
         };
         let json = serde_json::to_vec(&stored).map_err(std::io::Error::other)?;
@@ -129,13 +151,34 @@ mod tests {
         let mut snap = Snapshot::new();
         snap.insert(RelPath::new("a.txt").unwrap(), Entry::file(3, 1_000));
         let index = Index::from_snapshot(snap);
-        store.save(&index).unwrap();
-        assert_eq!(store.load(), Some(index));
+        let identity = Identity::Marker {
+            token: "t".into(),
+            generation: 3,
+            root_inode: None,
+        };
+        store.save(&index, &identity).unwrap();
+        assert_eq!(
+            store.load(),
+            Some(StoredIndex {
+                index: index.clone(),
+                identity: Some(identity)
+            })
+        );
         assert!(store.path().ends_with("web%2Fapp%231.json"));
         let other = IndexStore::new(dir.path(), "web/app#1", Path::new("/w"), "/srv");
         assert!(
             other.load().is_none(),
             "an index of another container folder is not used"
+        );
+        // An index from before container markers: read, but with no identity.
+        let v1 = serde_json::json!({"version": 1, "localPath": "/w", "containerPath": "/app", "index": index});
+        std::fs::write(store.path(), serde_json::to_vec(&v1).unwrap()).unwrap();
+        assert_eq!(
+            store.load(),
+            Some(StoredIndex {
+                index,
+                identity: None
+            })
         );
     }
 }

@@ -9,23 +9,23 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, watch};
 
-use crate::config::{InitialSync, Pattern, SyncPath};
+use crate::config::{Pattern, SyncPath};
 use crate::core::{
-    plan_initial, plan_local_changes, plan_remote_changes, Action, ExcludeError, ExcludeSet, Index,
-    Plan, RelPath, Resolution, Snapshot, Tolerance,
+    plan_local_changes, plan_remote_changes, Action, ExcludeError, ExcludeSet, Index, Plan,
+    RelPath, Resolution, Snapshot, Tolerance,
 };
-use crate::exec::PodLauncher;
 use crate::local::{self, LocalBatch, LocalError, LocalWatcher};
 use crate::remote::{
     LaunchError, Launcher, RemoteWatcher, Session, SessionError, SessionOptions, WatchEvent,
     WatchMode, WatchOptions,
 };
-use crate::target::{self, Connection, KubeOverrides, TargetError};
+use crate::target::{KubeOverrides, TargetError};
 
-use super::changes::{self, is_own, listing_unknown, without_symlinks, Hints};
-use super::convert::snapshot_of;
+use super::changes::{self, is_own, Hints};
+use super::connect::{Connector, KubeConnector};
 use super::execute::{Executor, Failure, Outcome, Retry};
 use super::hooks::Hooks;
+use super::identity::Identity;
 use super::status::{now_ms, FileProblem, Notice, PathState, PathStatus, StatusHub};
 use super::store::IndexStore;
 
@@ -51,6 +51,10 @@ pub struct EngineOptions {
     /// Back-off between connection attempts: from the first value, doubling, up to the
     /// second.
     pub reconnect: (Duration, Duration),
+    /// A dry run (`ferry sync --dry-run`): connect, list both sides, plan the initial
+    /// sync and report the plan ([`RunSummary::dry_run`]); nothing is written on either
+    /// side (the container session is read-only, the index is not saved).
+    pub dry_run: bool,
 }
 
 impl EngineOptions {
@@ -66,6 +70,7 @@ impl EngineOptions {
             poll_interval: Duration::from_millis(400),
             retry_every: Duration::from_secs(3),
             reconnect: (Duration::from_secs(1), Duration::from_secs(10)),
+            dry_run: false,
         }
     }
 }
@@ -104,6 +109,8 @@ pub struct RunSummary {
     pub deleted: u64,
     /// Per-file problems left (errors, conflicts, newer remote files).
     pub problems: Vec<FileProblem>,
+    /// A dry run's plan, a line each (empty otherwise).
+    pub dry_run: Vec<String>,
 }
 
 /// Requests from a front end to a running sync path (`ferry lsp`).
@@ -126,17 +133,23 @@ enum Ended {
 
 /// One sync path.
 pub struct SyncTask {
-    slot: usize,
-    sync: SyncPath,
-    opts: Arc<EngineOptions>,
-    hub: Arc<StatusHub>,
-    excludes: ExcludeSet,
-    conn: Option<Connection>,
-    index: Index,
-    problems: BTreeMap<String, Failure>,
-    summary: RunSummary,
+    pub(super) slot: usize,
+    pub(super) sync: SyncPath,
+    pub(super) opts: Arc<EngineOptions>,
+    pub(super) hub: Arc<StatusHub>,
+    pub(super) excludes: ExcludeSet,
+    connector: Arc<dyn Connector>,
+    pub(super) index: Index,
+    /// The container folder's identity the index is recorded with (`None` until the
+    /// first initial sync decided it; never saved without one).
+    pub(super) identity: Option<Identity>,
+    /// Files were downloaded since the index was last saved: the local file system is
+    /// flushed before the index that records them is written.
+    pub(super) unflushed: bool,
+    pub(super) problems: BTreeMap<String, Failure>,
+    pub(super) summary: RunSummary,
     hooks: Hooks,
-    launcher: Option<PodLauncher>,
+    launcher: Option<Arc<dyn Launcher>>,
     control: Option<mpsc::UnboundedReceiver<Control>>,
 }
 
@@ -173,20 +186,30 @@ impl SyncTask {
                 &sync.container_path,
             ),
         );
+        let connector = Arc::new(KubeConnector::new(opts.kube.clone()));
         Ok(SyncTask {
             slot,
             sync,
             opts,
             hub,
             excludes,
-            conn: None,
+            connector,
             index: Index::new(),
+            identity: None,
+            unflushed: false,
             problems: BTreeMap::new(),
             summary: RunSummary::default(),
             hooks,
             launcher: None,
             control: None,
         })
+    }
+
+    /// Uses `connector` to find the container instead of the Kubernetes API (tests drive
+    /// the task against an in-memory container this way).
+    pub fn with_connector(mut self, connector: Arc<dyn Connector>) -> SyncTask {
+        self.connector = connector;
+        self
     }
 
     /// A channel for [`Control`] requests to this task (save events, resyncs). Requests
@@ -202,7 +225,7 @@ impl SyncTask {
         &self.sync.name
     }
 
-    fn state(&self, state: PathState) {
+    pub(super) fn state(&self, state: PathState) {
         self.hub.update(self.slot, |p| {
             p.state = state;
             if !matches!(state, PathState::Error) {
@@ -214,7 +237,7 @@ impl SyncTask {
         });
     }
 
-    fn message(&self, text: String, problem: bool) {
+    pub(super) fn message(&self, text: String, problem: bool) {
         if problem {
             tracing::warn!(sync = %self.sync.name, "{text}");
         } else {
@@ -311,15 +334,6 @@ impl SyncTask {
         });
     }
 
-    async fn client(&mut self) -> Result<Connection, EngineError> {
-        if let Some(c) = &self.conn {
-            return Ok(c.clone());
-        }
-        let c = target::connect(&self.opts.kube).await?;
-        self.conn = Some(c.clone());
-        Ok(c)
-    }
-
     /// One connection: resolve, start the session, initial sync, then watch.
     async fn connection(
         &mut self,
@@ -328,17 +342,19 @@ impl SyncTask {
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<Ended, EngineError> {
         self.state(PathState::Connecting);
-        let conn = self.client().await?;
-        let resolved = target::resolve(&conn, &self.sync.target).await?;
+        let connected = self.connector.connect(&self.sync.target).await?;
+        let pod = connected.pod;
         self.hub.update(self.slot, |p| {
-            p.pod = Some(resolved.pod.clone());
-            p.container = Some(resolved.container.clone());
+            p.pod = Some(pod.pod.clone());
+            p.container = Some(pod.container.clone());
         });
-        let launcher = PodLauncher::new(&conn, &resolved);
+        let launcher = connected.launcher;
         self.launcher = Some(launcher.clone());
         self.hooks.reset_once();
-        let root = container_root(&launcher, &self.sync.container_path).await?;
-        let mut session = Session::start(&launcher, &root, self.opts.session.clone()).await?;
+        let root = container_root(&*launcher, &self.sync.container_path).await?;
+        let mut session_opts = self.opts.session.clone();
+        session_opts.read_only = self.opts.dry_run;
+        let mut session = Session::start(&*launcher, &root, session_opts).await?;
         let caps = session.capabilities().clone();
         if !caps.root_writable && self.sync.upload {
             self.message(
@@ -370,7 +386,13 @@ impl SyncTask {
         if let Some(rx) = self.control.as_mut() {
             while rx.try_recv().is_ok() {}
         }
-        self.initial_sync(&mut session, &store).await?;
+        let interrupted = self
+            .initial_sync(&mut session, &store, &pod, shutdown)
+            .await?;
+        if interrupted {
+            let _ = tokio::time::timeout(Duration::from_secs(3), session.close()).await;
+            return Ok(Ended::Shutdown);
+        }
         if once {
             let _ = session.close().await;
             return Ok(Ended::Done);
@@ -381,7 +403,7 @@ impl SyncTask {
             WatchMode::Auto
         };
         let mut watcher = RemoteWatcher::start(
-            &launcher,
+            &*launcher,
             &root,
             &caps,
             WatchOptions {
@@ -408,90 +430,31 @@ impl SyncTask {
         result
     }
 
-    fn save(&self, store: &IndexStore) {
-        if let Err(e) = store.save(&self.index) {
-            tracing::warn!(sync = %self.sync.name, "cannot save the index {}: {e}", store.path().display());
-        }
+    /// Persists the index with the container identity it belongs to; downloaded files
+    /// are flushed to disk first, so the index never records data that a power loss
+    /// could take back. Nothing is saved before the identity is known, nor in a dry run.
+    pub(super) fn save(&mut self, store: &IndexStore) {
+        save_index(
+            store,
+            &self.index,
+            self.identity.as_ref(),
+            &self.sync.local_path,
+            &mut self.unflushed,
+            self.opts.dry_run,
+        );
     }
 
     /// What the local scan leaves out: ferry's own names, and folders excluded in
     /// both directions (unless a `!` pattern might re-include something below them).
-    fn local_skip(&self) -> impl Fn(&RelPath, bool) -> bool + '_ {
+    pub(super) fn local_skip(&self) -> impl Fn(&RelPath, bool) -> bool + '_ {
         let prune = !self.excludes.has_negations();
         move |p: &RelPath, is_dir: bool| {
             is_own(p) || (prune && is_dir && self.excludes.excluded(p, true))
         }
     }
 
-    async fn initial_sync(
-        &mut self,
-        session: &mut Session,
-        store: &IndexStore,
-    ) -> Result<(), EngineError> {
-        self.state(PathState::InitialSync);
-        let t = Instant::now();
-        let listing = session.list_all().await?;
-        let skip = self.local_skip();
-        let (remote, unsupported) = snapshot_of(&listing, &skip);
-        let scan = local::scan(&self.sync.local_path, &skip)?;
-        drop(skip);
-        if unsupported > 0 {
-            tracing::info!(sync = %self.sync.name, "{unsupported} symlinks or special files in the container are not synced");
-        }
-        let mut failures: Vec<Failure> = Vec::new();
-        failures.extend(
-            listing
-                .errors
-                .iter()
-                .map(|e| Failure::remote(e, Retry::Never)),
-        );
-        failures.extend(scan.errors.iter().map(|e| Failure::local(e, Retry::Never)));
-        let mut local = without_symlinks(scan.snapshot.clone());
-        let mut remote = remote;
-        let index = store.load();
-        // What a side could not read is unknown, not deleted: it counts as unchanged.
-        if let Some(index) = &index {
-            for (p, e) in index.entries().iter() {
-                if !local.contains(p) && scan.is_unknown(p) {
-                    local.insert(p.clone(), e.clone());
-                }
-                if !remote.contains(p) && listing_unknown(&listing, p) {
-                    remote.insert(p.clone(), e.clone());
-                }
-            }
-        }
-        let strategy = self.sync.initial_sync;
-        let plan = plan_initial(
-            &local,
-            &remote,
-            index.as_ref(),
-            strategy,
-            &self.excludes,
-            Tolerance::default(),
-        );
-        self.index = index.unwrap_or_default();
-        let plan = self.directions(plan);
-        tracing::info!(
-            sync = %self.sync.name,
-            "initial sync: {} local and {} remote entries, index of {}, {} actions",
-            local.len(),
-            remote.len(),
-            self.index.len(),
-            plan.actions.len()
-        );
-        let outcome = self.execute(session, &plan, Some(&local), true).await?;
-        // Only now: a failed initial sync must not lose the old index.
-        self.problems.clear();
-        self.record(&plan, outcome, failures, t.elapsed());
-        self.save(store);
-        if strategy == InitialSync::Disabled {
-            self.message("initial sync disabled by the config".into(), false);
-        }
-        Ok(())
-    }
-
     /// Drops the actions of a direction the config disabled.
-    fn directions(&self, mut plan: Plan) -> Plan {
+    pub(super) fn directions(&self, mut plan: Plan) -> Plan {
         let (up, down) = (self.sync.upload, self.sync.download);
         plan.actions.retain(|a| match a {
             Action::Upload { .. }
@@ -508,13 +471,19 @@ impl SyncTask {
         plan
     }
 
-    async fn execute(
+    /// Carries `plan` out. `planned_local` is the local snapshot the plan was made from
+    /// (`None`: the index). With `store` (the initial sync), the index is saved after
+    /// every batch; with `stop`, the execution ends early (between batches, everything
+    /// done so far recorded) once it turns true — [`Outcome::interrupted`].
+    pub(super) async fn execute(
         &mut self,
         session: &mut Session,
         plan: &Plan,
         planned_local: Option<&Snapshot>,
-        initial: bool,
+        store: Option<&IndexStore>,
+        stop: Option<&watch::Receiver<bool>>,
     ) -> Result<Outcome, EngineError> {
+        let initial = store.is_some();
         let hub = self.hub.clone();
         let slot = self.slot;
         let name = self.sync.name.clone();
@@ -550,6 +519,23 @@ impl SyncTask {
                 });
             }
         };
+        let identity = self.identity.clone();
+        let root = self.sync.local_path.clone();
+        let dry_run = self.opts.dry_run;
+        let mut unflushed = false;
+        let mut checkpoint = |index: &Index, wrote: bool| {
+            if let Some(store) = store {
+                unflushed |= wrote;
+                save_index(
+                    store,
+                    index,
+                    identity.as_ref(),
+                    &root,
+                    &mut unflushed,
+                    dry_run,
+                );
+            }
+        };
         let mut exec = Executor {
             root: &self.sync.local_path,
             session,
@@ -560,8 +546,13 @@ impl SyncTask {
                 self.sync.bandwidth.upload_kib_per_sec.map(|k| k * 1024),
                 self.sync.bandwidth.download_kib_per_sec.map(|k| k * 1024),
             ),
+            checkpoint: store.is_some().then_some(&mut checkpoint as _),
+            stop,
         };
         let out = exec.run(plan).await?;
+        if out.downloaded > 0 && store.is_none() {
+            self.unflushed = true;
+        }
         if state.is_some() && transfers > 0 {
             self.state(PathState::Watching);
         }
@@ -569,7 +560,13 @@ impl SyncTask {
     }
 
     /// Books an execution: counters, problems, a notice.
-    fn record(&mut self, plan: &Plan, out: Outcome, extra: Vec<Failure>, elapsed: Duration) {
+    pub(super) fn record(
+        &mut self,
+        plan: &Plan,
+        out: Outcome,
+        extra: Vec<Failure>,
+        elapsed: Duration,
+    ) {
         for p in &out.done {
             self.problems.remove(p.as_str());
             // A folder that completed resolves the problems below it too.
@@ -873,7 +870,7 @@ impl SyncTask {
             Tolerance::EXACT,
         );
         let plan = self.directions(plan);
-        let outcome = self.execute(session, &plan, None, false).await?;
+        let outcome = self.execute(session, &plan, None, None, None).await?;
         let uploaded = outcome.uploaded_paths.clone();
         self.record(&plan, outcome, failures, t.elapsed());
         self.run_hooks(&uploaded).await
@@ -889,7 +886,7 @@ impl SyncTask {
         };
         let runs = self
             .hooks
-            .run(uploaded, &launcher, &self.sync.local_path)
+            .run(uploaded, &*launcher, &self.sync.local_path)
             .await;
         for r in runs {
             if r.ok() {
@@ -931,7 +928,7 @@ impl SyncTask {
             Tolerance::EXACT,
         );
         let plan = self.directions(plan);
-        let outcome = self.execute(session, &plan, None, false).await?;
+        let outcome = self.execute(session, &plan, None, None, None).await?;
         self.record(&plan, outcome, failures, t.elapsed());
         Ok(())
     }
@@ -1013,6 +1010,40 @@ fn normalize(path: &str) -> String {
         }
     }
     format!("/{}", parts.join("/"))
+}
+
+/// Saves `index` with `identity` in `store`, flushing the local file system under `root`
+/// first when `unflushed` (which is then cleared). Does nothing without an identity or in
+/// a dry run; a failure is logged (the index on disk stays the older one, which is safe:
+/// an older index only ever knows less).
+pub(super) fn save_index(
+    store: &IndexStore,
+    index: &Index,
+    identity: Option<&Identity>,
+    root: &Path,
+    unflushed: &mut bool,
+    dry_run: bool,
+) {
+    let Some(identity) = identity else {
+        return;
+    };
+    if dry_run {
+        return;
+    }
+    if *unflushed {
+        if let Err(e) = local::flush_file_system(root) {
+            tracing::warn!(
+                "cannot flush the local file system of {} before saving the index: {e}; \
+                 not saving it now",
+                root.display()
+            );
+            return;
+        }
+        *unflushed = false;
+    }
+    if let Err(e) = store.save(index, identity) {
+        tracing::warn!("cannot save the index {}: {e}", store.path().display());
+    }
 }
 
 /// Where a workspace keeps its state.

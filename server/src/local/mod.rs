@@ -9,6 +9,7 @@
 //! | [`fs`] | [`read_file`], [`write_file`], [`write_symlink`], [`mkdir`], [`remove`], [`rename`]; ferry's temporary names |
 //! | [`watch`] | [`LocalWatcher`]: `notify` events, collected into [`LocalBatch`]es |
 //! | [`error`] | [`LocalError`], [`LocalErrorKind`] |
+//! | [`durable`] | [`flush_file_system`]: downloads reach the disk before an index records them |
 //!
 //! Invariants:
 //! - Symlinks are never followed below the root: a scan records them as links, and no
@@ -24,11 +25,13 @@
 //! - Nothing here hashes content: a scan costs one `readdir` per folder and one `lstat`
 //!   per path (plus a `readlink` per symlink).
 
+pub mod durable;
 pub mod error;
 pub mod fs;
 pub mod scan;
 pub mod watch;
 
+pub use durable::flush_file_system;
 pub use error::{LocalError, LocalErrorKind};
 pub use fs::{
     is_temp_name, mkdir, read_file, remove, rename, temp_name, write_file, write_symlink,
