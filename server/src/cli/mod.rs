@@ -51,6 +51,10 @@ enum Command {
         /// Run the initial sync, then exit (non-zero on failure).
         #[arg(long)]
         once: bool,
+        /// Print what the initial sync would do (uploads, downloads, deletions on each
+        /// side, conflicts) and change nothing on either side.
+        #[arg(long)]
+        dry_run: bool,
         /// Log level on stderr (off, error, warn, info, debug, trace). The command prints
         /// its own lines on stdout either way; the full log is `.ferry/sync.log`.
         #[arg(long, default_value = "off")]
@@ -182,8 +186,15 @@ pub fn main() -> ExitCode {
                 common,
                 kube,
                 once,
+                dry_run,
                 log_level,
-            } => sync::run(&common, kube.overrides(), once, &log_level).await,
+            } => {
+                if dry_run {
+                    sync::dry_run(&common, kube.overrides(), &log_level).await
+                } else {
+                    sync::run(&common, kube.overrides(), once, &log_level).await
+                }
+            }
             Command::List { common, json } => info::list(&common, json),
             Command::Status { common, json } => info::status(&common, json),
             Command::Doctor { common, kube, json } => {

@@ -137,6 +137,70 @@ pub(super) async fn run(
     }
 }
 
+/// `ferry sync --dry-run`: plans every sync path's initial sync against read-only
+/// sessions and prints the plans. Writes nothing: not in the container, not in the
+/// workspace (no `.ferry/` folder, lock, index, status or log file).
+pub(super) async fn dry_run(common: &Common, kube: KubeOverrides, log_level: &str) -> ExitCode {
+    let Ok(level) = LevelFilter::from_str(log_level) else {
+        eprintln!("ferry: --log-level must be one of off, error, warn, info, debug, trace");
+        return ExitCode::from(EXIT_CONFIG);
+    };
+    let cfg = match common.load() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if cfg.sync.is_empty() {
+        eprintln!(
+            "ferry: {} configures no sync paths; nothing to do",
+            cfg.file.display()
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    crate::logging::init(None, LevelFilter::OFF, level);
+    let state_dir = crate::engine::task::state_dir_of(&common.workspace());
+    let hub = StatusHub::new();
+    let mut opts = EngineOptions::new(state_dir);
+    opts.kube = kube;
+    opts.dry_run = true;
+    let opts = Arc::new(opts);
+    let (_stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    for (slot, sync) in cfg.sync.into_iter().enumerate() {
+        let name = sync.name.clone();
+        match SyncTask::new(slot, sync, opts.clone(), hub.clone()) {
+            Ok(task) => tasks.push((name, tokio::spawn(task.run(true, stop_rx.clone())))),
+            Err(e) => {
+                eprintln!("ferry: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        }
+    }
+    let mut failed = false;
+    let mut out = std::io::stdout().lock();
+    for (name, handle) in tasks {
+        match handle.await {
+            Ok(Ok(summary)) => {
+                for line in &summary.dry_run {
+                    let _ = writeln!(out, "[{name}] {line}");
+                }
+            }
+            Ok(Err(e)) => {
+                eprintln!("ferry: [{name}] {e}");
+                failed = true;
+            }
+            Err(e) => {
+                eprintln!("ferry: [{name}] {e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        ExitCode::from(EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 /// Prints the engine's notices: one line per batch; a progress bar for the initial
 /// sync on a terminal.
 async fn print_notices(mut rx: broadcast::Receiver<Notice>) {

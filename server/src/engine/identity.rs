@@ -182,29 +182,27 @@ impl fmt::Display for Distrust {
         match self {
             Distrust::NoIndex => f.write_str("first sync of this folder"),
             Distrust::OldIndex => {
-                f.write_str("the index was written by a ferry without container markers")
+                f.write_str("its index was written by a ferry without container markers")
             }
-            Distrust::NoMarker => f.write_str(
-                "the container holds no ferry marker (a new, replaced or reset container)",
-            ),
-            Distrust::OtherMarker => f.write_str(
-                "the container's marker belongs to another container, volume or cluster",
-            ),
+            Distrust::NoMarker => {
+                f.write_str("no ferry marker in the container: a new, replaced or reset one")
+            }
+            Distrust::OtherMarker => {
+                f.write_str("its marker belongs to another container, volume or cluster")
+            }
             Distrust::Generation { recorded, found } if found < recorded => write!(
                 f,
-                "the container's marker is older than the index (generation {found}, \
-                 expected {recorded}): a restored volume?"
+                "its marker is older than the index, generation {found} instead of \
+                 {recorded}: a restored volume?"
             ),
             Distrust::Generation { recorded, found } => write!(
                 f,
-                "the container was synced by someone else since (marker generation {found}, \
-                 expected {recorded})"
+                "someone else synced it since, marker generation {found} instead of \
+                 {recorded}"
             ),
-            Distrust::FolderRecreated => {
-                f.write_str("the container folder was removed and made anew")
-            }
+            Distrust::FolderRecreated => f.write_str("its folder was removed and made anew"),
             Distrust::OtherPod => {
-                f.write_str("another pod, or the container restarted (it keeps no marker)")
+                f.write_str("another pod, or the container restarted, and it keeps no marker")
             }
             Distrust::Incomplete(why) => write!(f, "a listing was incomplete: {why}"),
             Distrust::Emptied(side) => write!(f, "the {side} folder is empty"),

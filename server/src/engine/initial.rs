@@ -191,7 +191,12 @@ impl SyncTask {
         };
         let skip = self.local_skip();
         let (remote, unsupported) = snapshot_of(&listing, &skip);
-        let scan = local::scan(&self.sync.local_path, &skip)?;
+        // A dry run does not create a missing local folder either: it is empty.
+        let scan = if self.opts.dry_run && !self.sync.local_path.exists() {
+            local::Scan::default()
+        } else {
+            local::scan(&self.sync.local_path, &skip)?
+        };
         drop(skip);
         if unsupported > 0 {
             tracing::info!(sync = %self.sync.name, "{unsupported} symlinks or special files in the container are not synced");
@@ -281,7 +286,7 @@ fn not_recognised_text(why: &Distrust, up: u64, down: u64, plan: &Plan) -> Strin
         ));
     }
     format!(
-        "container not recognised: merged, nothing deleted ({why}): {}",
+        "container not recognised: merged, nothing deleted — {why}: {}",
         counts.join(", ")
     )
 }

@@ -258,7 +258,11 @@ impl SyncTask {
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<RunSummary, EngineError> {
         let root = self.sync.local_path.clone();
-        if let Err(e) = std::fs::create_dir_all(&root) {
+        let missing_ok = self.opts.dry_run && !root.exists();
+        if let Err(e) = (!missing_ok)
+            .then(|| std::fs::create_dir_all(&root))
+            .unwrap_or(Ok(()))
+        {
             let e = EngineError::Other(format!(
                 "cannot create the local folder {}: {e}",
                 root.display()
