@@ -258,11 +258,13 @@ impl SyncTask {
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<RunSummary, EngineError> {
         let root = self.sync.local_path.clone();
-        let missing_ok = self.opts.dry_run && !root.exists();
-        if let Err(e) = (!missing_ok)
-            .then(|| std::fs::create_dir_all(&root))
-            .unwrap_or(Ok(()))
-        {
+        // A dry run leaves a missing local folder missing.
+        let create = !self.opts.dry_run || root.exists();
+        if let Err(e) = if create {
+            std::fs::create_dir_all(&root)
+        } else {
+            Ok(())
+        } {
             let e = EngineError::Other(format!(
                 "cannot create the local folder {}: {e}",
                 root.display()
