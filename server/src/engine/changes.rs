@@ -110,36 +110,164 @@ pub fn local_changes(
     Ok((into_changes(changes), failures))
 }
 
-/// The container's current state of the paths of `changes` the index knows, over the
-/// index for everything else — so that a local change meets a change made in the
-/// container since the last sync as a conflict, never overwriting it. `None` when no
-/// changed path is known (nothing to compare).
+/// The paths of `changes` the index knows, split into those to look at alone and those
+/// whose whole subtree matters: a folder that was deleted (or replaced by a file) stands
+/// for everything the index knows below it, and the other side may have changed any of
+/// that since.
+fn touched(changes: &[Change], index: &Index) -> (Vec<RelPath>, Vec<RelPath>) {
+    let (mut single, mut whole) = (Vec::new(), Vec::new());
+    for c in changes {
+        let Some(base) = index.get(&c.path) else {
+            continue;
+        };
+        if base.is_dir() && !c.new.as_ref().is_some_and(Entry::is_dir) {
+            whole.push(c.path.clone());
+        } else {
+            single.push(c.path.clone());
+        }
+    }
+    single.sort();
+    whole.sort();
+    (single, whole)
+}
+
+/// Whether a full listing of one side (a rescan, or the root's children with
+/// `top_level`) shows nothing outside the excludes while the index knows something
+/// there: a root that was emptied or replaced (a volume unmounted, a folder recreated)
+/// must not read as "everything was deleted". The engine then deletes nothing and
+/// starts over with an initial sync, which does not trust an emptied side.
+pub fn empties_side(
+    changes: &[Change],
+    index: &Index,
+    excludes: &crate::core::ExcludeSet,
+    top_level: bool,
+) -> bool {
+    let visible = |p: &RelPath, e: &Entry| {
+        (!top_level || p.depth() == 1) && !excludes.excluded(p, e.is_dir())
+    };
+    let known = index.entries().iter().any(|(p, e)| visible(p, e));
+    let listed = changes
+        .iter()
+        .any(|c| c.new.as_ref().is_some_and(|e| visible(&c.path, e)));
+    known && !listed
+}
+
+/// The container's current state of what a local batch touches (see [`touched`]), over
+/// the index for everything else — so that a local change meets a change made in the
+/// container since the last sync as a conflict, never overwriting or deleting it (a
+/// folder deleted locally while a file in it was edited in the container keeps that
+/// edit). `None` when no changed path is known (nothing to compare).
 pub async fn remote_view(
     session: &mut Session,
     changes: &[Change],
     index: &Index,
 ) -> Result<Option<Snapshot>, SessionError> {
-    let known: Vec<RelPath> = changes
-        .iter()
-        .filter(|c| index.get(&c.path).is_some())
-        .map(|c| c.path.clone())
-        .collect();
-    if known.is_empty() {
+    let (single, whole) = touched(changes, index);
+    if single.is_empty() && whole.is_empty() {
         return Ok(None);
     }
-    let listing = session.list(&known, Depth::Children).await?;
     let mut view = index.entries().clone();
-    for p in &listing.missing {
-        view.remove(p);
-    }
-    for e in &listing.entries {
-        if known.binary_search(&e.path).is_ok() {
-            if let Some(entry) = remote_entry(e) {
-                view.insert(e.path.clone(), entry);
+    for (paths, depth) in [(&single, Depth::Children), (&whole, Depth::Recursive)] {
+        if paths.is_empty() {
+            continue;
+        }
+        let listing = session.list(paths, depth).await?;
+        for p in paths {
+            match depth {
+                Depth::Children => {
+                    view.remove(p);
+                }
+                Depth::Recursive => {
+                    view.remove_subtree(p);
+                }
+            }
+        }
+        for e in &listing.entries {
+            let wanted = match depth {
+                Depth::Children => paths.binary_search(&e.path).is_ok(),
+                Depth::Recursive => paths
+                    .iter()
+                    .any(|p| *p == e.path || p.is_ancestor_of(&e.path)),
+            };
+            if wanted {
+                if let Some(entry) = remote_entry(e) {
+                    view.insert(e.path.clone(), entry);
+                }
+            }
+        }
+        // What the container could not read there stays as the index knows it: ferry
+        // deletes only what it can see unchanged (and the container checks again).
+        for err in &listing.errors {
+            if let Ok(p) = RelPath::new(&err.path) {
+                for (q, e) in index.entries().iter() {
+                    if *q == p || p.is_ancestor_of(q) {
+                        view.insert(q.clone(), e.clone());
+                    }
+                }
             }
         }
     }
     Ok(Some(view))
+}
+
+/// The local state of what a batch of container changes touches (see [`touched`]), over
+/// the index for everything else — so that a container change meets a local edit made
+/// since the last sync as a conflict (a folder deleted in the container while a file in it
+/// was edited locally keeps that edit). `None` when no changed path is known.
+pub fn local_view(
+    root: &Path,
+    changes: &[Change],
+    index: &Index,
+    skip: &dyn Fn(&RelPath, bool) -> bool,
+) -> Option<Snapshot> {
+    let (single, whole) = touched(changes, index);
+    if single.is_empty() && whole.is_empty() {
+        return None;
+    }
+    let mut view = index.entries().clone();
+    for p in &single {
+        match local::stat(root, p) {
+            Ok(Some(e)) if !matches!(e.kind, EntryKind::Symlink(_)) => {
+                view.insert(p.clone(), e);
+            }
+            Ok(_) => {
+                view.remove(p);
+            }
+            // Unknown: as the index knows it (a deletion re-checks every file anyway).
+            Err(_) => {}
+        }
+    }
+    for p in &whole {
+        let scan = local::scan_below(root, p, skip);
+        let known: Vec<(RelPath, Entry)> = index
+            .entries()
+            .iter()
+            .filter(|(q, _)| *q == p || p.is_ancestor_of(q))
+            .map(|(q, e)| (q.clone(), e.clone()))
+            .collect();
+        view.remove_subtree(p);
+        match local::stat(root, p) {
+            Ok(Some(e)) if !matches!(e.kind, EntryKind::Symlink(_)) => {
+                view.insert(p.clone(), e);
+            }
+            Ok(_) => {}
+            Err(_) => {
+                for (q, e) in known {
+                    view.insert(q, e);
+                }
+                continue;
+            }
+        }
+        for (q, e) in without_symlinks(scan.snapshot.clone()).iter() {
+            view.insert(q.clone(), e.clone());
+        }
+        for (q, e) in known {
+            if scan.is_unknown(&q) {
+                view.insert(q, e);
+            }
+        }
+    }
+    Some(view)
 }
 
 /// The remote watcher's hints of one batch.
@@ -366,6 +494,80 @@ mod tests {
             h.add(WatchEvent::Stopped("gone".into())),
             Some("gone".into())
         );
+    }
+
+    fn entry(path: &str, dir: bool) -> (RelPath, Entry) {
+        (
+            RelPath::new(path).unwrap(),
+            if dir { Entry::dir() } else { Entry::file(1, 0) },
+        )
+    }
+
+    #[test]
+    fn an_emptied_side_is_told_from_deletions() {
+        let mut snap = Snapshot::new();
+        for (p, e) in [entry("a", true), entry("a/f", false), entry("b.txt", false)] {
+            snap.insert(p, e);
+        }
+        let index = Index::from_snapshot(snap);
+        let ex = crate::core::ExcludeSet::new(&crate::config::Excludes::default()).unwrap();
+        let gone = |p: &str| Change {
+            path: RelPath::new(p).unwrap(),
+            new: None,
+        };
+        let kept = |p: &str, dir: bool| Change {
+            path: RelPath::new(p).unwrap(),
+            new: Some(entry(p, dir).1),
+        };
+        let all_gone = [gone("a"), gone("a/f"), gone("b.txt")];
+        assert!(empties_side(&all_gone, &index, &ex, false));
+        assert!(empties_side(&all_gone, &index, &ex, true));
+        let one_left = [gone("a"), gone("a/f"), kept("b.txt", false)];
+        assert!(!empties_side(&one_left, &index, &ex, false));
+        // The root's children listed: something deep does not count, a top-level one does.
+        assert!(!empties_side(
+            &[kept("a", true), gone("b.txt")],
+            &index,
+            &ex,
+            true
+        ));
+        assert!(!empties_side(&[], &Index::new(), &ex, false));
+    }
+
+    #[test]
+    fn deleted_folders_are_looked_at_whole() {
+        let mut snap = Snapshot::new();
+        for (p, e) in [entry("d", true), entry("d/f", false), entry("g.txt", false)] {
+            snap.insert(p, e);
+        }
+        let index = Index::from_snapshot(snap);
+        let changes = [
+            Change {
+                path: RelPath::new("g.txt").unwrap(),
+                new: None,
+            },
+            Change {
+                path: RelPath::new("d").unwrap(),
+                new: None,
+            },
+            Change {
+                path: RelPath::new("new.txt").unwrap(),
+                new: Some(Entry::file(1, 0)),
+            },
+        ];
+        let (single, whole) = touched(&changes, &index);
+        assert_eq!(single, vec![RelPath::new("g.txt").unwrap()]);
+        assert_eq!(whole, vec![RelPath::new("d").unwrap()]);
+        // Locally: the folder's view keeps a file edited there since the index.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        std::fs::write(dir.path().join("d/f"), "edited").unwrap();
+        let view = local_view(dir.path(), &changes[1..2], &index, &|_, _| false).unwrap();
+        assert_eq!(view.get(&RelPath::new("d/f").unwrap()).unwrap().size, 6);
+        std::fs::remove_dir_all(dir.path().join("d")).unwrap();
+        let view = local_view(dir.path(), &changes[1..2], &index, &|_, _| false).unwrap();
+        assert!(view.get(&RelPath::new("d/f").unwrap()).is_none());
+        assert!(view.get(&RelPath::new("g.txt").unwrap()).is_some());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::core::{
     Tolerance,
 };
 use crate::local::{self, LocalErrorKind};
-use crate::remote::{DownloadedKind, FileError, Session, SessionError, UploadFile};
+use crate::remote::{DownloadedKind, FileError, FileErrorKind, Session, SessionError, UploadFile};
 
 use super::convert::{downloaded_entry, mtime_of};
 
@@ -510,7 +510,9 @@ impl Executor<'_> {
         // Only what the plan lists (`Deletion`): the files and links, then the folders
         // deepest first, each only if empty by then. A folder may hold what the plan
         // does not know: excluded files, or files new in the container.
-        let mut files: Vec<RelPath> = Vec::new();
+        // Each file only while it is still as listed (size and mtime): one the container
+        // changed meanwhile stays, and comes back as a change.
+        let mut files: Vec<(RelPath, u64, i64)> = Vec::new();
         let mut dirs: Vec<RelPath> = Vec::new();
         for d in deletions {
             let listed = std::iter::once((&d.path, &d.entry))
@@ -519,12 +521,16 @@ impl Executor<'_> {
                 if entry.is_dir() {
                     dirs.push(path.clone());
                 } else {
-                    files.push(path.clone());
+                    files.push((
+                        path.clone(),
+                        entry.size,
+                        entry.mtime.div_euclid(1_000_000_000),
+                    ));
                 }
             }
         }
         dirs.sort_by_key(|p| std::cmp::Reverse(p.depth()));
-        let mut failed = self.session.delete(&files).await?;
+        let mut failed = self.session.delete_unchanged(&files).await?;
         failed.extend(self.session.remove_empty_dirs(&dirs).await?);
         let failed_at = |p: &RelPath| failed.iter().any(|f| f.path == p.as_str());
         let mut ok = Vec::new();
@@ -558,6 +564,10 @@ impl Executor<'_> {
                         ),
                         retry: Retry::Never,
                     });
+                } else if f.kind == FileErrorKind::Changed {
+                    // Changed in the container since it was listed: the change wins over
+                    // the local deletion; fetching it again restores it locally.
+                    out.failures.push(Failure::remote(f, Retry::Download));
                 } else {
                     out.failures.push(Failure::remote(f, Retry::Upload));
                 }

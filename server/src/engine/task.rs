@@ -867,6 +867,14 @@ impl SyncTask {
         if changes.is_empty() && failures.is_empty() {
             return Ok(());
         }
+        if batch.rescan && changes::empties_side(&changes, &self.index, &self.excludes, false) {
+            return Err(EngineError::Other(format!(
+                "the local folder is empty now although the index knows {} paths there; \
+                 ferry deletes nothing in the container because of that and compares both \
+                 sides again",
+                self.index.len()
+            )));
+        }
         let view = changes::remote_view(session, &changes, &self.index).await?;
         let plan = plan_local_changes(
             &changes,
@@ -926,15 +934,30 @@ impl SyncTask {
         if changes.is_empty() && failures.is_empty() {
             return Ok(());
         }
+        if (hints.rescan || hints.root)
+            && changes::empties_side(&changes, &self.index, &self.excludes, !hints.rescan)
+        {
+            return Err(EngineError::Other(format!(
+                "the container folder is empty now although the index knows {} paths there; \
+                 ferry deletes nothing locally because of that and compares both sides again",
+                self.index.len()
+            )));
+        }
+        let view = {
+            let skip = self.local_skip();
+            changes::local_view(&self.sync.local_path, &changes, &self.index, &skip)
+        };
         let plan = plan_remote_changes(
             &changes,
             &self.index,
-            None,
+            view.as_ref(),
             &self.excludes,
             Tolerance::EXACT,
         );
         let plan = self.directions(plan);
-        let outcome = self.execute(session, &plan, None, None, None).await?;
+        let outcome = self
+            .execute(session, &plan, view.as_ref(), None, None)
+            .await?;
         self.record(&plan, outcome, failures, t.elapsed());
         Ok(())
     }

@@ -141,6 +141,9 @@ pub enum FileErrorKind {
     Remove,
     /// Creating the folder failed.
     Mkdir,
+    /// The path is not as it was listed any more (the container changed it since), so it
+    /// was left alone.
+    Changed,
     /// The name holds a newline: ferry cannot sync it.
     NewlineInName,
     /// The name is not valid UTF-8: ferry cannot sync it.
@@ -191,6 +194,7 @@ impl FileError {
             FileErrorKind::Read => "reading it in the container failed (permission?)",
             FileErrorKind::Remove => "removing it in the container failed",
             FileErrorKind::Mkdir => "creating the folder in the container failed",
+            FileErrorKind::Changed => "it changed in the container since ferry listed it, so it was left alone",
             FileErrorKind::NewlineInName => "the name contains a newline or carriage return, which ferry cannot sync; rename it",
             FileErrorKind::InvalidUtf8 => "the name is not valid UTF-8, which ferry cannot sync; rename it",
             FileErrorKind::Unsafe => "refused: the entry would be written outside the sync folder or is of a kind ferry does not write",

@@ -21,6 +21,7 @@
 //! | `get LEN` | paths | tar archive |
 //! | `getf LEN` | paths | `F INDEX MODEHEX MTIME SIZE` + content, or `E INDEX CODE` |
 //! | `rm LEN`, `mkdir LEN` | paths | failures |
+//! | `rm LEN c` | pairs of lines `SIZE SECS`, PATH (removed only while still so) | failures (`E changed PATH`) |
 //! | `rmdir LEN` | paths (folders, removed only if empty) | failures (a folder kept) |
 //! | `mv LEN` | pairs of lines FROM, TO | failures |
 //! | `place` | – | `P NAME WRITABLE DEV PATH` per candidate folder, `M LINE` per mountinfo line |
@@ -430,6 +431,26 @@ impl Session {
     pub async fn delete(&mut self, paths: &[RelPath]) -> Result<Vec<FileError>, SessionError> {
         self.simple("rm", paths.iter().map(RelPath::as_str).collect())
             .await
+    }
+
+    /// Removes the files and symlinks `paths` only where they are still as listed: each
+    /// with the size and mtime (whole seconds) the caller expects. One that changed is
+    /// left alone and returned as [`FileErrorKind::Changed`]; one already gone is fine.
+    pub async fn delete_unchanged(
+        &mut self,
+        paths: &[(RelPath, u64, i64)],
+    ) -> Result<Vec<FileError>, SessionError> {
+        if paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut payload = Vec::new();
+        for (p, size, secs) in paths {
+            payload.extend_from_slice(format!("{size} {secs}\n{p}\n").as_bytes());
+        }
+        let body = self
+            .exchange("rm", format!("rm {} c", payload.len()), &[&payload])
+            .await?;
+        Ok(upload::parse_failures(&body))
     }
 
     /// Removes the folders `paths` where they are empty (a folder that still holds

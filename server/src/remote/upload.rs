@@ -166,6 +166,7 @@ pub(crate) fn parse_failures(body: &[u8]) -> Vec<FileError> {
                 "missing" => FileErrorKind::Missing,
                 "rm" => FileErrorKind::Remove,
                 "mkdir" => FileErrorKind::Mkdir,
+                "changed" => FileErrorKind::Changed,
                 _ => FileErrorKind::Move,
             };
             pending = Some((path.to_string(), kind));

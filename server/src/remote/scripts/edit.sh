@@ -1,10 +1,19 @@
-# rm LEN: removes the listed paths (files, symlinks, folders with their contents). A
-# path that is already gone is fine. Body: "E rm PATH" + "M MESSAGE" per failure.
+# rm LEN [c]: removes the listed paths (files, symlinks, folders with their contents). A
+# path that is already gone is fine. Body: "E rm PATH" + "M MESSAGE" per failure. With c
+# the payload holds pairs of lines "SIZE SECS" and PATH, and a file or symlink is removed
+# only while `stat -c '%s %Y'` still prints exactly that ("E changed PATH" otherwise): a
+# file the container changed after ferry listed it is never deleted.
 cmd_rm() {
 	recv "$1" "$st/in" || desync
 	: >"$st/out"
-	while IFS= read -r p; do
+	while { [ "$2" != c ] || IFS= read -r want; } && IFS= read -r p; do
 		f=$root/$p
+		if [ "$2" = c ] && { [ -e "$f" ] || [ -L "$f" ]; }; then
+			if [ -d "$f" ] && [ ! -L "$f" ] || [ "$(stat -c '%s %Y' "$f" 2>/dev/null)" != "$want" ]; then
+				rec changed "$p"
+				continue
+			fi
+		fi
 		rm -rf "$f" 2>"$st/e"
 		if [ -e "$f" ] || [ -L "$f" ]; then recm rm "$p"; fi
 	done <"$st/in"

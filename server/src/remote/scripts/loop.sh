@@ -54,7 +54,7 @@ while read -r c a b x y; do
 	putf) cmd_putf "$a" "$b" "$x" "$y" ;;
 	get) cmd_get "$a" ;;
 	getf) cmd_getf "$a" ;;
-	rm) cmd_rm "$a" ;;
+	rm) cmd_rm "$a" "$b" ;;
 	rmdir) cmd_rmdir "$a" ;;
 	mkdir) cmd_mkdir "$a" ;;
 	mv) cmd_mv "$a" ;;

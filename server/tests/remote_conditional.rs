@@ -1,0 +1,50 @@
+//! Conditional deletions in the container (`rm LEN c`) through the real scripts: a file is
+//! removed only while its size and mtime are still what ferry listed, so an edit made in
+//! the container after the listing is never deleted.
+
+mod remote_support;
+
+use ferry::remote::{FileErrorKind, RelPath};
+use remote_support::{skip, Rootfs};
+
+#[tokio::test]
+async fn remote_delete_unchanged_keeps_what_the_container_changed() {
+    if skip() {
+        return;
+    }
+    for image in ["busybox", "debian"] {
+        let fs = Rootfs::new(image);
+        fs.sh("mkdir -p /app/d && printf one > /app/d/same && printf two > /app/d/edited && touch -d @1700000000 /app/d/same /app/d/edited && printf x > '/app/d/sp ace'");
+        let mut s = fs.session().await;
+        let listing = s.list_all().await.unwrap();
+        let entry = |p: &str| {
+            let e = listing
+                .entries
+                .iter()
+                .find(|e| e.path.as_str() == p)
+                .unwrap_or_else(|| panic!("{image}: {p} not listed"));
+            (RelPath::new(p).unwrap(), e.size, e.mtime.secs)
+        };
+        let planned = vec![entry("d/same"), entry("d/edited"), entry("d/sp ace")];
+        // The container edits one file after the listing (same size, another second).
+        fs.sh("printf TWO > /app/d/edited && touch -d @1700000005 /app/d/edited");
+        let failed = s.delete_unchanged(&planned).await.unwrap();
+        assert_eq!(failed.len(), 1, "{image}: {failed:?}");
+        assert_eq!(failed[0].path, "d/edited");
+        assert_eq!(failed[0].kind, FileErrorKind::Changed);
+        assert!(!fs.app("d/same").exists(), "{image}");
+        assert!(!fs.app("d/sp ace").exists(), "{image}");
+        assert_eq!(std::fs::read(fs.app("d/edited")).unwrap(), b"TWO");
+        // A folder where a file was listed is never removed by it; a missing one is fine.
+        fs.sh("mkdir /app/d/now-a-folder");
+        let failed = s
+            .delete_unchanged(&[
+                (RelPath::new("d/now-a-folder").unwrap(), 0, 0),
+                (RelPath::new("d/gone").unwrap(), 1, 1),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(failed.len(), 1, "{image}: {failed:?}");
+        assert!(fs.app("d/now-a-folder").is_dir());
+    }
+}
