@@ -224,3 +224,26 @@ fn config_serializes_to_camel_case_json() {
     assert_eq!(sync["origin"]["endColumn"], 23);
     assert_eq!(json["format"], "v2beta1");
 }
+
+#[test]
+fn the_files_that_configure_a_sync_path_are_listed_as_protected() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let cfg = write(
+        root,
+        "devspace.yaml",
+        "version: v2beta1\ndev:\n  web:\n    labelSelector: {app: web}\n    sync:\n    - path: ./:/app\n      excludeFile: .syncignore\n      downloadExcludeFile: conf/down.ignore\n",
+    );
+    write(root, ".syncignore", "tmp/\n");
+    write(root, "conf/down.ignore", "*.log\n");
+    let config = loaded(load(root, None, &no_env).unwrap());
+    let protected = &config.sync[0].protected;
+    for want in [
+        cfg,
+        root.join(".env"),
+        root.join(".syncignore"),
+        root.join("conf/down.ignore"),
+    ] {
+        assert!(protected.contains(&want), "{want:?} not in {protected:?}");
+    }
+}

@@ -557,8 +557,14 @@ pub(crate) fn finish(cx: &mut Cx<'_>, entries: Vec<Entry>, outside: &Finish<'_>)
             download: entry.excludes.download,
         };
         excludes.both.extend(entry.excludes.both);
+        // What configures ferry may never be written by the container side.
+        let mut protected = vec![
+            normalize(&root.join(cx.file)),
+            root.join(super::DOTENV_FILE),
+        ];
         for file in &entry.exclude_files {
             let path = normalize(&local.join(&file.text));
+            protected.push(path.clone());
             match (outside.read_file)(&path) {
                 Ok(text) => {
                     for (i, line) in text.lines().enumerate() {
@@ -616,6 +622,7 @@ pub(crate) fn finish(cx: &mut Cx<'_>, entries: Vec<Entry>, outside: &Finish<'_>)
             bandwidth: entry.bandwidth,
             polling: entry.polling,
             on_upload: entry.on_upload,
+            protected,
         });
     }
     out

@@ -91,6 +91,9 @@ pub const CONFIG_FILE_NAMES: [&str; 2] = ["devspace.yaml", ".devspace/config.yam
 /// (index, lock, status, logs). A `!` pattern in the config cannot re-include them.
 pub const ALWAYS_EXCLUDED: [&str; 2] = [".devspace/", ".ferry/"];
 
+/// The variables file [`load`] reads from the workspace root (as DevSpace does).
+pub const DOTENV_FILE: &str = ".env";
+
 /// The outcome of [`load`] when nothing went wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Loaded {
@@ -177,7 +180,7 @@ pub fn load(
             field_path: None,
         }],
     })?;
-    let dotenv = std::fs::read_to_string(workspace_root.join(".env"))
+    let dotenv = std::fs::read_to_string(workspace_root.join(DOTENV_FILE))
         .map(|t| parse_dotenv(&t))
         .unwrap_or_default();
     let env_with_dotenv = |name: &str| env(name).or_else(|| dotenv.get(name).cloned());

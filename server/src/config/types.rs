@@ -88,6 +88,13 @@ pub struct SyncPath {
     pub polling: bool,
     /// Commands run after each applied upload batch, in order (`onUpload.exec[]`).
     pub on_upload: Vec<UploadHook>,
+    /// The files that configure this sync path, absolute: the config file, the
+    /// workspace's `.env` (read when present) and every exclude file. Where one of them
+    /// lies inside the local folder, the container side may never write, delete or
+    /// rename it: a container must not be able to change what ferry does (a planted
+    /// `onUpload` hook with `local: true` would run on the developer's machine). See
+    /// `docs/safety.md`.
+    pub protected: Vec<PathBuf>,
 }
 
 /// Selects the pod and the container a [`SyncPath`] syncs with. At least one of

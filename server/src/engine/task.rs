@@ -138,6 +138,9 @@ pub struct SyncTask {
     pub(super) opts: Arc<EngineOptions>,
     pub(super) hub: Arc<StatusHub>,
     pub(super) excludes: ExcludeSet,
+    /// The files that configure ferry inside the local folder: download-excluded, and a
+    /// container's attempt to change one is reported (see [`SyncPath::protected`]).
+    pub(super) protected: Vec<RelPath>,
     connector: Arc<dyn Connector>,
     pub(super) index: Index,
     /// The container folder's identity the index is recorded with (`None` until the
@@ -151,6 +154,34 @@ pub struct SyncTask {
     hooks: Hooks,
     launcher: Option<Arc<dyn Launcher>>,
     control: Option<mpsc::UnboundedReceiver<Control>>,
+}
+
+/// The protected files of `sync` (config, `.env`, exclude files) that lie inside its
+/// local folder, relative to it.
+fn protected_paths(sync: &SyncPath) -> Vec<RelPath> {
+    let mut out: Vec<RelPath> = sync
+        .protected
+        .iter()
+        .filter_map(|p| p.strip_prefix(&sync.local_path).ok())
+        .filter_map(|p| p.to_str())
+        .filter_map(|p| RelPath::new(p).ok())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// A gitignore pattern that matches exactly `path` (anchored, special characters
+/// escaped).
+fn literal_pattern(path: &RelPath) -> String {
+    let mut out = String::from("/");
+    for c in path.as_str().chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\' | '!' | '#' | ' ') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The built-in patterns added to every sync path's excludes.
@@ -176,6 +207,10 @@ impl SyncTask {
         excludes
             .upload
             .extend(BUILTIN_UPLOAD.iter().map(|t| builtin(t)));
+        let protected = protected_paths(&sync);
+        excludes
+            .download
+            .extend(protected.iter().map(|p| builtin(&literal_pattern(p))));
         let excludes = ExcludeSet::new(&excludes)?;
         let hooks = Hooks::new(&sync.on_upload);
         hub.register(
@@ -193,6 +228,7 @@ impl SyncTask {
             opts,
             hub,
             excludes,
+            protected,
             connector,
             index: Index::new(),
             identity: None,
@@ -616,6 +652,22 @@ impl SyncTask {
                     retry: Retry::Never,
                 },
             );
+        }
+        for skipped in &plan.skipped {
+            if self.protected.contains(&skipped.path) {
+                self.problems.insert(
+                    skipped.path.to_string(),
+                    Failure {
+                        path: skipped.path.to_string(),
+                        kind: "protected",
+                        message: "the container changed or deleted this file, which configures \
+                                  ferry; ferry never applies the container's changes to it \
+                                  (the local version stays as it is)"
+                            .into(),
+                        retry: Retry::Never,
+                    },
+                );
+            }
         }
         for r in &plan.remote_newer {
             self.problems.insert(
@@ -1083,6 +1135,49 @@ pub fn state_dir_of(workspace: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn protected_files_are_matched_literally_and_never_downloaded() {
+        use crate::config::{Excludes, Pattern};
+        use crate::core::{plan_remote_changes, Change, Entry, Snapshot};
+        let odd = RelPath::new("conf/my [dev] *.yaml").unwrap();
+        let pattern = |t: String| Pattern {
+            text: t,
+            span: None,
+        };
+        let ex = ExcludeSet::new(&Excludes {
+            both: vec![],
+            upload: vec![],
+            download: vec![
+                pattern(literal_pattern(&odd)),
+                pattern(literal_pattern(&RelPath::new("devspace.yaml").unwrap())),
+            ],
+        })
+        .unwrap();
+        assert!(ex.excluded_from_download(&odd, false));
+        assert!(!ex.excluded_from_download(&RelPath::new("conf/my d *.yaml").unwrap(), false));
+        assert!(!ex.excluded_from_upload(&odd, false));
+        let cfg = RelPath::new("devspace.yaml").unwrap();
+        assert!(!ex.excluded_from_download(&RelPath::new("sub/devspace.yaml").unwrap(), false));
+        // A container write to it is skipped, a container deletion too.
+        let mut snap = Snapshot::new();
+        snap.insert(cfg.clone(), Entry::file(10, 1_000_000_000));
+        let index = crate::core::Index::from_snapshot(snap);
+        for new in [Some(Entry::file(99, 5_000_000_000)), None] {
+            let plan = plan_remote_changes(
+                &[Change {
+                    path: cfg.clone(),
+                    new,
+                }],
+                &index,
+                None,
+                &ex,
+                Tolerance::EXACT,
+            );
+            assert!(!plan.has_io(), "{plan:#?}");
+            assert_eq!(plan.skipped.len(), 1, "{plan:#?}");
+        }
+    }
 
     #[test]
     fn normalizes_container_paths() {
