@@ -706,7 +706,8 @@ fn excluded_deletions_are_not_propagated() {
 
 #[test]
 fn an_empty_side_never_reads_as_everything_deleted() {
-    // devspace#326: a new container (or a failed listing) with an index from before.
+    // devspace#326: a new container (or a failed listing) with an index from before. The
+    // index is forgotten first (F), so a transfer that then fails leaves no stale entry.
     let tree = [("a", file(1, T)), ("d", dir_at(T)), ("d/b", file(2, T))];
     let plan = plan_initial(
         &snap(&tree),
@@ -716,7 +717,11 @@ fn an_empty_side_never_reads_as_everything_deleted() {
         &ExcludeSet::none(),
         Tolerance::default(),
     );
-    assert_eq!(summary(&plan), "a=U d=MR d/b=U");
+    assert_eq!(summary(&plan), "a=F+U d=F+MR d/b=F+U");
+    assert!(
+        matches!(plan.actions[0], Action::Forget { .. }),
+        "{plan:#?}"
+    );
     let plan = plan_initial(
         &snap(&[]),
         &snap(&tree),
@@ -725,7 +730,7 @@ fn an_empty_side_never_reads_as_everything_deleted() {
         &ExcludeSet::none(),
         Tolerance::default(),
     );
-    assert_eq!(summary(&plan), "a=D d=ML d/b=D");
+    assert_eq!(summary(&plan), "a=F+D d=F+ML d/b=F+D");
     // Only excluded things left counts as empty too.
     let plan = plan_initial(
         &snap(&tree),
@@ -735,7 +740,7 @@ fn an_empty_side_never_reads_as_everything_deleted() {
         &excludes(&[".ferry/"], &[], &[]),
         Tolerance::default(),
     );
-    assert_eq!(summary(&plan), ".ferry=SE a=U d=MR d/b=U");
+    assert_eq!(summary(&plan), ".ferry=SE a=F+U d=F+MR d/b=F+U");
 }
 
 #[test]

@@ -532,3 +532,89 @@ fn index_apply_covers_every_action() {
     });
     assert_eq!(idx.get(&p("b")), Some(&file(5, T)));
 }
+
+#[test]
+fn a_racy_entry_is_unchanged_only_by_its_content_hash() {
+    use ferry::core::ContentHash;
+    let hash = |h: &str| Some(ContentHash(format!("sha256:{h}")));
+    // Recorded within a second of its mtime: same size and mtime prove nothing.
+    let recorded = Entry {
+        hash: hash("aa"),
+        ..file(2, T)
+    };
+    let mut idx = index(&[("flag.txt", recorded.clone())]);
+    idx.set_racy(&p("flag.txt"), true);
+    assert!(idx.is_racy(&p("flag.txt")));
+    // Same metadata, no hash: a change (both directions).
+    let same_meta = file(2, T);
+    let up = local(&[change("flag.txt", Some(same_meta.clone()))], &idx, None);
+    assert_eq!(summary(&up), "flag.txt=U");
+    let down = remote(&[change("flag.txt", Some(same_meta.clone()))], &idx, None);
+    assert_eq!(summary(&down), "flag.txt=D");
+    // Same metadata and the recorded hash: an echo.
+    let echo = Entry {
+        hash: hash("aa"),
+        ..same_meta.clone()
+    };
+    assert!(remote(&[change("flag.txt", Some(echo))], &idx, None).is_empty());
+    // Same metadata, another hash: the container's same-size edit in the same second.
+    let edit = Entry {
+        hash: hash("bb"),
+        ..same_meta.clone()
+    };
+    assert_eq!(
+        summary(&remote(&[change("flag.txt", Some(edit))], &idx, None)),
+        "flag.txt=D"
+    );
+    // Once cleared, metadata decides again.
+    idx.set_racy(&p("flag.txt"), false);
+    assert!(remote(&[change("flag.txt", Some(same_meta))], &idx, None).is_empty());
+    // Recording the path anew clears the mark; deleting it forgets it.
+    idx.set_racy(&p("flag.txt"), true);
+    idx.apply(&Action::Record {
+        items: vec![ferry::core::Item {
+            path: p("flag.txt"),
+            entry: recorded,
+        }],
+    });
+    assert!(!idx.is_racy(&p("flag.txt")));
+    idx.set_racy(&p("nope"), true);
+    assert!(idx.racy().is_empty(), "an unknown path is never racy");
+}
+
+#[test]
+fn a_renamed_folder_with_racy_hashed_entries_is_still_one_rename() {
+    use ferry::core::ContentHash;
+    // Files uploaded a moment after they were written: hashed and racy in the index.
+    let hashed: Vec<(&str, Entry)> = base()
+        .into_iter()
+        .map(|(p, e)| {
+            let e = if e.is_dir() {
+                e
+            } else {
+                Entry {
+                    hash: Some(ContentHash(format!("sha256:{p}"))),
+                    ..e
+                }
+            };
+            (p, e)
+        })
+        .collect();
+    let mut idx = index(&hashed);
+    for (path, _) in &hashed {
+        idx.set_racy(&p(path), true);
+    }
+    let mut changes = vec![change("d", None)];
+    changes.extend(renamed_tree("e"));
+    // The container's view of the removed folder, checked by content: unchanged.
+    let remote_view = snap(&hashed);
+    let plan = local(&changes, &idx, Some(&remote_view));
+    assert_eq!(
+        plan.actions,
+        [Action::RenameRemote {
+            from: p("d"),
+            to: p("e")
+        }],
+        "{plan:#?}"
+    );
+}

@@ -970,8 +970,9 @@ async fn live_excludes(image: &str, exec: Exec) {
         o()
     );
 
-    // The only problems left: the two folders deleted on one side and kept on the other
-    // because they hold excluded files (reported, as `core::plan::Deletion` documents).
+    // The only problems left: the four folders deleted on one side and kept on the other
+    // because they hold files excluded in some direction (each reported as a conflict:
+    // the two sides differ there, and the user should know why).
     let status = ws.status(&kubeconfig);
     let problems: Vec<(String, String)> = status["report"]["paths"][0]["problems"]
         .as_array()
@@ -987,10 +988,10 @@ async fn live_excludes(image: &str, exec: Exec) {
         .collect();
     assert_eq!(
         problems,
-        vec![
-            ("bproj".to_string(), "error".to_string()),
-            ("lproj".to_string(), "error".to_string())
-        ],
+        ["bproj", "dproj", "lproj", "uproj"]
+            .iter()
+            .map(|p| (p.to_string(), "conflict".to_string()))
+            .collect::<Vec<_>>(),
         "excluded paths are no problems (but a folder kept for them is said): {status}"
     );
     let st = sync.stop();

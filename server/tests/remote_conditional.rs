@@ -48,3 +48,31 @@ async fn remote_delete_unchanged_keeps_what_the_container_changed() {
         assert!(fs.app("d/now-a-folder").is_dir());
     }
 }
+
+#[tokio::test]
+async fn remote_checksums_match_the_local_hash_and_skip_what_is_no_regular_file() {
+    if skip() {
+        return;
+    }
+    for image in ["busybox", "debian"] {
+        let fs = Rootfs::new(image);
+        fs.sh("printf abc > /app/a && printf abc > '/app/back\\slash' && mkdir /app/d && ln -s a /app/link && mkfifo /app/fifo");
+        let mut s = fs.session().await;
+        let paths: Vec<RelPath> = ["a", "back\\slash", "d", "link", "fifo", "missing"]
+            .iter()
+            .map(|p| RelPath::new(p).unwrap())
+            .collect();
+        let sums = tokio::time::timeout(std::time::Duration::from_secs(20), s.checksums(&paths))
+            .await
+            .unwrap_or_else(|_| panic!("{image}: checksums hung (a FIFO read?)"))
+            .unwrap();
+        let abc = ferry::engine::racy::sha256(b"abc").0;
+        assert_eq!(sums[0].as_deref(), Some(abc.as_str()), "{image}");
+        assert_eq!(
+            sums[1].as_deref(),
+            Some(abc.as_str()),
+            "{image}: a backslash name"
+        );
+        assert_eq!(&sums[2..], &[None, None, None, None], "{image}");
+    }
+}

@@ -149,3 +149,20 @@ pub fn same_version(a: Option<&Entry>, b: Option<&Entry>, tolerance: Tolerance) 
         _ => false,
     }
 }
+
+/// Whether an observed entry is still the version the index recorded (`base`), for
+/// "did this side change since the index?". With `racy` (the index entry was recorded
+/// within a second of its mtime, see [`super::index`]), size and mtime are not enough:
+/// only the same content hash on both counts as unchanged.
+pub fn unchanged_since(observed: Option<&Entry>, base: Option<&Entry>, racy: bool) -> bool {
+    if !same_version(observed, base, Tolerance::EXACT) {
+        return false;
+    }
+    match (observed, base) {
+        (Some(o), Some(b)) if racy && o.kind == EntryKind::File => match (&o.hash, &b.hash) {
+            (Some(x), Some(y)) => x.same_content(y) == Some(true),
+            _ => false,
+        },
+        _ => true,
+    }
+}

@@ -58,7 +58,7 @@ impl Planner<'_> {
                 Decision::Nothing
             });
         }
-        if self.base.is_some() && !self.acting_side_changed(l, r, b) {
+        if self.base.is_some() && !self.acting_side_changed(path, l, r) {
             // Unchanged (on the side this plan acts for): nothing to do or report.
             return Slot::new(Decision::Nothing);
         }
@@ -68,7 +68,7 @@ impl Planner<'_> {
         }
         match (self.base, l, r) {
             (Some(_), Some(l), Some(r)) if b.is_none() => self.pairwise_both(l, r, flows),
-            (Some(_), _, _) => self.three_way(l, r, b, flows),
+            (Some(_), _, _) => self.three_way(path, l, r, b, flows),
             (None, Some(l), Some(r)) => self.pairwise_both(l, r, flows),
             (None, Some(_), None) => self.pairwise_one_sided(Side::Local, flows),
             (None, _, _) => self.pairwise_one_sided(Side::Remote, flows),
@@ -78,13 +78,15 @@ impl Planner<'_> {
     /// With a base: the side that changed since the index wins; both changed → conflict.
     fn three_way(
         &self,
+        path: &RelPath,
         l: Option<&Entry>,
         r: Option<&Entry>,
         b: Option<&Entry>,
         flows: Flows,
     ) -> Slot {
-        let local_changed = !same_version(l, b, Tolerance::EXACT);
-        let remote_changed = !same_version(r, b, Tolerance::EXACT);
+        let _ = b;
+        let local_changed = !self.unchanged(path, l);
+        let remote_changed = !self.unchanged(path, r);
         match (local_changed, remote_changed) {
             (false, false) => Slot::new(Decision::Nothing),
             (true, false) => Slot::new(propagate(Side::Remote, l, r, flows)),
@@ -95,9 +97,9 @@ impl Planner<'_> {
 
     /// With a base: whether the path changed since the index on the side this plan
     /// acts for (live changes), or on either side (initial sync).
-    fn acting_side_changed(&self, l: Option<&Entry>, r: Option<&Entry>, b: Option<&Entry>) -> bool {
-        let local_changed = || !same_version(l, b, Tolerance::EXACT);
-        let remote_changed = || !same_version(r, b, Tolerance::EXACT);
+    fn acting_side_changed(&self, path: &RelPath, l: Option<&Entry>, r: Option<&Entry>) -> bool {
+        let local_changed = || !self.unchanged(path, l);
+        let remote_changed = || !self.unchanged(path, r);
         match self.mode {
             Mode::Changes(Side::Local) => local_changed(),
             Mode::Changes(Side::Remote) => remote_changed(),

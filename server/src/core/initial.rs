@@ -108,6 +108,7 @@ pub fn plan_initial(
         local,
         remote,
         base: index.map(Index::entries),
+        racy: index.map(Index::racy),
         excludes,
         tolerance,
         mode: Mode::Initial(strategy),

@@ -54,7 +54,7 @@ pub mod reconcile;
 pub mod rename;
 pub mod snapshot;
 
-pub use compare::{difference, same_version, Difference, Tolerance};
+pub use compare::{difference, same_version, unchanged_since, Difference, Tolerance};
 pub use entry::{ContentHash, Entry, EntryKind, Side};
 pub use excludes::{ExcludeError, ExcludeSet};
 pub use index::Index;

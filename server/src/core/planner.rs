@@ -135,6 +135,8 @@ pub(crate) struct Planner<'a> {
     pub(crate) local: &'a dyn View,
     pub(crate) remote: &'a dyn View,
     pub(crate) base: Option<&'a Snapshot>,
+    /// The racy paths of the index the base comes from (see [`super::index`]).
+    pub(crate) racy: Option<&'a BTreeSet<RelPath>>,
     pub(crate) excludes: &'a ExcludeSet,
     pub(crate) tolerance: Tolerance,
     pub(crate) mode: Mode,
@@ -152,6 +154,13 @@ impl Planner<'_> {
     /// The index entry at `path`.
     pub(crate) fn base_entry(&self, path: &RelPath) -> Option<&Entry> {
         self.base.and_then(|base| base.get(path))
+    }
+
+    /// Whether `observed` is still the index's version of `path` (racy entries need the
+    /// same content hash, see [`super::index`]).
+    pub(crate) fn unchanged(&self, path: &RelPath, observed: Option<&Entry>) -> bool {
+        let racy = self.racy.is_some_and(|r| r.contains(path));
+        super::compare::unchanged_since(observed, self.base_entry(path), racy)
     }
 
     /// The strategy for paths without a base (`merge` for live changes).

@@ -118,6 +118,7 @@ fn plan_changes(
         local,
         remote,
         base: Some(base),
+        racy: Some(index.racy()),
         excludes,
         tolerance,
         mode: Mode::Changes(side),

@@ -361,6 +361,12 @@ impl Executor<'_> {
             }
             match local::read_file(self.root, &item.path) {
                 Ok((entry, contents)) => {
+                    // The index records what was sent, with its hash (racy entries are
+                    // told from same-size edits by it).
+                    let entry = Entry {
+                        hash: Some(super::racy::sha256(&contents)),
+                        ..entry
+                    };
                     files.push(UploadFile {
                         path: item.path.clone(),
                         contents,
@@ -407,9 +413,25 @@ impl Executor<'_> {
             .extend(d.errors.iter().map(|e| Failure::remote(e, Retry::Download)));
         let mut ok = Vec::new();
         for e in &d.entries {
-            let Some(entry) = downloaded_entry(e) else {
+            let Some(mut entry) = downloaded_entry(e) else {
                 continue;
             };
+            if let DownloadedKind::File { contents } = &e.kind {
+                entry.hash = Some(super::racy::sha256(contents));
+                // The archive keeps whole seconds; the listing the plan was made from has
+                // the container's own precision. When they agree on size and second, the
+                // file gets (and the index records) the listed mtime, so that the next
+                // listing compares at that precision (a same-size edit a moment later is
+                // seen) and the local echo matches exactly.
+                if let Some(planned) = items.iter().find(|i| i.path == e.path) {
+                    let second = |ns: i64| ns.div_euclid(1_000_000_000);
+                    if planned.entry.size == entry.size
+                        && second(planned.entry.mtime) == second(entry.mtime)
+                    {
+                        entry.mtime = planned.entry.mtime;
+                    }
+                }
+            }
             let result = match &e.kind {
                 DownloadedKind::File { contents } => {
                     // Never overwrite a local change made after the plan.

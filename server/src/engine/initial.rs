@@ -122,6 +122,11 @@ impl SyncTask {
                 }
             }
         }
+        if let Some(index) = &index {
+            // Racy entries are compared by content (see `super::racy`).
+            super::racy::hash_local_view(&self.sync.local_path, &mut local, index);
+            super::racy::hash_remote_view(session, &mut remote, index).await?;
+        }
         let plan = plan_initial(
             &local,
             &remote,
@@ -150,6 +155,8 @@ impl SyncTask {
             return Ok(false);
         }
         self.index = index.unwrap_or_default();
+        // Racy entries of the stored index are checked again as soon as possible.
+        self.racy_queue = self.index.racy().clone();
         self.identity = Some(observed.now);
         // Before any transfer: the identity this session wrote, and only trusted entries.
         self.save(store);
@@ -160,7 +167,13 @@ impl SyncTask {
         let (up, down) = (outcome.uploaded, outcome.downloaded);
         // Only now: a failed initial sync must not lose the old problems.
         self.problems.clear();
-        self.record(&plan, outcome, sides.failures, t.elapsed());
+        // A folder kept on one side because it holds excluded files was reported when it
+        // was deleted on the other; a restart does not repeat that.
+        let mut reported = plan.clone();
+        reported
+            .skipped
+            .retain(|s| s.reason != crate::core::SkipReason::NotEmpty);
+        self.record(&reported, outcome, sides.failures, t.elapsed());
         self.save(store);
         if interrupted {
             self.message(

@@ -16,6 +16,7 @@
 //! | [`identity`] | the container marker and the verdict: may the index be trusted? |
 //! | `initial` | the initial sync of each connection (verdict, plan, batches saved as they complete) |
 //! | [`plan_text`] | a plan as lines (`ferry sync --dry-run`) |
+//! | [`racy`] | racy index entries: content hashes where size and mtime prove nothing |
 //!
 //! # Life of a sync path
 //!
@@ -44,6 +45,7 @@ pub mod hooks;
 pub mod identity;
 mod initial;
 pub mod plan_text;
+pub mod racy;
 pub mod status;
 pub mod store;
 pub mod task;

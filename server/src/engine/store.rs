@@ -30,6 +30,9 @@ struct Stored {
     #[serde(default)]
     identity: Option<Identity>,
     index: Index,
+    /// The index's racy paths (see [`crate::core::index`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    racy: Vec<crate::core::RelPath>,
 }
 
 /// A persisted index with the identity of the container folder it was made with.
@@ -99,8 +102,12 @@ impl IndexStore {
                     && s.local_path == self.local_path
                     && s.container_path == self.container_path =>
             {
+                let mut index = s.index;
+                for p in &s.racy {
+                    index.set_racy(p, true);
+                }
                 Some(StoredIndex {
-                    index: s.index,
+                    index,
                     identity: if s.version == 1 { None } else { s.identity },
                 })
             }
@@ -132,6 +139,7 @@ impl IndexStore {
             container_path: self.container_path.clone(),
             identity: Some(identity.clone()),
             index: index.clone(),
+            racy: index.racy().iter().cloned().collect(),
         };
         let json = serde_json::to_vec(&stored).map_err(std::io::Error::other)?;
         crate::state::write_atomic(&self.file, &json)
@@ -150,7 +158,8 @@ mod tests {
         assert!(store.load().is_none());
         let mut snap = Snapshot::new();
         snap.insert(RelPath::new("a.txt").unwrap(), Entry::file(3, 1_000));
-        let index = Index::from_snapshot(snap);
+        let mut index = Index::from_snapshot(snap);
+        index.set_racy(&RelPath::new("a.txt").unwrap(), true);
         let identity = Identity::Marker {
             token: "t".into(),
             generation: 3,
@@ -171,6 +180,7 @@ mod tests {
             "an index of another container folder is not used"
         );
         // An index from before container markers: read, but with no identity.
+        index.set_racy(&RelPath::new("a.txt").unwrap(), false);
         let v1 = serde_json::json!({"version": 1, "localPath": "/w", "containerPath": "/app", "index": index});
         std::fs::write(store.path(), serde_json::to_vec(&v1).unwrap()).unwrap();
         assert_eq!(

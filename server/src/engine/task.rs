@@ -149,6 +149,8 @@ pub struct SyncTask {
     /// Files were downloaded since the index was last saved: the local file system is
     /// flushed before the index that records them is written.
     pub(super) unflushed: bool,
+    /// Racy paths to check again once their window has passed (see [`super::racy`]).
+    pub(super) racy_queue: BTreeSet<RelPath>,
     pub(super) problems: BTreeMap<String, Failure>,
     pub(super) summary: RunSummary,
     hooks: Hooks,
@@ -233,6 +235,7 @@ impl SyncTask {
             index: Index::new(),
             identity: None,
             unflushed: false,
+            racy_queue: BTreeSet::new(),
             problems: BTreeMap::new(),
             summary: RunSummary::default(),
             hooks,
@@ -595,6 +598,21 @@ impl SyncTask {
         if out.downloaded > 0 && store.is_none() {
             self.unflushed = true;
         }
+        // What was just recorded within the mtime resolution of either side is racy.
+        let caps = session.capabilities();
+        let uploads_precise = caps.tar == Some(crate::remote::TarFlavor::Gnu);
+        let listings_precise = caps.mtime_nanos();
+        let now = super::racy::now_ns();
+        for action in &plan.actions {
+            let (items, precise) = match action {
+                Action::Upload { items } => (items, uploads_precise),
+                Action::Download { items } | Action::Record { items } => (items, listings_precise),
+                _ => continue,
+            };
+            let paths = items.iter().map(|i| &i.path);
+            let marked = super::racy::mark(&mut self.index, paths, now, precise);
+            self.racy_queue.extend(marked);
+        }
         if state.is_some() && transfers > 0 {
             self.state(PathState::Watching);
         }
@@ -654,6 +672,20 @@ impl SyncTask {
             );
         }
         for skipped in &plan.skipped {
+            if skipped.reason == crate::core::SkipReason::NotEmpty {
+                self.problems.insert(
+                    skipped.path.to_string(),
+                    Failure {
+                        path: skipped.path.to_string(),
+                        kind: "conflict",
+                        message: "deleted on one side but kept on the other: the folder holds \
+                                  something that may not be deleted (excluded, new or changed \
+                                  files)"
+                            .into(),
+                        retry: Retry::Never,
+                    },
+                );
+            }
             if self.protected.contains(&skipped.path) {
                 self.problems.insert(
                     skipped.path.to_string(),
@@ -768,6 +800,8 @@ impl SyncTask {
         retry.reset();
         let mut save = tokio::time::interval(Duration::from_secs(2));
         save.reset();
+        let mut racy = tokio::time::interval(Duration::from_millis(500));
+        racy.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut dirty = false;
         loop {
             let local_next = async {
@@ -864,8 +898,125 @@ impl SyncTask {
                         dirty = false;
                     }
                 }
+                _ = racy.tick(), if !self.racy_queue.is_empty() => {
+                    if self.verify_racy(session).await? {
+                        dirty = true;
+                    }
+                }
             }
         }
+    }
+
+    /// Checks the queued racy paths whose window has passed, by content on both sides:
+    /// where both still hold the recorded version the mark is cleared; anything else is
+    /// planned as a change (the planners compare by hash at racy paths). Each queued path
+    /// is checked once; it stays racy (compared by content) until recorded anew. Returns
+    /// whether the index changed.
+    async fn verify_racy(&mut self, session: &mut Session) -> Result<bool, EngineError> {
+        use super::racy;
+        let now = racy::now_ns();
+        let due: Vec<RelPath> = self
+            .racy_queue
+            .iter()
+            .filter(|p| {
+                self.index
+                    .get(p)
+                    .is_none_or(|e| !racy::is_racy(e.mtime, now))
+            })
+            .take(500)
+            .cloned()
+            .collect();
+        if due.is_empty() {
+            return Ok(false);
+        }
+        for p in &due {
+            self.racy_queue.remove(p);
+        }
+        let due: Vec<RelPath> = due.into_iter().filter(|p| self.index.is_racy(p)).collect();
+        if due.is_empty() {
+            return Ok(false);
+        }
+        let listing = session.list(&due, crate::remote::Depth::Children).await?;
+        let hashes = session.checksums(&due).await?;
+        let root = self.sync.local_path.clone();
+        // Only what metadata cannot show is acted on here: a side that still has the
+        // recorded size and mtime but other content. Anything else (a deletion, a rename,
+        // a new mtime) reaches the watchers as an event.
+        let (mut local_edits, mut remote_edits) = (BTreeSet::new(), BTreeSet::new());
+        for (p, remote_hash) in due.iter().zip(hashes) {
+            let Some(base) = self.index.get(p).cloned() else {
+                continue;
+            };
+            let remote = listing
+                .entries
+                .iter()
+                .find(|e| &e.path == p)
+                .and_then(super::convert::remote_entry);
+            let local = local::stat(&root, p).ok().flatten();
+            let same = |x: &Option<crate::core::Entry>| {
+                crate::core::same_version(x.as_ref(), Some(&base), Tolerance::EXACT)
+            };
+            let local_hash = if same(&local) {
+                racy::local_hash(&root, p)
+            } else {
+                None
+            };
+            let remote_hash = remote_hash
+                .filter(|_| same(&remote))
+                .map(crate::core::ContentHash);
+            // The agreed content: the recorded hash, else what both sides hold now.
+            let agreed = base
+                .hash
+                .clone()
+                .or_else(|| match (&local_hash, &remote_hash) {
+                    (Some(l), Some(r)) if l == r => Some(l.clone()),
+                    _ => None,
+                });
+            let differs = |h: &Option<crate::core::ContentHash>| match (h, &agreed) {
+                (Some(h), Some(a)) => h != a,
+                _ => false,
+            };
+            if differs(&local_hash) {
+                local_edits.insert(p.clone());
+            }
+            if differs(&remote_hash) {
+                remote_edits.insert(p.clone());
+            }
+            let settled = agreed.is_some()
+                && local_hash.is_some()
+                && remote_hash.is_some()
+                && !differs(&local_hash)
+                && !differs(&remote_hash);
+            if settled {
+                if let Some(h) = agreed {
+                    self.index.set_hash(p, h);
+                }
+                self.index.set_racy(p, false);
+            }
+        }
+        if !local_edits.is_empty() {
+            tracing::info!(sync = %self.sync.name, "{} local files changed within a second of their last sync, with the same size", local_edits.len());
+            self.on_local(
+                session,
+                LocalBatch {
+                    paths: local_edits,
+                    ..LocalBatch::default()
+                },
+            )
+            .await?;
+        }
+        if !remote_edits.is_empty() {
+            tracing::info!(sync = %self.sync.name, "{} container files changed within a second of their last sync, with the same size", remote_edits.len());
+            self.on_remote(
+                session,
+                Hints {
+                    children: remote_edits,
+                    ..Hints::default()
+                },
+            )
+            .await?;
+        }
+        Ok(true)
     }
 
     async fn retry(&mut self, session: &mut Session) -> Result<(), EngineError> {
@@ -916,6 +1067,8 @@ impl SyncTask {
             let skip = self.local_skip();
             changes::local_changes(&self.sync.local_path, &batch, &self.index, &skip)?
         };
+        let mut changes = changes;
+        super::racy::hash_local_changes(&self.sync.local_path, &mut changes, &self.index);
         if changes.is_empty() && failures.is_empty() {
             return Ok(());
         }
@@ -927,7 +1080,10 @@ impl SyncTask {
                 self.index.len()
             )));
         }
-        let view = changes::remote_view(session, &changes, &self.index).await?;
+        let mut view = changes::remote_view(session, &changes, &self.index).await?;
+        if let Some(view) = view.as_mut() {
+            super::racy::hash_remote_view(session, view, &self.index).await?;
+        }
         let plan = plan_local_changes(
             &changes,
             &self.index,
@@ -982,7 +1138,8 @@ impl SyncTask {
     /// differences.
     async fn on_remote(&mut self, session: &mut Session, hints: Hints) -> Result<(), EngineError> {
         let t = Instant::now();
-        let (changes, failures) = changes::remote_changes(session, &hints, &self.index).await?;
+        let (mut changes, failures) = changes::remote_changes(session, &hints, &self.index).await?;
+        super::racy::hash_remote_changes(session, &mut changes, &self.index).await?;
         if changes.is_empty() && failures.is_empty() {
             return Ok(());
         }
@@ -998,7 +1155,11 @@ impl SyncTask {
         let view = {
             let skip = self.local_skip();
             changes::local_view(&self.sync.local_path, &changes, &self.index, &skip)
-        };
+        }
+        .map(|mut view| {
+            super::racy::hash_local_view(&self.sync.local_path, &mut view, &self.index);
+            view
+        });
         let plan = plan_remote_changes(
             &changes,
             &self.index,

@@ -24,6 +24,7 @@
 //! | `rm LEN c` | pairs of lines `SIZE SECS`, PATH (removed only while still so) | failures (`E changed PATH`) |
 //! | `rmdir LEN` | paths (folders, removed only if empty) | failures (a folder kept) |
 //! | `mv LEN` | pairs of lines FROM, TO | failures |
+//! | `sum LEN` | paths | `HEX  ./PATH` lines of `sha256sum` (regular files only) |
 //! | `place` | – | `P NAME WRITABLE DEV PATH` per candidate folder, `M LINE` per mountinfo line |
 //! | `mark LEN r\|w` | the marker folder, a fresh token | `K TOKEN BEFORE AFTER INODE` (+ `E MESSAGE`) |
 //! | `quit` | – | empty; the shell exits |
@@ -451,6 +452,53 @@ impl Session {
             .exchange("rm", format!("rm {} c", payload.len()), &[&payload])
             .await?;
         Ok(upload::parse_failures(&body))
+    }
+
+    /// The sha256 of each of `paths` (`None` for one that is missing, not a regular file
+    /// or unreadable, and for all of them when the container has no `sha256sum`), in the
+    /// form of [`crate::core::ContentHash`] (`sha256:HEX`).
+    pub async fn checksums(
+        &mut self,
+        paths: &[RelPath],
+    ) -> Result<Vec<Option<String>>, SessionError> {
+        let mut out = vec![None; paths.len()];
+        if paths.is_empty() || self.caps.checksum != Some(super::caps::ChecksumTool::Sha256sum) {
+            return Ok(out);
+        }
+        let at: std::collections::HashMap<&str, usize> = paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.as_str(), i))
+            .collect();
+        // Arguments of one command: batches like downloads.
+        for chunk in paths.chunks(500) {
+            let names: Vec<&str> = chunk.iter().map(RelPath::as_str).collect();
+            let payload = payload_of(&names);
+            let body = self
+                .exchange("sum", format!("sum {}", payload.len()), &[&payload])
+                .await?;
+            for line in String::from_utf8_lossy(&body).lines() {
+                // GNU marks a name it escaped with a leading backslash.
+                let (escaped, line) = match line.strip_prefix('\\') {
+                    Some(rest) => (true, rest),
+                    None => (false, line),
+                };
+                let Some((hex, name)) = line.split_once("  ") else {
+                    continue;
+                };
+                let name = name.strip_prefix("./").unwrap_or(name);
+                let name = if escaped {
+                    name.replace("\\\\", "\\")
+                } else {
+                    name.to_string()
+                };
+                let ok = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+                if let (Some(i), true) = (at.get(name.as_str()), ok) {
+                    out[*i] = Some(format!("sha256:{}", hex.to_ascii_lowercase()));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Removes the folders `paths` where they are empty (a folder that still holds

@@ -60,6 +60,7 @@ while read -r c a b x y; do
 	mv) cmd_mv "$a" ;;
 	place) cmd_place ;;
 	mark) cmd_mark "$a" "$b" ;;
+	sum) cmd_sum "$a" ;;
 	quit)
 		say ok ''
 		exit 0
