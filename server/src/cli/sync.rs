@@ -107,12 +107,22 @@ pub(super) async fn run(
             _ = sigterm => {}
         }
         let _ = stop_tx.send(true);
+        // The sync stops at the next batch boundary (its index is saved there); a second
+        // Ctrl-C does not wait for that.
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("ferry: stopped at once (a second Ctrl-C); the index holds what completed");
+            std::process::exit(130);
+        }
     });
     let mut failed = false;
     let mut problems = Vec::new();
     for h in handles {
         match h.await {
-            Ok(Ok(summary)) => problems.extend(summary.problems),
+            Ok(Ok(summary)) => {
+                // Stopped before the initial sync finished: not a success for --once.
+                failed |= once && summary.interrupted;
+                problems.extend(summary.problems)
+            }
             Ok(Err(_)) | Err(_) => failed = true,
         }
     }

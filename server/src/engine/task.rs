@@ -111,6 +111,8 @@ pub struct RunSummary {
     pub problems: Vec<FileProblem>,
     /// A dry run's plan, a line each (empty otherwise).
     pub dry_run: Vec<String>,
+    /// The initial sync was stopped before its end (Ctrl-C); what completed is recorded.
+    pub interrupted: bool,
 }
 
 /// Requests from a front end to a running sync path (`ferry lsp`).
@@ -435,6 +437,7 @@ impl SyncTask {
             .initial_sync(&mut session, &store, &pod, shutdown)
             .await?;
         if interrupted {
+            self.summary.interrupted = true;
             let _ = tokio::time::timeout(Duration::from_secs(3), session.close()).await;
             return Ok(Ended::Shutdown);
         }
