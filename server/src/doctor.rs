@@ -279,7 +279,7 @@ pub async fn diagnose(
             reply_timeout: STEP_TIMEOUT,
             ..SessionOptions::default()
         };
-        let session =
+        let mut session =
             match tokio::time::timeout(STEP_TIMEOUT * 2, Session::start(&launcher, &root, opts))
                 .await
             {
@@ -374,6 +374,47 @@ pub async fn diagnose(
                 format!("{root} is writable"),
                 None,
             );
+        }
+        if caps.root_exists {
+            match tokio::time::timeout(STEP_TIMEOUT, session.places()).await {
+                Ok(Ok(report)) => match crate::remote::place::choose(&report) {
+                    Some(place) => b.add(
+                        name,
+                        "marker",
+                        CheckStatus::Ok,
+                        format!(
+                            "ferry recognises this container folder by its marker in {}",
+                            crate::remote::place::marker_dir(&place.path, &root)
+                        ),
+                        None,
+                    ),
+                    None => b.add(
+                        name,
+                        "marker",
+                        CheckStatus::Warning,
+                        format!(
+                            "no writable folder on the mount of {root} (its parent, $HOME, /tmp \
+                             or the folder itself) for ferry's marker: the container is \
+                             recognised by its pod and container ID only, so after a container \
+                             restart ferry merges and deletes nothing"
+                        ),
+                        Some(format!(
+                            "make {root} (or its parent) writable for the container's user"
+                        )),
+                    ),
+                },
+                Ok(Err(e)) => b.add(name, "marker", CheckStatus::Warning, e.to_string(), None),
+                Err(_) => b.add(
+                    name,
+                    "marker",
+                    CheckStatus::Warning,
+                    format!(
+                        "finding a place for the marker took over {} s",
+                        STEP_TIMEOUT.as_secs()
+                    ),
+                    None,
+                ),
+            }
         }
         let _ = tokio::time::timeout(Duration::from_secs(3), session.close()).await;
     }
