@@ -356,7 +356,7 @@ pub(super) fn ancestors_are_dirs(root: &Path, path: &RelPath) -> Result<bool, Lo
 /// itself). `Ok(true)`: all are folders. `Ok(false)`: one is missing (only without
 /// `create`; with it, missing folders are created). An error of kind
 /// [`LocalErrorKind::SymlinkInPath`] for `path` if one is a symlink or not a folder.
-fn check_ancestors(
+pub(super) fn check_ancestors(
     root: &Path,
     path: &RelPath,
     create: bool,
@@ -618,7 +618,7 @@ fn describe(entry: Option<&Entry>) -> String {
 /// `rename` that fails with `AlreadyExists` instead of replacing `to`: `renameat2` with
 /// `RENAME_NOREPLACE` where the kernel and file system support it; elsewhere the caller's
 /// existence check is all there is.
-fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+pub(super) fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
     #[cfg(target_os = "linux")]
     {
         use std::ffi::CString;
