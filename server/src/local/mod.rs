@@ -6,7 +6,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`scan`](mod@scan) | [`scan()`], [`scan_below`], [`stat`]: the tree as [`Entry`](crate::core::Entry)s, one `lstat` per path |
-//! | [`fs`] | [`read_file`], [`write_file`], [`write_symlink`], [`mkdir`], [`remove`], [`rename`]; ferry's temporary names |
+//! | [`fs`] | [`read_file`], [`write_file`], [`write_symlink`], [`mkdir`], [`remove_to_trash`] (and [`remove`], which unlinks), [`rename`]; ferry's temporary names |
 //! | [`trash`] | [`Trash`]: `.ferry/trash/`, the safety net — [`Trash::take`] (a deletion), [`Trash::keep`] (before an overwrite), [`Trash::adopt`] (someone else's version), [`Trash::list`], [`Trash::restore`], [`Trash::prune`] |
 //! | [`watch`] | [`LocalWatcher`]: `notify` events, collected into [`LocalBatch`]es |
 //! | [`error`] | [`LocalError`], [`LocalErrorKind`] |
@@ -24,7 +24,8 @@
 //!   reported.
 //! - Nothing of the user's is lost: a file ferry deletes is moved into the [`Trash`], a
 //!   file it overwrites is kept there first ([`Trash::keep`]); a file that cannot be kept
-//!   is not deleted or overwritten.
+//!   is not deleted or overwritten. Only [`remove`] unlinks, for callers that remove
+//!   nothing of the user's.
 //! - Nothing here hashes content: a scan costs one `readdir` per folder and one `lstat`
 //!   per path (plus a `readlink` per symlink).
 
@@ -36,7 +37,8 @@ pub mod watch;
 
 pub use error::{LocalError, LocalErrorKind};
 pub use fs::{
-    is_temp_name, mkdir, read_file, remove, rename, temp_name, write_file, write_symlink,
+    is_temp_name, mkdir, read_file, remove, remove_to_trash, rename, temp_name, write_file,
+    write_symlink, Removed,
 };
 pub use scan::{entry_from_metadata, scan, scan_below, stat, Scan};
 pub use trash::{Origin, Place, Reason, Restored, Trash, TrashItem};
