@@ -1,16 +1,18 @@
-//! The command line: `ferry sync | list | status | doctor | lsp`. Thin: each command
-//! loads the config and hands over to the library ([`crate::engine`], [`crate::doctor`]).
+//! The command line: `ferry sync | list | status | doctor | restore | lsp`. Thin: each
+//! command loads the config and hands over to the library ([`crate::engine`],
+//! [`crate::doctor`]); `restore` reads only the trash ([`crate::local::trash`]).
 //!
 //! # Exit codes
 //!
 //! | code | meaning |
 //! |---|---|
 //! | 0 | success (`doctor`: ready to sync) |
-//! | 1 | the sync failed (no cluster, no pod, a broken session, per-file errors in `--once`); `doctor` found a problem; `status`: nothing is running |
+//! | 1 | the sync failed (no cluster, no pod, a broken session, per-file errors in `--once`); `doctor` found a problem; `status`: nothing is running; `restore`: nothing matched, or a restore failed |
 //! | 2 | bad usage or a config that cannot be used (no config, a config error at file:line:column) |
 //! | 3 | another ferry process (`ferry sync`, `ferry lsp`) owns the workspace |
 
 mod info;
+mod restore;
 mod sync;
 
 use std::path::PathBuf;
@@ -83,6 +85,24 @@ enum Command {
         #[command(flatten)]
         kube: Kube,
         /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List what ferry kept in the trash (.ferry/trash/: every local file it deleted or
+    /// overwrote), or bring items back. Works while a sync runs.
+    Restore {
+        #[command(flatten)]
+        common: Common,
+        /// Item ids (from the list), or paths relative to the workspace or to a sync folder
+        /// (the newest item for each). None: list the trash.
+        #[arg(value_name = "ID|PATH")]
+        items: Vec<String>,
+        /// Restore the one item named to DEST instead of its original place (relative to
+        /// the current folder; into it when DEST is a folder). What is there is kept in
+        /// the trash.
+        #[arg(long, value_name = "DEST")]
+        to: Option<PathBuf>,
+        /// List the full records as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -200,6 +220,12 @@ pub fn main() -> ExitCode {
             Command::Doctor { common, kube, json } => {
                 info::doctor(&common, kube.overrides(), json).await
             }
+            Command::Restore {
+                common,
+                items,
+                to,
+                json,
+            } => restore::run(&common, &items, to.as_deref(), json),
             Command::Lsp { log_level } => {
                 let Ok(level) = <LevelFilter as std::str::FromStr>::from_str(&log_level) else {
                     eprintln!(

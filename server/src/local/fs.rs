@@ -1,6 +1,6 @@
 //! Carrying a plan's local actions out: [`read_file`] (for uploads), [`write_file`] and
-//! [`write_symlink`] (downloads), [`mkdir`], [`remove`], [`rename`]; ferry's temporary
-//! names ([`temp_name`], [`is_temp_name`]).
+//! [`write_symlink`] (downloads), [`mkdir`], [`remove_to_trash`] (and [`remove`], which
+//! unlinks), [`rename`]; ferry's temporary names ([`temp_name`], [`is_temp_name`]).
 //!
 //! Every function works below `root` and refuses ([`LocalErrorKind::SymlinkInPath`])
 //! when a folder on the way to the path, inside the root, is a symlink or not a folder:
@@ -22,6 +22,7 @@ use crate::core::{Deletion, Entry, EntryKind, RelPath};
 
 use super::error::{LocalError, LocalErrorKind};
 use super::scan::{entry_at, entry_from_metadata};
+use super::trash::{Place, Reason, Trash, TrashItem};
 
 /// The permission bits [`write_file`] sets: `0o7777` without set-user-ID and
 /// set-group-ID. A container must not be able to make a local program that runs as the
@@ -200,22 +201,60 @@ pub fn mkdir(root: &Path, path: &RelPath) -> Result<Entry, LocalError> {
     Ok(entry_from_metadata(&meta, None))
 }
 
-/// Carries a [`Deletion`] out locally and returns what was kept (empty when everything
-/// listed is gone).
+/// Carries a [`Deletion`] out locally by unlinking, and returns what was kept (empty
+/// when everything listed is gone). The rules are [`remove_to_trash`]'s; the only
+/// difference is that nothing is kept in the trash.
+///
+/// Only for callers that remove nothing of the user's: tests, and paths ferry itself
+/// created and holds elsewhere. The engine's deletions of local files (a deletion in the
+/// container, a mirror strategy, a conflict resolution) go through [`remove_to_trash`].
+pub fn remove(root: &Path, deletion: &Deletion) -> Vec<LocalError> {
+    remove_with(root, deletion, None).errors
+}
+
+/// What [`remove_to_trash`] did: the items now in the trash (one per file or symlink
+/// removed) and what was kept.
+#[derive(Debug, Default)]
+pub struct Removed {
+    /// The files and symlinks moved into the trash, in the order they were removed.
+    pub trashed: Vec<TrashItem>,
+    /// What was not removed, and why (empty when everything listed is gone).
+    pub errors: Vec<LocalError>,
+}
+
+/// Carries a [`Deletion`] out locally, moving every file and symlink it removes into
+/// `trash` ([`Trash::take`], recorded under the sync path `sync` with `reason`).
 ///
 /// First the files and symlinks (`deletion.path` itself if it is one, else those in
 /// `deletion.contents`): each is removed only if it is still as listed — the same kind
 /// and symlink target, and for a file the same size and mtime (to the nanosecond, or to
 /// the second when the listed mtime is a whole second). Then the folders, deepest first,
-/// each only if it is empty by then. A changed path is kept and reported as
-/// [`LocalErrorKind::Changed`], a folder that still holds something as
-/// [`LocalErrorKind::NotEmpty`]. Paths that are already gone are fine.
-pub fn remove(root: &Path, deletion: &Deletion) -> Vec<LocalError> {
-    let mut errors = Vec::new();
+/// each only if it is empty by then (folders are removed, not trashed: they hold nothing
+/// once empty). A changed path is kept and reported as [`LocalErrorKind::Changed`], a
+/// folder that still holds something as [`LocalErrorKind::NotEmpty`]. Paths that are
+/// already gone are fine. A file that cannot be kept in the trash is not removed (the
+/// error says why). A file that changed in the instant between the check and the move is
+/// put back where it was (and reported as changed).
+pub fn remove_to_trash(
+    root: &Path,
+    deletion: &Deletion,
+    trash: &Trash,
+    sync: &str,
+    reason: Reason,
+) -> Removed {
+    remove_with(root, deletion, Some((trash, sync, reason)))
+}
+
+fn remove_with(root: &Path, deletion: &Deletion, trash: Option<(&Trash, &str, Reason)>) -> Removed {
+    let mut out = Removed::default();
+    let errors = &mut out.errors;
     match check_ancestors(root, &deletion.path, false, "deleting") {
         Ok(true) => {}
-        Ok(false) => return errors,
-        Err(e) => return vec![e],
+        Ok(false) => return out,
+        Err(e) => {
+            errors.push(e);
+            return out;
+        }
     }
     let listed = std::iter::once((&deletion.path, &deletion.entry)).chain(
         deletion
@@ -239,8 +278,10 @@ pub fn remove(root: &Path, deletion: &Deletion) -> Vec<LocalError> {
                 }
             }
         }
-        if let Err(e) = remove_unchanged(root, path, entry) {
-            errors.push(e);
+        match remove_unchanged(root, path, entry, trash) {
+            Ok(Some(item)) => out.trashed.push(item),
+            Ok(None) => {}
+            Err(e) => errors.push(e),
         }
     }
     let mut dirs: Vec<&RelPath> = dirs.into_iter().map(|(path, _)| path).collect();
@@ -258,7 +299,7 @@ pub fn remove(root: &Path, deletion: &Deletion) -> Vec<LocalError> {
             errors.push(e);
         }
     }
-    errors
+    out
 }
 
 /// Renames `from` to `to`, creating `to`'s missing parent folders. Never replaces
@@ -356,7 +397,7 @@ pub(super) fn ancestors_are_dirs(root: &Path, path: &RelPath) -> Result<bool, Lo
 /// itself). `Ok(true)`: all are folders. `Ok(false)`: one is missing (only without
 /// `create`; with it, missing folders are created). An error of kind
 /// [`LocalErrorKind::SymlinkInPath`] for `path` if one is a symlink or not a folder.
-fn check_ancestors(
+pub(super) fn check_ancestors(
     root: &Path,
     path: &RelPath,
     create: bool,
@@ -509,18 +550,24 @@ fn not_a_file_any_more(path: &RelPath) -> LocalError {
     )
 }
 
-/// Removes the file or symlink at `path` if it is still as `listed`.
-fn remove_unchanged(root: &Path, path: &RelPath, listed: &Entry) -> Result<(), LocalError> {
+/// Removes the file or symlink at `path` if it is still as `listed`: unlinks it, or with
+/// `trash` moves it there (and returns the item).
+fn remove_unchanged(
+    root: &Path,
+    path: &RelPath,
+    listed: &Entry,
+    trash: Option<(&Trash, &str, Reason)>,
+) -> Result<Option<TrashItem>, LocalError> {
     const DURING: &str = "deleting it";
     let abs = root.join(path.as_str());
     let meta = match fs::symlink_metadata(&abs) {
         Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(LocalError::io(path, DURING, e)),
     };
     let current = match entry_at(path.as_str(), &abs, &meta) {
         Ok(current) => current,
-        Err(e) if e.kind == LocalErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind == LocalErrorKind::NotFound => return Ok(None),
         Err(e) if e.kind == LocalErrorKind::InvalidName => None,
         Err(e) => return Err(e),
     };
@@ -528,21 +575,58 @@ fn remove_unchanged(root: &Path, path: &RelPath, listed: &Entry) -> Result<(), L
         .as_ref()
         .is_some_and(|current| unchanged(listed, current))
     {
-        return Err(LocalError::new(
+        return Err(changed_since_listed(path, current.as_ref()));
+    }
+    let Some((trash, sync, reason)) = trash else {
+        return match fs::remove_file(&abs) {
+            Ok(()) => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(LocalError::io(path, DURING, e)),
+        };
+    };
+    let place = Place { sync, root, path };
+    let item = match trash.take(&place, reason) {
+        Ok(item) => item,
+        Err(e) if e.kind == LocalErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(LocalError {
+                message: format!(
+                    "not deleted: it could not be kept in the trash first ({}); it is kept",
+                    e.message
+                ),
+                ..e
+            })
+        }
+    };
+    let taken = item.entry();
+    if unchanged(listed, &taken) {
+        return Ok(Some(item));
+    }
+    // It changed between the check and the move: put it back, it is a change to sync.
+    match trash.restore(&item.id, None) {
+        Ok(_) => Err(changed_since_listed(path, Some(&taken))),
+        Err(e) => Err(LocalError::new(
             path,
             LocalErrorKind::Changed,
             format!(
-                "not deleted: it changed since it was listed for deletion (now {}); it is kept \
-                 and synced as a change",
-                describe(current.as_ref())
+                "it changed while it was being deleted and could not be put back ({}); it is \
+                 in the trash: `ferry restore {}` brings it back",
+                e.message, item.id
             ),
-        ));
+        )),
     }
-    match fs::remove_file(&abs) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(LocalError::io(path, DURING, e)),
-    }
+}
+
+fn changed_since_listed(path: &RelPath, current: Option<&Entry>) -> LocalError {
+    LocalError::new(
+        path,
+        LocalErrorKind::Changed,
+        format!(
+            "not deleted: it changed since it was listed for deletion (now {}); it is kept \
+             and synced as a change",
+            describe(current)
+        ),
+    )
 }
 
 /// Removes the folder at `path` if it is (still a folder and) empty.
@@ -618,7 +702,7 @@ fn describe(entry: Option<&Entry>) -> String {
 /// `rename` that fails with `AlreadyExists` instead of replacing `to`: `renameat2` with
 /// `RENAME_NOREPLACE` where the kernel and file system support it; elsewhere the caller's
 /// existence check is all there is.
-fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+pub(super) fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
     #[cfg(target_os = "linux")]
     {
         use std::ffi::CString;
