@@ -17,7 +17,7 @@ use crate::core::{
     same_version, Action, Deletion, Entry, EntryKind, Index, Item, Plan, RelPath, Side, Snapshot,
     Tolerance,
 };
-use crate::local::{self, LocalErrorKind};
+use crate::local::{self, LocalErrorKind, Origin, Place, Reason, Trash};
 use crate::remote::{DownloadedKind, FileError, FileErrorKind, Session, SessionError, UploadFile};
 
 use super::convert::{downloaded_entry, mtime_of};
@@ -186,6 +186,24 @@ pub struct Executor<'a> {
     /// When it turns true, the execution stops before the next batch (Ctrl-C): what was
     /// done is recorded, [`Outcome::interrupted`] is set.
     pub stop: Option<&'a tokio::sync::watch::Receiver<bool>>,
+    /// Where every local file that the plan deletes or overwrites is kept first.
+    pub keep: Keep<'a>,
+}
+
+/// The local safety net of an execution (see [`crate::local::trash`]).
+pub struct Keep<'a> {
+    /// The workspace's trash.
+    pub trash: &'a Trash,
+    /// The sync path's name, recorded with each item.
+    pub sync: &'a str,
+    /// Why local deletions happen in this plan (a deletion in the container, or a mirror
+    /// strategy).
+    pub deletion_reason: Reason,
+    /// The container's listing when the plan was made without a trusted index: a file
+    /// there that an upload replaces is kept in the trash first (its history is unknown,
+    /// so it may hold a change nobody has seen). `None` with a trusted index: an upload
+    /// then only ever replaces the agreed version.
+    pub untrusted_remote: Option<&'a Snapshot>,
 }
 
 impl Executor<'_> {
@@ -386,6 +404,14 @@ impl Executor<'_> {
         if files.is_empty() {
             return Ok(());
         }
+        let refused = self.keep_container_versions(&files, out).await?;
+        if !refused.is_empty() {
+            files.retain(|f| !refused.contains(&f.path));
+            read.retain(|i| !refused.contains(&i.path));
+            if files.is_empty() {
+                return Ok(());
+            }
+        }
         let report = self.session.upload(&files).await?;
         out.bytes_up += report.sent_bytes;
         let ok = self.keep_ok(&read, &report.failed, Retry::Upload, out);
@@ -469,10 +495,7 @@ impl Executor<'_> {
                             }
                             continue;
                         }
-                        None => {
-                            local::write_file(self.root, &e.path, contents, e.mode, entry.mtime)
-                                .map(|_| ())
-                        }
+                        None => self.replace_local(&e.path, contents, e.mode, entry.mtime),
                     }
                 }
                 DownloadedKind::Dir => local::mkdir(self.root, &e.path).map(|_| ()),
@@ -490,6 +513,132 @@ impl Executor<'_> {
         out.done.extend(ok.iter().map(|i| i.path.clone()));
         self.index.apply(&Action::Download { items: ok });
         Ok(())
+    }
+
+    /// Writes a downloaded file over `path`, keeping the local version there (if any) in
+    /// the trash first; a local version that cannot be kept is not overwritten.
+    fn replace_local(
+        &mut self,
+        path: &RelPath,
+        contents: &[u8],
+        mode: u32,
+        mtime: i64,
+    ) -> Result<(), local::LocalError> {
+        let at = Place {
+            sync: self.keep.sync,
+            root: self.root,
+            path,
+        };
+        let kept = self
+            .keep
+            .trash
+            .keep(&at, Reason::OverwrittenByDownload)
+            .map_err(|mut e| {
+                e.message = format!(
+                    "not overwritten: its local version could not be kept in the trash first ({})",
+                    e.message
+                );
+                e
+            })?;
+        match local::write_file(self.root, path, contents, mode, mtime) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                if let Some(item) = kept {
+                    let _ = self.keep.trash.forget(&item.id);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Before `files` replace what the container has, keeps the container's version of
+    /// each one that exists there and whose history is unknown ([`Keep::untrusted_remote`])
+    /// in the trash. Returns the paths that could not be kept (not to be uploaded).
+    async fn keep_container_versions(
+        &mut self,
+        files: &[UploadFile],
+        out: &mut Outcome,
+    ) -> Result<Vec<RelPath>, SessionError> {
+        let Some(remote) = self.keep.untrusted_remote else {
+            return Ok(Vec::new());
+        };
+        let wanted: Vec<RelPath> = files
+            .iter()
+            .filter(|f| {
+                remote
+                    .get(&f.path)
+                    .is_some_and(|e| e.kind == EntryKind::File)
+            })
+            .map(|f| f.path.clone())
+            .collect();
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let d = self.session.download(&wanted).await?;
+        let mut kept: Vec<RelPath> = Vec::new();
+        for e in &d.entries {
+            let DownloadedKind::File { contents } = &e.kind else {
+                continue;
+            };
+            let temp = self
+                .keep
+                .trash
+                .dir()
+                .with_file_name(local::temp_name("container-version"));
+            let written = (|| -> std::io::Result<()> {
+                std::fs::write(&temp, contents)?;
+                let t = super::convert::mtime_ns(e.mtime);
+                let ft = filetime::FileTime::from_unix_time(
+                    t.div_euclid(1_000_000_000),
+                    t.rem_euclid(1_000_000_000) as u32,
+                );
+                filetime::set_file_mtime(&temp, ft)
+            })();
+            let at = Place {
+                sync: self.keep.sync,
+                root: self.root,
+                path: &e.path,
+            };
+            let adopted = written.map_err(|err| err.to_string()).and_then(|()| {
+                self.keep
+                    .trash
+                    .adopt(&temp, &at, Origin::Container, Reason::ContainerVersion)
+                    .map_err(|err| err.message)
+            });
+            match adopted {
+                Ok(_) => kept.push(e.path.clone()),
+                Err(why) => {
+                    let _ = std::fs::remove_file(&temp);
+                    out.failures.push(Failure {
+                        path: e.path.to_string(),
+                        kind: "error",
+                        message: format!(
+                            "not uploaded: the container's version could not be kept in the \
+                             trash first ({why})"
+                        ),
+                        retry: Retry::Upload,
+                    });
+                }
+            }
+        }
+        // Gone or unreadable in the container: nothing to keep, or nothing to lose.
+        let refused: Vec<RelPath> = d
+            .errors
+            .iter()
+            .filter_map(|e| RelPath::new(&e.path).ok())
+            .filter(|p| !kept.contains(p))
+            .collect();
+        for p in &refused {
+            out.failures.push(Failure {
+                path: p.to_string(),
+                kind: "error",
+                message: "not uploaded: the container's version could not be read to keep it \
+                          in the trash first"
+                    .into(),
+                retry: Retry::Upload,
+            });
+        }
+        Ok(refused)
     }
 
     async fn save_conflict_copy(
@@ -607,7 +756,14 @@ impl Executor<'_> {
     fn delete_local(&mut self, deletions: &[Deletion], out: &mut Outcome) {
         let mut ok = Vec::new();
         for d in deletions {
-            let errors = local::remove(self.root, d);
+            let errors = local::remove_to_trash(
+                self.root,
+                d,
+                self.keep.trash,
+                self.keep.sync,
+                self.keep.deletion_reason,
+            )
+            .errors;
             if errors.is_empty() {
                 ok.push(d.clone());
                 out.done.push(d.path.clone());

@@ -33,7 +33,7 @@ use super::identity::{self, Distrust, Evidence, Verdict};
 use super::plan_text;
 use super::status::PathState;
 use super::store::IndexStore;
-use super::task::{EngineError, SyncTask};
+use super::task::{EngineError, Safety, SyncTask};
 
 /// Both sides as listed, with what could not be read.
 struct Sides {
@@ -154,14 +154,30 @@ impl SyncTask {
             self.summary.dry_run = plan_text::describe(&plan, &describe_verdict(&verdict));
             return Ok(false);
         }
+        let trusted = index.is_some();
         self.index = index.unwrap_or_default();
         // Racy entries of the stored index are checked again as soon as possible.
         self.racy_queue = self.index.racy().clone();
         self.identity = Some(observed.now);
         // Before any transfer: the identity this session wrote, and only trusted entries.
         self.save(store);
+        let safety = Safety {
+            deletion_reason: if !trusted && strategy == InitialSync::MirrorRemote {
+                crate::local::Reason::MirrorStrategy
+            } else {
+                crate::local::Reason::DeletedInContainer
+            },
+            untrusted_remote: (!trusted).then_some(&remote),
+        };
         let outcome = self
-            .execute(session, &plan, Some(&local), Some(store), Some(shutdown))
+            .execute(
+                session,
+                &plan,
+                Some(&local),
+                Some(store),
+                Some(shutdown),
+                safety,
+            )
             .await?;
         let interrupted = outcome.interrupted;
         let (up, down) = (outcome.uploaded, outcome.downloaded);

@@ -125,6 +125,24 @@ pub enum Control {
     Rescan,
 }
 
+/// What an execution keeps in the trash besides the local files it deletes or overwrites.
+#[derive(Clone, Copy)]
+pub(super) struct Safety<'a> {
+    /// Why local deletions happen.
+    pub deletion_reason: local::Reason,
+    /// The container's listing, when the plan was made without a trusted index (see
+    /// [`super::execute::Keep::untrusted_remote`]).
+    pub untrusted_remote: Option<&'a Snapshot>,
+}
+
+impl Safety<'_> {
+    /// Live changes: deletions come from the container; the index is trusted.
+    pub const LIVE: Safety<'static> = Safety {
+        deletion_reason: local::Reason::DeletedInContainer,
+        untrusted_remote: None,
+    };
+}
+
 /// How one connection ended.
 enum Ended {
     /// `--once`: the initial sync is done.
@@ -153,6 +171,9 @@ pub struct SyncTask {
     pub(super) unflushed: bool,
     /// Racy paths to check again once their window has passed (see [`super::racy`]).
     pub(super) racy_queue: BTreeSet<RelPath>,
+    /// The workspace's trash: every local file ferry deletes or overwrites goes there
+    /// first.
+    pub(super) trash: local::Trash,
     pub(super) problems: BTreeMap<String, Failure>,
     pub(super) summary: RunSummary,
     hooks: Hooks,
@@ -226,6 +247,7 @@ impl SyncTask {
             ),
         );
         let connector = Arc::new(KubeConnector::new(opts.kube.clone()));
+        let trash = local::Trash::new(&opts.state_dir);
         Ok(SyncTask {
             slot,
             sync,
@@ -238,6 +260,7 @@ impl SyncTask {
             identity: None,
             unflushed: false,
             racy_queue: BTreeSet::new(),
+            trash,
             problems: BTreeMap::new(),
             summary: RunSummary::default(),
             hooks,
@@ -313,6 +336,7 @@ impl SyncTask {
             self.fail(&e);
             return Err(e);
         }
+        self.prune_trash();
         // Start watching before the first scan, so no change falls between the two.
         let mut local_rx = if once {
             None
@@ -530,6 +554,7 @@ impl SyncTask {
         planned_local: Option<&Snapshot>,
         store: Option<&IndexStore>,
         stop: Option<&watch::Receiver<bool>>,
+        safety: Safety<'_>,
     ) -> Result<Outcome, EngineError> {
         let initial = store.is_some();
         let hub = self.hub.clone();
@@ -596,6 +621,12 @@ impl SyncTask {
             ),
             checkpoint: store.is_some().then_some(&mut checkpoint as _),
             stop,
+            keep: super::execute::Keep {
+                trash: &self.trash,
+                sync: &self.sync.name,
+                deletion_reason: safety.deletion_reason,
+                untrusted_remote: safety.untrusted_remote,
+            },
         };
         let out = exec.run(plan).await?;
         if out.downloaded > 0 && store.is_none() {
@@ -803,6 +834,8 @@ impl SyncTask {
         retry.reset();
         let mut save = tokio::time::interval(Duration::from_secs(2));
         save.reset();
+        let mut prune = tokio::time::interval(Duration::from_secs(3600));
+        prune.reset();
         let mut racy = tokio::time::interval(Duration::from_millis(500));
         racy.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut dirty = false;
@@ -901,12 +934,27 @@ impl SyncTask {
                         dirty = false;
                     }
                 }
+                _ = prune.tick() => self.prune_trash(),
                 _ = racy.tick(), if !self.racy_queue.is_empty() => {
                     if self.verify_racy(session).await? {
                         dirty = true;
                     }
                 }
             }
+        }
+    }
+
+    /// Keeps the trash within its bounds (see [`crate::local::trash`]); never in a dry run.
+    fn prune_trash(&self) {
+        if self.opts.dry_run {
+            return;
+        }
+        match self.trash.prune() {
+            Ok(gone) if !gone.is_empty() => {
+                tracing::info!(sync = %self.sync.name, "removed {} old items from the trash", gone.len())
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(sync = %self.sync.name, "cannot prune the trash: {e}"),
         }
     }
 
@@ -1095,7 +1143,9 @@ impl SyncTask {
             Tolerance::EXACT,
         );
         let plan = self.directions(plan);
-        let outcome = self.execute(session, &plan, None, None, None).await?;
+        let outcome = self
+            .execute(session, &plan, None, None, None, Safety::LIVE)
+            .await?;
         let uploaded = outcome.uploaded_paths.clone();
         self.record(&plan, outcome, failures, t.elapsed());
         self.run_hooks(&uploaded).await
@@ -1172,7 +1222,7 @@ impl SyncTask {
         );
         let plan = self.directions(plan);
         let outcome = self
-            .execute(session, &plan, view.as_ref(), None, None)
+            .execute(session, &plan, view.as_ref(), None, None, Safety::LIVE)
             .await?;
         self.record(&plan, outcome, failures, t.elapsed());
         Ok(())
