@@ -8,7 +8,11 @@
 //! - with an index, `merge`/`keepAll` initial plans and every live plan delete only paths
 //!   the index knows, as the index recorded them;
 //! - no action moves content in a direction the excludes forbid;
-//! - a batch of changes that all match the index plans nothing (echo).
+//! - a batch of changes that all match the index plans nothing (echo);
+//! - when the reset guard sets an index aside, the index left after any subset of the
+//!   plan's transfers failed holds only what was recorded anew or transferred;
+//! - the strategy of an untrusted initial sync deletes nothing on either side and
+//!   overwrites no local file, whatever the configured strategy.
 
 mod core_support;
 
@@ -270,6 +274,59 @@ proptest! {
         failure_persistence: None,
         ..ProptestConfig::default()
     })]
+
+    #[test]
+    fn a_set_aside_index_keeps_no_entry_of_a_failed_transfer(l in codes(), idx in codes(), fails in any::<u64>(), e in 0u8..6) {
+        // One side emptied (a new container): the reset guard sets the index aside.
+        let (local, ex) = (tree(&l), exclude_set(e));
+        let old = Index::from_snapshot(tree(&idx));
+        prop_assume!(!old.is_empty());
+        let plan = plan_initial(&local, &Snapshot::new(), Some(&old), InitialSync::Merge, &ex, Tolerance::default());
+        // Carry out the index side of the plan with some transfers failing.
+        let mut index = old.clone();
+        let mut recorded: BTreeSet<RelPath> = BTreeSet::new();
+        let mut bit = 0;
+        for action in &plan.actions {
+            match action {
+                Action::Upload { items } | Action::Download { items } | Action::MkdirRemote { items } | Action::MkdirLocal { items } => {
+                    let ok: Vec<_> = items.iter().filter(|_| { bit += 1; fails >> (bit % 64) & 1 == 0 }).cloned().collect();
+                    recorded.extend(ok.iter().map(|i| i.path.clone()));
+                    index.apply(&match action {
+                        Action::Upload { .. } => Action::Upload { items: ok },
+                        Action::Download { .. } => Action::Download { items: ok },
+                        Action::MkdirRemote { .. } => Action::MkdirRemote { items: ok },
+                        _ => Action::MkdirLocal { items: ok },
+                    });
+                }
+                Action::Record { items } => {
+                    recorded.extend(items.iter().map(|i| i.path.clone()));
+                    index.apply(action);
+                }
+                other => index.apply(other),
+            }
+        }
+        for (path, _) in index.entries().iter() {
+            prop_assert!(recorded.contains(path), "{path} stayed from the set-aside index: {plan:#?}");
+        }
+    }
+
+    #[test]
+    fn the_untrusted_strategy_never_deletes_or_overwrites_local_files(l in codes(), r in codes(), e in 0u8..6) {
+        let (local, remote, ex) = (tree(&l), tree(&r), exclude_set(e));
+        for strategy in STRATEGIES {
+            let safe = ferry::core::initial::safe_strategy(strategy);
+            let plan = plan_initial(&local, &remote, None, safe, &ex, Tolerance::default());
+            prop_assert!(deleted(&plan).is_empty(), "{strategy:?} → {safe:?}: {plan:#?}");
+            for action in &plan.actions {
+                if let Action::Download { items } | Action::MkdirLocal { items } = action {
+                    for i in items {
+                        prop_assert!(!local.contains(&i.path), "{strategy:?} → {safe:?} overwrites local {}", i.path);
+                    }
+                }
+                prop_assert!(!matches!(action, Action::SaveConflictCopy { .. }), "{strategy:?}: a conflict copy without an index");
+            }
+        }
+    }
 
     #[test]
     fn merge_never_deletes_or_overwrites_local_files(l in codes(), r in codes(), e in 0u8..6) {
