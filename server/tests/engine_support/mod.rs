@@ -818,25 +818,32 @@ fn tar_manifest(reader: impl Read, skip: &dyn Fn(&str) -> bool) -> Manifest {
     m
 }
 
-/// One entry for messages: `f 6 B mtime 1700000000 "alpha\n"`.
+/// One entry for messages: `f 6 B mode 644 mtime 1700000000 "alpha\n"` (binary
+/// content as a hash of it).
 fn describe_item(i: &Item) -> String {
-    let preview: String = String::from_utf8_lossy(&i.content)
-        .chars()
-        .take(40)
-        .collect();
+    let content = match std::str::from_utf8(&i.content) {
+        Ok(text) if !text.contains('\0') => {
+            let preview: String = text.chars().take(40).collect();
+            let more = if text.chars().count() > 40 { "…" } else { "" };
+            format!("{preview:?}{more}")
+        }
+        _ => {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            i.content.hash(&mut h);
+            format!("<binary, hash {:016x}>", h.finish())
+        }
+    };
     match i.kind {
         'd' => "folder".to_string(),
         k => format!(
-            "{k} {} B mode {:o} mtime {} {preview:?}{}",
-            i.size,
-            i.mode,
-            i.mtime,
-            if i.content.len() > 40 { "…" } else { "" }
+            "{k} {} B mode {:o} mtime {} {content}",
+            i.size, i.mode, i.mtime
         ),
     }
 }
 
-/// How `actual` differs from `expected`, entry by entry (at most 20 lines), `None` when
+/// How `actual` differs from `expected`, entry by entry (at most 8 lines), `None` when
 /// they agree on paths, kinds, sizes, contents, executable bits and mtimes (seconds).
 pub fn tree_diff(expected: &Manifest, actual: &Manifest) -> Option<String> {
     let mut lines = Vec::new();
@@ -847,7 +854,7 @@ pub fn tree_diff(expected: &Manifest, actual: &Manifest) -> Option<String> {
         match actual.get(p) {
             None => {
                 missing += 1;
-                if lines.len() < 20 {
+                if lines.len() < 8 {
                     lines.push(format!("  missing  {p} (was {})", describe_item(e)));
                 }
             }
@@ -858,7 +865,7 @@ pub fn tree_diff(expected: &Manifest, actual: &Manifest) -> Option<String> {
                 other.insert(p.clone(), a.clone());
                 if !is_same(&one, &other) {
                     changed += 1;
-                    if lines.len() < 20 {
+                    if lines.len() < 8 {
                         lines.push(format!(
                             "  changed  {p}: {} → {}",
                             describe_item(e),
@@ -872,7 +879,7 @@ pub fn tree_diff(expected: &Manifest, actual: &Manifest) -> Option<String> {
     for (p, a) in actual {
         if !expected.contains_key(p) {
             extra += 1;
-            if lines.len() < 20 {
+            if lines.len() < 8 {
                 lines.push(format!("  extra    {p} ({})", describe_item(a)));
             }
         }
