@@ -8,18 +8,22 @@
 //! local save of the file must not overwrite the container's newer content without a
 //! conflict.
 //!
-//! On today's code the loops fail within a few rounds, e.g.
+//! On today's code both loops fail in their first rounds:
 //!
 //! ```text
-//! round 3: the container wrote "B03" (same size, same second 1796161601 as "A03"); the
-//! local file still says "A03" 10 s later (2 of 3 pairs had the same second)
+//! debian:inotify (inotifywait), round 0: the container wrote "B00" (same size, same second
+//! 1796163008 as "A00"); the local file still says Some("A00") 10 s later (1 of 1 pairs had
+//! the same second)
+//! busybox (polling), round 1: the container wrote "A01" (3 bytes, like the previous
+//! version); the local file says Some("B00") 10 s later (0 of 1 pairs so far had the same
+//! second)
 //! ```
 //!
 //! and the local save overwrites the container's `B1` with no conflict copy:
 //!
 //! ```text
-//! the container's "B1" (written in the second of "A1", same size) is gone: container
-//! flag.txt = "L3 saved locally\n", no local conflict copy, no problem in the status
+//! the container's "B1" (written in the second of "A1", 1796163002, same size) is gone:
+//! container flag.txt = Some("L3 saved locally\n"), local tree ["flag.txt"], problems []
 //! ```
 
 mod engine_support;

@@ -12,13 +12,17 @@
 //!
 //! ```text
 //! the local tree after syncing against the replacement pod: 2 missing, 0 extra, 1 changed (of 3 expected)
-//!   missing  c.txt (was f 8 B mode 644 mtime … "charlie\n")
-//!   missing  devspace.yaml (was f … "version: v2beta1\n…")
-//!   changed  a.txt: f 6 B mode 644 mtime <now> "alpha\n" → f 6 B mode 644 mtime <now − 3600> "alpha\n"
+//!   changed  a.txt: f 6 B mode 644 mtime 1796161376 "alpha\n" → f 6 B mode 644 mtime 1796157781 "alpha\n"
+//!   missing  c.txt (was f 8 B mode 644 mtime 1796161381 "charlie\n")
+//!   missing  devspace.yaml (was f 132 B mode 644 mtime 1796161381 "version: v2beta1\nname: test\ndev:\n  web:\n"…)
+//! [web] connected to pod web-b container main (namespace replaced-bb), folder /app
+//! [web] initial sync: 1/1 files
+//! [web] ↓ 1 file (6 B), 2 deleted in 16 ms
 //! ```
 //!
 //! With `ferry lsp` (live: the pod is replaced under a running server) the same loss
-//! happens on the reconnect.
+//! happens on the reconnect (`↓ 1 file (6 B), 2 deleted` in the sync log), and the
+//! folder then turns `noConfig` since its `devspace.yaml` is gone.
 
 mod engine_support;
 mod lsp_support;
