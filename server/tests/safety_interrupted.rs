@@ -4,7 +4,7 @@
 //! shaped (2 MB/s per stream) so the upload to B takes several seconds; `ferry sync` is
 //! started and killed with SIGKILL once the cluster's byte counter of B's session stream
 //! (`/control/v1/streams`, `stdin_bytes`) reaches K — early, middle and late in the
-//! upload, on busybox, and once on debian; then `ferry sync --once` runs unshaped. No
+//! upload, on busybox, and once on debian — or once the first batch has landed in B; then `ferry sync --once` runs unshaped. No
 //! local file may be deleted or changed, and B must end up with the local tree.
 //!
 //! Each round has a workspace and pods of its own, so every K is reported even when an
@@ -20,6 +20,9 @@
 //!   [web-1] connected to pod b-1 container main (namespace interrupted), folder /app
 //!   [web-1] 3000 deleted in 202 ms
 //! ```
+//!
+//! Killed at the first batch boundary (the 2,000 files of the first batch have landed,
+//! an observable event: a count of the files in B), the retry prints `1000 deleted`.
 //!
 //! At 90 % the outcome today depends on timing: ferry had usually written the whole last
 //! batch into the stream before the kill, and the container session, which outlives
@@ -41,8 +44,27 @@ const FILE_SIZE: usize = 2048;
 const BANDWIDTH: u64 = 2_000_000;
 const WAIT: Duration = Duration::from_secs(180);
 
+/// When a round kills the interrupted `ferry sync`.
+#[derive(Clone, Copy, Debug)]
+enum Kill {
+    /// Once B's session stream carried this fraction of the bytes A's did.
+    Bytes(f64),
+    /// At a batch boundary: once this many files have landed in B (a whole batch: the
+    /// engine sends at most 2,000 files per batch).
+    Landed(usize),
+}
+
+/// Files in `/app` of `pod`.
+async fn files_in(env: &Env, pod: &str) -> usize {
+    env.sh(pod, "find /app -type f ! -path '*/.ferry*' | wc -l")
+        .await
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
 /// One round: its own workspace, pods `a-N` / `b-N` labelled `app: web-N`.
-async fn round(env: &Env, n: usize, image: &str, fraction: f64) -> Result<String, String> {
+async fn round(env: &Env, n: usize, image: &str, kill: Kill) -> Result<String, String> {
     let app = format!("web-{n}");
     let (a, b) = (format!("a-{n}"), format!("b-{n}"));
     env.pod(&labelled(sync_pod(&a, image), &app)).await;
@@ -66,7 +88,10 @@ async fn round(env: &Env, n: usize, image: &str, fraction: f64) -> Result<String
         return Err(format!("pod A after the first sync: {d}"));
     }
     let total = env.session_stdin_bytes(&a).await;
-    let k = (total as f64 * fraction) as u64;
+    let k = match kill {
+        Kill::Bytes(fraction) => (total as f64 * fraction) as u64,
+        Kill::Landed(_) => 0,
+    };
 
     // A is replaced by an empty B; the upload to B is interrupted at K bytes.
     env.delete_pod(&a).await;
@@ -78,14 +103,15 @@ async fn round(env: &Env, n: usize, image: &str, fraction: f64) -> Result<String
     let mut sync = ws.sync(&kubeconfig);
     let t = Instant::now();
     loop {
-        if env.session_stdin_bytes(&b).await >= k {
+        let reached = match kill {
+            Kill::Bytes(_) => env.session_stdin_bytes(&b).await >= k,
+            Kill::Landed(files) => files_in(env, &b).await >= files,
+        };
+        if reached {
             break;
         }
         if t.elapsed() > WAIT {
-            return Err(format!(
-                "B's session never carried {k} bytes\n{}",
-                sync.output()
-            ));
+            return Err(format!("{kill:?} never reached in B\n{}", sync.output()));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -101,10 +127,13 @@ async fn round(env: &Env, n: usize, image: &str, fraction: f64) -> Result<String
     // The retry.
     let out = ws.sync_once(&kubeconfig);
     let text = printed(&out);
+    let at = match kill {
+        Kill::Bytes(fraction) => format!("K = {:.0}% = {k} of {total} bytes", fraction * 100.0),
+        Kill::Landed(files) => format!("at the batch boundary: {files} files landed"),
+    };
     let head = format!(
-        "round {n} ({image}, K = {:.0}% = {k} of {total} bytes; killed at {killed_at} after \
-         {:.1} s, {landed_files} files had landed in B)",
-        fraction * 100.0,
+        "round {n} ({image}, {at}; killed at {killed_at} of {total} bytes after {:.1} s, \
+         {landed_files} files had landed in B)",
         t.elapsed().as_secs_f64()
     );
     let after = ws.tree(FERRY_STATE);
@@ -144,23 +173,23 @@ fn tail(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// busybox at K = 5 %, 50 % and 90 % of the upload, debian at 50 %.
+/// busybox at K = 5 %, 50 % and 90 % of the upload and at the first batch boundary,
+/// debian at 50 %.
 #[tokio::test]
 async fn interrupted_initial_sync_never_deletes_local_files() {
     let _t = Timer::start("interrupted_initial_sync_never_deletes_local_files");
     let env = Env::start("interrupted", Exec::V5).await;
     let mut failures = Vec::new();
-    for (n, (image, fraction)) in [
-        ("busybox", 0.05),
-        ("busybox", 0.5),
-        ("busybox", 0.9),
-        ("debian", 0.5),
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    let rounds = [
+        ("busybox", Kill::Bytes(0.05)),
+        ("busybox", Kill::Bytes(0.5)),
+        ("busybox", Kill::Bytes(0.9)),
+        ("busybox", Kill::Landed(2000)),
+        ("debian", Kill::Bytes(0.5)),
+    ];
+    for (n, (image, kill)) in rounds.into_iter().enumerate() {
         let t = Instant::now();
-        match round(&env, n + 1, image, fraction).await {
+        match round(&env, n + 1, image, kill).await {
             Ok(report) => eprintln!("{report} ({:.1} s)", t.elapsed().as_secs_f64()),
             Err(e) => {
                 eprintln!("FAILED {e}\n({:.1} s)", t.elapsed().as_secs_f64());
@@ -170,8 +199,9 @@ async fn interrupted_initial_sync_never_deletes_local_files() {
     }
     assert!(
         failures.is_empty(),
-        "{} of 4 rounds lost or kept back files:\n\n{}",
+        "{} of {} rounds lost or kept back files:\n\n{}",
         failures.len(),
+        rounds.len(),
         failures.join("\n\n")
     );
 }
