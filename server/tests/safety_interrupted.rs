@@ -4,8 +4,9 @@
 //! shaped (2 MB/s per stream) so the upload to B takes several seconds; `ferry sync` is
 //! started and killed with SIGKILL once the cluster's byte counter of B's session stream
 //! (`/control/v1/streams`, `stdin_bytes`) reaches K — early, middle and late in the
-//! upload, on busybox, and once on debian — or once the first batch has landed in B; then `ferry sync --once` runs unshaped. No
-//! local file may be deleted or changed, and B must end up with the local tree.
+//! upload, on busybox, and once on debian — or once the first batch has landed in B;
+//! then `ferry sync --once` runs unshaped. No local file may be deleted or changed, and
+//! B must end up with the local tree.
 //!
 //! Each round has a workspace and pods of its own, so every K is reported even when an
 //! earlier one lost files. On today's code the rounds at 5 % and 50 % (busybox) and 50 %
