@@ -399,6 +399,7 @@ async fn planted_config_and_env_are_never_downloaded_and_hooks_never_run() {
     let kubeconfig = env.cluster.kubeconfig();
     let mut violations: Vec<String> = Vec::new();
 
+    let phase1 = Instant::now();
     let mut sync = ws.sync(&kubeconfig);
     wait_running_watching(&ws, &kubeconfig, &sync).await;
     let before = ws.tree(FERRY_STATE);
@@ -444,10 +445,12 @@ async fn planted_config_and_env_are_never_downloaded_and_hooks_never_run() {
         }
     }
     let first_run = sync.output();
+    let phase1 = phase1.elapsed();
     sync.stop();
 
     // ferry starts again (with whatever config is local now) and uploads two batches:
     // the hooks of the first have run before the second is handled.
+    let phase2 = Instant::now();
     let sync = ws.sync(&kubeconfig);
     wait_running_watching(&ws, &kubeconfig, &sync).await;
     for (name, content) in [("b.txt", "bee\n"), ("c.txt", "sea\n")] {
@@ -471,8 +474,10 @@ async fn planted_config_and_env_are_never_downloaded_and_hooks_never_run() {
     }
     assert!(
         violations.is_empty(),
-        "{}\n--- the first ferry sync:\n{first_run}\n--- the second:\n{}",
+        "{}\n--- the first ferry sync ({:.1} s):\n{first_run}\n--- the second ({:.1} s):\n{}",
         violations.join("\n"),
+        phase1.as_secs_f64(),
+        phase2.elapsed().as_secs_f64(),
         sync.output()
     );
 }
