@@ -199,6 +199,17 @@ async fn replaced_pod_with_prefilled_folder_busybox_lsp() {
         "the sync log says {NOT_RECOGNISED:?}\n{}",
         lsp.context()
     );
+    // Before the first connection the field is there, and null.
+    let connecting = lsp
+        .statuses()
+        .into_iter()
+        .find(|s| s["paths"][0]["state"] == "connecting")
+        .expect("a ferry/status while connecting");
+    assert_eq!(
+        connecting["paths"][0].get("recognised"),
+        Some(&Value::Null),
+        "`recognised` is null before the first connection: {connecting}"
+    );
     lsp.assert_clean_stdout();
 }
 
