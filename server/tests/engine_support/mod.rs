@@ -417,47 +417,7 @@ fn ignored(rel: &str) -> bool {
 
 /// The manifest of a local folder.
 pub fn local_manifest(root: &Path) -> Manifest {
-    let mut m = Manifest::new();
-    fn walk(root: &Path, dir: &Path, m: &mut Manifest) {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-            if ignored(&rel) {
-                continue;
-            }
-            let meta = std::fs::symlink_metadata(&p).unwrap();
-            let kind = if meta.is_dir() {
-                'd'
-            } else if meta.file_type().is_symlink() {
-                'l'
-            } else {
-                'f'
-            };
-            let content = if kind == 'f' {
-                std::fs::read(&p).unwrap()
-            } else {
-                Vec::new()
-            };
-            m.insert(
-                rel,
-                Item {
-                    kind,
-                    size: if kind == 'd' { 0 } else { meta.len() },
-                    mode: meta.mode() & 0o7777,
-                    mtime: if kind == 'd' { 0 } else { meta.mtime() },
-                    content,
-                },
-            );
-            if kind == 'd' {
-                walk(root, &p, m);
-            }
-        }
-    }
-    walk(root, root, &mut m);
-    m
+    walk_local(root, &ignored)
 }
 
 /// The manifest of `root` in `pod`'s container, from a tar archive made there as root.
@@ -510,48 +470,7 @@ pub async fn remote_manifest_gz(env: &Env, pod: &str, root: &str) -> Manifest {
 
 /// The manifest of a tar archive of a folder (paths relative to it).
 fn manifest_of_tar(reader: impl Read) -> Manifest {
-    let mut m = Manifest::new();
-    let mut archive = tar::Archive::new(reader);
-    for e in archive.entries().unwrap() {
-        let mut e = e.unwrap();
-        let path = e.path().unwrap().to_string_lossy().into_owned();
-        let rel = path
-            .trim_start_matches("./")
-            .trim_end_matches('/')
-            .to_string();
-        if rel.is_empty() || rel == "." || ignored(&rel) {
-            continue;
-        }
-        let h = e.header().clone();
-        let kind = match h.entry_type() {
-            tar::EntryType::Directory => 'd',
-            tar::EntryType::Symlink => 'l',
-            _ => 'f',
-        };
-        let mut content = Vec::new();
-        if kind == 'f' {
-            e.read_to_end(&mut content).unwrap();
-        }
-        m.insert(
-            rel,
-            Item {
-                kind,
-                size: if kind == 'd' {
-                    0
-                } else {
-                    h.size().unwrap_or(0)
-                },
-                mode: h.mode().unwrap_or(0) & 0o7777,
-                mtime: if kind == 'd' {
-                    0
-                } else {
-                    h.mtime().unwrap_or(0) as i64
-                },
-                content,
-            },
-        );
-    }
-    m
+    tar_manifest(reader, &ignored)
 }
 
 /// Whether [`assert_same`] would pass (for polling).
@@ -749,5 +668,494 @@ pub async fn ready_pod(
         }
         assert!(Instant::now() < deadline, "no Ready pod for {selector}");
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+// --- whole trees, for the safety tests ----------------------------------------------
+
+/// The state ferry keeps next to synced files, named for whole-tree comparisons: the
+/// local `.ferry/` (index, lock, log, status, trash) and, in the container, a `.ferry/`
+/// marker folder and `.ferry-tmp-*` staging and state folders.
+pub const FERRY_STATE: &[&str] = &[".ferry", ".ferry-tmp-*"];
+
+/// Whether `rel` is left out by `names`: one of its components equals a name, or starts
+/// with the part of a name before its trailing `*`.
+pub fn left_out(rel: &str, names: &[&str]) -> bool {
+    rel.split('/').any(|c| {
+        names.iter().any(|n| match n.strip_suffix('*') {
+            Some(prefix) => c.starts_with(prefix),
+            None => c == *n,
+        })
+    })
+}
+
+/// The whole local tree under `root` (files, folders, symlinks, with content, mode and
+/// mtime), leaving out only what `leave` names (see [`left_out`]) — unlike
+/// [`local_manifest`], the config and dot files are in.
+pub fn local_tree(root: &Path, leave: &[&str]) -> Manifest {
+    walk_local(root, &|rel| left_out(rel, leave))
+}
+
+/// The whole tree under `root` in `pod`'s container (a gzipped tar made there as root),
+/// leaving out only what `leave` names. A missing `root` is an empty tree.
+pub async fn remote_tree(env: &Env, pod: &str, root: &str, leave: &[&str]) -> Manifest {
+    let script = format!("[ -d {root} ] || exit 0; tar czf - -C {root} .");
+    let out = env
+        .control
+        .run(&env.ns, pod, &["sh", "-c", &script], b"")
+        .await
+        .expect("control run");
+    assert_eq!(out.exit_code, 0, "tar in {pod} failed: {}", out.stderr);
+    if out.stdout.is_empty() {
+        return Manifest::new();
+    }
+    tar_manifest(flate2::read::GzDecoder::new(&out.stdout[..]), &|rel| {
+        left_out(rel, leave)
+    })
+}
+
+fn walk_local(root: &Path, skip: &dyn Fn(&str) -> bool) -> Manifest {
+    let mut m = Manifest::new();
+    fn walk(root: &Path, dir: &Path, skip: &dyn Fn(&str) -> bool, m: &mut Manifest) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            if skip(&rel) {
+                continue;
+            }
+            let Ok(meta) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
+            let kind = if meta.is_dir() {
+                'd'
+            } else if meta.file_type().is_symlink() {
+                'l'
+            } else {
+                'f'
+            };
+            let content = match kind {
+                'f' => std::fs::read(&p).unwrap_or_default(),
+                'l' => std::fs::read_link(&p)
+                    .map(|t| t.to_string_lossy().into_owned().into_bytes())
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            m.insert(
+                rel,
+                Item {
+                    kind,
+                    size: if kind == 'd' { 0 } else { meta.len() },
+                    mode: meta.mode() & 0o7777,
+                    mtime: if kind == 'd' { 0 } else { meta.mtime() },
+                    content,
+                },
+            );
+            if kind == 'd' {
+                walk(root, &p, skip, m);
+            }
+        }
+    }
+    walk(root, root, skip, &mut m);
+    m
+}
+
+fn tar_manifest(reader: impl Read, skip: &dyn Fn(&str) -> bool) -> Manifest {
+    let mut m = Manifest::new();
+    let mut archive = tar::Archive::new(reader);
+    for e in archive.entries().unwrap() {
+        let mut e = e.unwrap();
+        let path = e.path().unwrap().to_string_lossy().into_owned();
+        let rel = path
+            .trim_start_matches("./")
+            .trim_end_matches('/')
+            .to_string();
+        if rel.is_empty() || rel == "." || skip(&rel) {
+            continue;
+        }
+        let h = e.header().clone();
+        let kind = match h.entry_type() {
+            tar::EntryType::Directory => 'd',
+            tar::EntryType::Symlink => 'l',
+            _ => 'f',
+        };
+        let mut content = Vec::new();
+        match kind {
+            'f' => {
+                e.read_to_end(&mut content).unwrap();
+            }
+            'l' => {
+                content = e
+                    .link_name()
+                    .ok()
+                    .flatten()
+                    .map(|t| t.to_string_lossy().into_owned().into_bytes())
+                    .unwrap_or_default();
+            }
+            _ => {}
+        }
+        m.insert(
+            rel,
+            Item {
+                kind,
+                size: match kind {
+                    'f' => h.size().unwrap_or(0),
+                    'l' => content.len() as u64,
+                    _ => 0,
+                },
+                mode: h.mode().unwrap_or(0) & 0o7777,
+                mtime: if kind == 'd' {
+                    0
+                } else {
+                    h.mtime().unwrap_or(0) as i64
+                },
+                content,
+            },
+        );
+    }
+    m
+}
+
+/// One entry for messages: `f 6 B mode 644 mtime 1700000000 "alpha\n"` (binary
+/// content as a hash of it).
+fn describe_item(i: &Item) -> String {
+    let content = match std::str::from_utf8(&i.content) {
+        Ok(text) if !text.contains('\0') => {
+            let preview: String = text.chars().take(40).collect();
+            let more = if text.chars().count() > 40 { "…" } else { "" };
+            format!("{preview:?}{more}")
+        }
+        _ => {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            i.content.hash(&mut h);
+            format!("<binary, hash {:016x}>", h.finish())
+        }
+    };
+    match i.kind {
+        'd' => "folder".to_string(),
+        k => format!(
+            "{k} {} B mode {:o} mtime {} {content}",
+            i.size, i.mode, i.mtime
+        ),
+    }
+}
+
+/// How `actual` differs from `expected`, entry by entry (at most 8 lines), `None` when
+/// they agree on paths, kinds, sizes, contents, executable bits and mtimes (seconds).
+pub fn tree_diff(expected: &Manifest, actual: &Manifest) -> Option<String> {
+    let mut lines = Vec::new();
+    let mut missing = 0;
+    let mut extra = 0;
+    let mut changed = 0;
+    for (p, e) in expected {
+        match actual.get(p) {
+            None => {
+                missing += 1;
+                if lines.len() < 8 {
+                    lines.push(format!("  missing  {p} (was {})", describe_item(e)));
+                }
+            }
+            Some(a) => {
+                let mut one = Manifest::new();
+                one.insert(p.clone(), e.clone());
+                let mut other = Manifest::new();
+                other.insert(p.clone(), a.clone());
+                if !is_same(&one, &other) {
+                    changed += 1;
+                    if lines.len() < 8 {
+                        lines.push(format!(
+                            "  changed  {p}: {} → {}",
+                            describe_item(e),
+                            describe_item(a)
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    for (p, a) in actual {
+        if !expected.contains_key(p) {
+            extra += 1;
+            if lines.len() < 8 {
+                lines.push(format!("  extra    {p} ({})", describe_item(a)));
+            }
+        }
+    }
+    if missing + extra + changed == 0 {
+        return None;
+    }
+    Some(format!(
+        "{missing} missing, {extra} extra, {changed} changed (of {} expected)\n{}",
+        expected.len(),
+        lines.join("\n")
+    ))
+}
+
+/// Panics unless `actual` equals `expected` (see [`tree_diff`]), naming `what` and
+/// adding `context` (what ferry printed).
+pub fn assert_tree(what: &str, expected: &Manifest, actual: &Manifest, context: &str) {
+    if let Some(d) = tree_diff(expected, actual) {
+        panic!("{what}: {d}\n{context}");
+    }
+}
+
+/// Polls the container's tree at `root` (leaving out `leave`) until it equals
+/// `expected`, up to `timeout`; returns it, or the last difference on timeout.
+pub async fn wait_remote_tree(
+    env: &Env,
+    pod: &str,
+    root: &str,
+    leave: &[&str],
+    expected: &Manifest,
+    timeout: Duration,
+) -> Result<Manifest, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let t = remote_tree(env, pod, root, leave).await;
+        match tree_diff(expected, &t) {
+            None => return Ok(t),
+            Some(d) if Instant::now() >= deadline => return Err(d),
+            Some(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// A file a pod's command writes at start, as an image built with `COPY . /app` holds
+/// it: relative path, content, mtime (seconds).
+#[derive(Clone, Debug)]
+pub struct ImageFile {
+    pub path: &'static str,
+    pub content: String,
+    pub mtime: i64,
+}
+
+impl ImageFile {
+    pub fn new(path: &'static str, content: &str, mtime: i64) -> ImageFile {
+        ImageFile {
+            path,
+            content: content.to_string(),
+            mtime,
+        }
+    }
+}
+
+/// Single-quotes `s` for `sh`.
+pub fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// A shell script that creates `files` under `root` (parents too) with their contents
+/// and mtimes.
+pub fn prefill_script(root: &str, files: &[ImageFile]) -> String {
+    let mut s = format!("mkdir -p {root}");
+    for f in files {
+        let p = format!("{root}/{}", f.path);
+        let parent = &p[..p.rfind('/').unwrap()];
+        s.push_str(&format!(
+            " && mkdir -p {parent} && printf '%s' {} > {p} && touch -d @{} {p}",
+            sh_quote(&f.content),
+            f.mtime
+        ));
+    }
+    s
+}
+
+/// A sync pod labelled `app: <app>` whose container starts by writing `files` into
+/// `/app` (an image that already holds the folder), then sleeps.
+pub fn image_pod(name: &str, image: &str, app: &str, files: &[ImageFile]) -> PodBuilder {
+    let script = format!(
+        "{}; trap 'exit 0' TERM; while true; do sleep 1; done",
+        prefill_script("/app", files)
+    );
+    labelled(
+        PodBuilder::new(name, image).command(&["sh", "-c", &script]),
+        app,
+    )
+}
+
+/// `pod` with the label `app: <app>` (a replacement of another pod).
+pub fn labelled(mut pod: PodBuilder, app: &str) -> PodBuilder {
+    pod.manifest["metadata"]["labels"]["app"] = serde_json::json!(app);
+    pod
+}
+
+/// Seconds since the Unix epoch, now.
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Sets a local file's mtime (whole seconds).
+pub fn set_mtime(path: &Path, secs: i64) {
+    filetime::set_file_mtime(path, filetime::FileTime::from_unix_time(secs, 0)).unwrap();
+}
+
+/// What a finished `ferry` run printed, for messages and reports.
+pub fn printed(out: &Output) -> String {
+    format!(
+        "exit {}\n--- stdout\n{}--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+impl Workspace {
+    /// The whole local tree of the workspace (see [`local_tree`]).
+    pub fn tree(&self, leave: &[&str]) -> Manifest {
+        local_tree(self.root(), leave)
+    }
+
+    /// `.ferry/status.json` as the last run left it.
+    pub fn status_file(&self) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.path(".ferry/status.json")).unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The sync log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.path(".ferry/sync.log")).unwrap_or_default()
+    }
+}
+
+impl Running {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Sends `signal` (e.g. `libc::SIGKILL`, `libc::SIGINT`).
+    pub fn signal(&self, signal: i32) {
+        if let Some(c) = self.child.as_ref() {
+            unsafe {
+                libc::kill(c.id() as i32, signal);
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for the process to end; its exit status, or `None` if it
+    /// still runs.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        let child = self.child.as_mut()?;
+        loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                return Some(s);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Env {
+    /// The bytes ferry's session streams into `pod` (`sh -c SCRIPT ferry-session …`)
+    /// carried to the container so far, from the cluster's counters.
+    pub async fn session_stdin_bytes(&self, pod: &str) -> u64 {
+        self.control
+            .streams(&self.ns, pod)
+            .await
+            .expect("streams")
+            .iter()
+            .filter(|s| {
+                s["command"]
+                    .as_array()
+                    .is_some_and(|c| c.iter().any(|a| a == "ferry-session"))
+            })
+            .filter_map(|s| s["stdin_bytes"].as_u64())
+            .sum()
+    }
+
+    /// How often the container of `pod` restarted.
+    pub async fn restart_count(&self, pod: &str) -> i32 {
+        let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+            kube::Api::namespaced(self.client.clone(), &self.ns);
+        pods.get(pod)
+            .await
+            .expect("get pod")
+            .status
+            .and_then(|s| s.container_statuses)
+            .and_then(|c| c.first().map(|c| c.restart_count))
+            .unwrap_or(0)
+    }
+
+    /// Kills the container's main process and waits until it restarted and the pod is
+    /// Ready again (the container then has a fresh root filesystem).
+    pub async fn restart_container(&self, pod: &str) {
+        let before = self.restart_count(pod).await;
+        self.control
+            .kill_main(&self.ns, pod, "KILL")
+            .await
+            .expect("kill the main process");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while self.restart_count(pod).await <= before {
+            assert!(Instant::now() < deadline, "{pod} did not restart in time");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        ferry_testkit::wait_ready(&self.client, &self.ns, pod, Duration::from_secs(120))
+            .await
+            .expect("ready after the restart");
+    }
+
+    /// Deletes `pod` and waits until it is gone.
+    pub async fn delete_pod(&self, pod: &str) {
+        let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+            kube::Api::namespaced(self.client.clone(), &self.ns);
+        pods.delete(pod, &kube::api::DeleteParams::default())
+            .await
+            .expect("delete pod");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while pods.get_opt(pod).await.expect("get pod").is_some() {
+            assert!(Instant::now() < deadline, "pod {pod} not gone in time");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// `report.paths[0].recognised` of a status (`ferry status --json` or
+/// `.ferry/status.json`, whose report is the whole file).
+pub fn recognised(status: &serde_json::Value) -> serde_json::Value {
+    let report = if status.get("report").is_some() {
+        &status["report"]
+    } else {
+        status
+    };
+    report["paths"][0]
+        .get("recognised")
+        .cloned()
+        .unwrap_or(serde_json::Value::String("<no such field>".into()))
+}
+
+/// The notice ferry prints when it merges with a container it does not recognise.
+pub const NOT_RECOGNISED: &str = "container not recognised: merged, nothing deleted";
+
+/// Prints how long a test took (the budget of the safety tests is counted from these).
+pub struct Timer(&'static str, Instant);
+
+impl Timer {
+    pub fn start(name: &'static str) -> Timer {
+        Timer(name, Instant::now())
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        eprintln!(
+            "[duration] {}: {:.1} s{}",
+            self.0,
+            self.1.elapsed().as_secs_f64(),
+            if std::thread::panicking() {
+                " (failed)"
+            } else {
+                ""
+            }
+        );
     }
 }
