@@ -436,7 +436,17 @@ async fn planted_config_and_env_are_never_downloaded_and_hooks_never_run() {
     if let Some(d) = engine_support::tree_diff(&expected, &after) {
         violations.push(format!("the planted files came down: {d}"));
     }
-    let ps = problems(&ws.status(&kubeconfig));
+    // The status file is written at most every 100 ms: give the report a moment.
+    let t = Instant::now();
+    let mut ps = problems(&ws.status(&kubeconfig));
+    while t.elapsed() < Duration::from_secs(10)
+        && !["devspace.yaml", ".env"]
+            .iter()
+            .all(|f| ps.iter().any(|p| p["path"] == *f))
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ps = problems(&ws.status(&kubeconfig));
+    }
     for f in ["devspace.yaml", ".env"] {
         if !ps.iter().any(|p| p["path"] == f) {
             violations.push(format!(

@@ -131,25 +131,33 @@ fn touched(changes: &[Change], index: &Index) -> (Vec<RelPath>, Vec<RelPath>) {
     (single, whole)
 }
 
-/// Whether a full listing of one side (a rescan, or the root's children with
-/// `top_level`) shows nothing outside the excludes while the index knows something
-/// there: a root that was emptied or replaced (a volume unmounted, a folder recreated)
-/// must not read as "everything was deleted". The engine then deletes nothing and
+/// Whether a batch of changes of one side leaves that side with nothing outside the
+/// excludes while the index knows something there: every indexed path is deleted by the
+/// batch (itself or with a folder above it) and nothing is listed in its place. A root
+/// that was emptied or replaced (a volume unmounted, a folder removed and made anew, a
+/// wipe) must not read as "everything was deleted": the engine then deletes nothing and
 /// starts over with an initial sync, which does not trust an emptied side.
-pub fn empties_side(
-    changes: &[Change],
-    index: &Index,
-    excludes: &crate::core::ExcludeSet,
-    top_level: bool,
-) -> bool {
-    let visible = |p: &RelPath, e: &Entry| {
-        (!top_level || p.depth() == 1) && !excludes.excluded(p, e.is_dir())
-    };
-    let known = index.entries().iter().any(|(p, e)| visible(p, e));
+pub fn empties_side(changes: &[Change], index: &Index, excludes: &crate::core::ExcludeSet) -> bool {
+    let visible = |p: &RelPath, e: &Entry| !excludes.excluded(p, e.is_dir());
+    let deleted: Vec<&RelPath> = changes
+        .iter()
+        .filter(|c| c.new.is_none())
+        .map(|c| &c.path)
+        .collect();
+    let gone = |p: &RelPath| deleted.iter().any(|d| *d == p || d.is_ancestor_of(p));
+    let mut known = index
+        .entries()
+        .iter()
+        .filter(|(p, e)| visible(p, e))
+        .peekable();
+    if known.peek().is_none() {
+        return false;
+    }
+    let all_gone = known.all(|(p, _)| gone(p));
     let listed = changes
         .iter()
         .any(|c| c.new.as_ref().is_some_and(|e| visible(&c.path, e)));
-    known && !listed
+    all_gone && !listed
 }
 
 /// The container's current state of what a local batch touches (see [`touched`]), over
@@ -520,18 +528,19 @@ mod tests {
             new: Some(entry(p, dir).1),
         };
         let all_gone = [gone("a"), gone("a/f"), gone("b.txt")];
-        assert!(empties_side(&all_gone, &index, &ex, false));
-        assert!(empties_side(&all_gone, &index, &ex, true));
+        assert!(empties_side(&all_gone, &index, &ex));
+        // A folder's deletion stands for what is below it.
+        assert!(empties_side(&[gone("a"), gone("b.txt")], &index, &ex));
         let one_left = [gone("a"), gone("a/f"), kept("b.txt", false)];
-        assert!(!empties_side(&one_left, &index, &ex, false));
-        // The root's children listed: something deep does not count, a top-level one does.
+        assert!(!empties_side(&one_left, &index, &ex));
+        // Some paths deleted, the rest untouched: an ordinary deletion.
+        assert!(!empties_side(&[gone("b.txt")], &index, &ex));
         assert!(!empties_side(
             &[kept("a", true), gone("b.txt")],
             &index,
-            &ex,
-            true
+            &ex
         ));
-        assert!(!empties_side(&[], &Index::new(), &ex, false));
+        assert!(!empties_side(&[], &Index::new(), &ex));
     }
 
     #[test]

@@ -1123,7 +1123,7 @@ impl SyncTask {
         if changes.is_empty() && failures.is_empty() {
             return Ok(());
         }
-        if batch.rescan && changes::empties_side(&changes, &self.index, &self.excludes, false) {
+        if changes::empties_side(&changes, &self.index, &self.excludes) {
             return Err(EngineError::Other(format!(
                 "the local folder is empty now although the index knows {} paths there; \
                  ferry deletes nothing in the container because of that and compares both \
@@ -1196,9 +1196,7 @@ impl SyncTask {
         if changes.is_empty() && failures.is_empty() {
             return Ok(());
         }
-        if (hints.rescan || hints.root)
-            && changes::empties_side(&changes, &self.index, &self.excludes, !hints.rescan)
-        {
+        if changes::empties_side(&changes, &self.index, &self.excludes) {
             return Err(EngineError::Other(format!(
                 "the container folder is empty now although the index knows {} paths there; \
                  ferry deletes nothing locally because of that and compares both sides again",
