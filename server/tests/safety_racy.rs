@@ -274,10 +274,22 @@ async fn local_save_after_a_same_size_same_second_container_edit_keeps_both() {
         &remote,
         &sync.output(),
     );
-    let ps = problems(&ws.status(&kubeconfig));
+    // The upload lands before ferry books the batch, and the status file is written at
+    // most every 100 ms: give the report a moment.
+    let t = Instant::now();
+    let mut ps = problems(&ws.status(&kubeconfig));
+    while t.elapsed() < Duration::from_secs(10)
+        && !ps
+            .iter()
+            .any(|p| p["path"] == "flag.txt" && p["kind"] == "conflict")
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ps = problems(&ws.status(&kubeconfig));
+    }
     assert!(
         ps.iter()
             .any(|p| p["path"] == "flag.txt" && p["kind"] == "conflict"),
-        "the conflict is reported: {ps:?}"
+        "the conflict is reported: {ps:?}\n{}",
+        sync.output()
     );
 }

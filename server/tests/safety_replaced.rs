@@ -199,17 +199,28 @@ async fn replaced_pod_with_prefilled_folder_busybox_lsp() {
         "the sync log says {NOT_RECOGNISED:?}\n{}",
         lsp.context()
     );
-    // Before the first connection the field is there, and null.
-    let connecting = lsp
-        .statuses()
-        .into_iter()
-        .find(|s| s["paths"][0]["state"] == "connecting")
-        .expect("a ferry/status while connecting");
-    assert_eq!(
-        connecting["paths"][0].get("recognised"),
-        Some(&Value::Null),
-        "`recognised` is null before the first connection: {connecting}"
-    );
+    // The field is in every status; while a connection is being made it is null (each
+    // connection decides anew). Statuses are coalesced, so a short `connecting` phase
+    // may not be sent at all: every one that was sent is checked.
+    let statuses = lsp.statuses();
+    let with_path: Vec<&Value> = statuses
+        .iter()
+        .filter(|s| s["paths"][0].is_object())
+        .collect();
+    assert!(!with_path.is_empty(), "no ferry/status with a path");
+    for s in &with_path {
+        assert!(
+            s["paths"][0].get("recognised").is_some(),
+            "`recognised` is missing: {s}"
+        );
+        if s["paths"][0]["state"] == "connecting" {
+            assert_eq!(
+                s["paths"][0]["recognised"],
+                Value::Null,
+                "`recognised` is null while connecting: {s}"
+            );
+        }
+    }
     lsp.assert_clean_stdout();
 }
 

@@ -413,6 +413,11 @@ impl SyncTask {
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<Ended, EngineError> {
         self.state(PathState::Connecting);
+        // Whether the container is recognised is decided anew by each connection.
+        self.hub.update(self.slot, |p| {
+            p.recognised = None;
+            p.recognition = None;
+        });
         let connected = self.connector.connect(&self.sync.target).await?;
         let pod = connected.pod;
         self.hub.update(self.slot, |p| {
