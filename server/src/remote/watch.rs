@@ -18,9 +18,14 @@
 //! A name with a newline can split into bogus hints, which the re-listing resolves.
 //! Control lines carry a random token from ferry, so no file name can forge them.
 //!
-//! Lifetime: the watcher shell exits when its stdin ends (ferry dropped the stream);
-//! its background loop checks every tick that the shell still lives (`kill -0`), and
-//! the inotify guard kills `inotifywait` when the shell is gone.
+//! Lifetime: every process of a watcher ends when its stream ends (clean stop, dropped
+//! stream, ferry killed) or its shell is killed, without relying on SIGTERM, which a
+//! process may have inherited as ignored: the scripts end their helpers with SIGKILL.
+//! The poller's loop checks every tick that its shell still lives (`kill -0`); the
+//! inotify watcher has a reader (the only process reading the stream), a guard (checks
+//! the shell every second, prints `TOKEN alive` every 5 s) and the shell itself
+//! (waiting on `inotifywait`, so a dead one is reaped and reported at once), each of
+//! which ends the others. See the scripts.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -306,7 +311,7 @@ async fn read_events(
                     }
                     None
                 }
-                "tick" => None,
+                "tick" | "alive" => None,
                 "rescan" => Some(WatchEvent::Rescan),
                 _ => {
                     let why = c.strip_prefix("failed ").unwrap_or(c).to_string();
