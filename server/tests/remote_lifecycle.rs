@@ -7,8 +7,7 @@ mod remote_support;
 use std::time::Duration;
 
 use ferry::remote::{
-    Mtime, RelPath, RemoteWatcher, SessionOptions, UploadFile, WatchEvent, WatchMode,
-    WatchOptions,
+    Mtime, RelPath, RemoteWatcher, SessionOptions, UploadFile, WatchEvent, WatchMode, WatchOptions,
 };
 use remote_support::{skip, Rootfs, ROOT};
 
@@ -216,7 +215,9 @@ async fn remote_lifecycle_watchers_end_when_sigterm_is_ignored() {
             if v4 {
                 shell = shell.protocol_v4();
             }
-            let s = fs.session_with(shell.clone(), SessionOptions::default()).await;
+            let s = fs
+                .session_with(shell.clone(), SessionOptions::default())
+                .await;
             let opts = WatchOptions {
                 mode,
                 ..Default::default()

@@ -244,7 +244,10 @@ async fn liveness(image: &str, mode: WatchMode) {
     while t.elapsed() < Duration::from_secs(20) {
         match tokio::time::timeout(Duration::from_secs(20) - t.elapsed(), w.next()).await {
             Ok(Some(WatchEvent::Stopped(why))) => {
-                panic!("{image}: a quiet, healthy watcher was stopped after {:?}: {why}", t.elapsed())
+                panic!(
+                    "{image}: a quiet, healthy watcher was stopped after {:?}: {why}",
+                    t.elapsed()
+                )
             }
             Ok(Some(_)) => {}
             Ok(None) => panic!("{image}: the watcher's events ended"),
@@ -254,7 +257,10 @@ async fn liveness(image: &str, mode: WatchMode) {
     // Freeze the watcher (twice: a helper may have forked meanwhile).
     let mut frozen = Vec::new();
     for _ in 0..2 {
-        let now: Vec<u32> = pids(&fs).into_iter().filter(|p| !session.contains(p)).collect();
+        let now: Vec<u32> = pids(&fs)
+            .into_iter()
+            .filter(|p| !session.contains(p))
+            .collect();
         signal_all(&now, libc::SIGSTOP);
         frozen.extend(now);
         tokio::time::sleep(Duration::from_millis(100)).await;
