@@ -9,7 +9,8 @@
 //! kube-rs buffers 1 KiB per stream by default, which cuts every upload into 1 KiB
 //! WebSocket messages; the launcher asks for [`STREAM_BUFFER`] instead.
 //!
-//! When the connection breaks (a dropped stream, a deleted pod), kube-rs' message loop
+//! Opening a stream is limited to [`crate::target::API_CALL_TIMEOUT`]. When the
+//! connection breaks (a dropped stream, a deleted pod), kube-rs' message loop
 //! ends with an error without closing the pipes it hands out, so a reader would wait
 //! forever. The launcher watches the loop (`AttachedProcess::join`) and turns its end
 //! into end-of-file on stdout and stderr and a broken pipe on stdin. Dropping the
@@ -95,24 +96,33 @@ impl Launcher for PodLauncher {
                 .max_stdin_buf_size(STREAM_BUFFER)
                 .max_stdout_buf_size(STREAM_BUFFER)
                 .max_stderr_buf_size(STREAM_BUFFER);
-            let mut attached =
-                self.api
-                    .exec(&self.pod, argv, &params)
-                    .await
-                    .map_err(|e| LaunchError {
-                        target: self.description.clone(),
-                        message: match e {
-                            kube::Error::Api(s) => format!(
-                                "the API server refused the exec ({}): {}; check that the pod \
+            let started = tokio::time::timeout(
+                crate::target::API_CALL_TIMEOUT,
+                self.api.exec(&self.pod, argv, &params),
+            )
+            .await
+            .map_err(|_| LaunchError {
+                target: self.description.clone(),
+                message: format!(
+                    "the API server did not open the exec stream within {} s; the cluster \
+                     or the connection to it stalled",
+                    crate::target::API_CALL_TIMEOUT.as_secs()
+                ),
+            })?;
+            let mut attached = started.map_err(|e| LaunchError {
+                target: self.description.clone(),
+                message: match e {
+                    kube::Error::Api(s) => format!(
+                        "the API server refused the exec ({}): {}; check that the pod \
                                  is running and that you may `pods/exec` in its namespace",
-                                s.code, s.message
-                            ),
-                            other => format!(
-                                "{other}; check that the pod is running and the cluster is \
+                        s.code, s.message
+                    ),
+                    other => format!(
+                        "{other}; check that the pod is running and the cluster is \
                                  reachable"
-                            ),
-                        },
-                    })?;
+                    ),
+                },
+            })?;
             let (Some(stdin), Some(stdout), Some(status)) =
                 (attached.stdin(), attached.stdout(), attached.take_status())
             else {
