@@ -280,3 +280,40 @@ async fn remote_lifecycle_dead_inotifywait_is_reported() {
     drop(s);
     assert!(fs.wait_no_processes(LIMIT).await.is_empty());
 }
+
+/// An idle session is checked with a short ping: one that stopped answering fails
+/// within the ping's limit (and is broken from then on), not after the reply timeout;
+/// a session used recently is not pinged at all.
+#[tokio::test]
+async fn remote_lifecycle_idle_check_catches_a_session_that_stopped_answering() {
+    if skip() {
+        return;
+    }
+    let fs = Rootfs::new("busybox");
+    let mut s = fs.session().await;
+    s.check_alive(Duration::ZERO, Duration::from_secs(2))
+        .await
+        .unwrap();
+    let shell = fs.processes();
+    assert_eq!(shell.len(), 1, "{shell:?}");
+    unsafe { libc::kill(shell[0].0 as i32, libc::SIGSTOP) };
+    // Answered a moment ago: no ping, no wait.
+    let t = std::time::Instant::now();
+    s.check_alive(Duration::from_secs(60), Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert!(t.elapsed() < Duration::from_millis(100));
+    let err = s
+        .check_alive(Duration::ZERO, Duration::from_secs(2))
+        .await
+        .unwrap_err();
+    assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+    assert!(err.to_string().contains("ping"), "{err}");
+    assert!(
+        s.ping().await.is_err(),
+        "a session that timed out stays broken"
+    );
+    drop(s);
+    unsafe { libc::kill(shell[0].0 as i32, libc::SIGCONT) };
+    assert!(fs.wait_no_processes(LIMIT).await.is_empty());
+}
