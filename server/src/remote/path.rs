@@ -120,7 +120,7 @@ impl Mtime {
             return None;
         }
         let offset = sign * (zh * 3600 + zm * 60);
-        let secs = i128::from(days_from_civil(y, m as u32, day as u32)) * 86_400
+        let secs = days_from_civil(y, m as u32, day as u32) * 86_400
             + i128::from(h * 3600 + mi * 60 + s - offset);
         let secs = i64::try_from(secs).unwrap_or(if secs < 0 { i64::MIN } else { i64::MAX });
         Some(Mtime::new(secs, nanos))
