@@ -9,11 +9,13 @@
 //! kube-rs buffers 1 KiB per stream by default, which cuts every upload into 1 KiB
 //! WebSocket messages; the launcher asks for [`STREAM_BUFFER`] instead.
 //!
-//! When the connection breaks (a dropped stream, a deleted pod), kube-rs' message loop
+//! Opening a stream is limited to [`crate::target::API_CALL_TIMEOUT`]. When the
+//! connection breaks (a dropped stream, a deleted pod), kube-rs' message loop
 //! ends with an error without closing the pipes it hands out, so a reader would wait
 //! forever. The launcher watches the loop (`AttachedProcess::join`) and turns its end
 //! into end-of-file on stdout and stderr and a broken pipe on stdin. Dropping the
-//! process (all its parts) drops the connection.
+//! process (all its parts) aborts kube-rs' message loop, which closes the connection
+//! (and so the process's stdin in the container).
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -95,24 +97,33 @@ impl Launcher for PodLauncher {
                 .max_stdin_buf_size(STREAM_BUFFER)
                 .max_stdout_buf_size(STREAM_BUFFER)
                 .max_stderr_buf_size(STREAM_BUFFER);
-            let mut attached =
-                self.api
-                    .exec(&self.pod, argv, &params)
-                    .await
-                    .map_err(|e| LaunchError {
-                        target: self.description.clone(),
-                        message: match e {
-                            kube::Error::Api(s) => format!(
-                                "the API server refused the exec ({}): {}; check that the pod \
+            let started = tokio::time::timeout(
+                crate::target::API_CALL_TIMEOUT,
+                self.api.exec(&self.pod, argv, &params),
+            )
+            .await
+            .map_err(|_| LaunchError {
+                target: self.description.clone(),
+                message: format!(
+                    "the API server did not open the exec stream within {} s; the cluster \
+                     or the connection to it stalled",
+                    crate::target::API_CALL_TIMEOUT.as_secs()
+                ),
+            })?;
+            let mut attached = started.map_err(|e| LaunchError {
+                target: self.description.clone(),
+                message: match e {
+                    kube::Error::Api(s) => format!(
+                        "the API server refused the exec ({}): {}; check that the pod \
                                  is running and that you may `pods/exec` in its namespace",
-                                s.code, s.message
-                            ),
-                            other => format!(
-                                "{other}; check that the pod is running and the cluster is \
+                        s.code, s.message
+                    ),
+                    other => format!(
+                        "{other}; check that the pod is running and the cluster is \
                                  reachable"
-                            ),
-                        },
-                    })?;
+                    ),
+                },
+            })?;
             let (Some(stdin), Some(stdout), Some(status)) =
                 (attached.stdin(), attached.stdout(), attached.take_status())
             else {
@@ -128,13 +139,18 @@ impl Launcher for PodLauncher {
                     ended: ended.clone(),
                 }) as Output
             });
-            let status: BoxFuture<'static, ExitStatus> =
-                Box::pin(async move { exit_status_from_k8s(status.await) });
+            // kube-rs drops the status sender when its message loop ends, whichever
+            // way: that is the end of the connection for the pipes, and the status for
+            // whoever waits for it.
+            let (status_tx, status_rx) = tokio::sync::oneshot::channel();
             let watcher = ended.clone();
             let monitor = tokio::spawn(async move {
-                let _ = attached.join().await;
+                let st = status.await;
                 watcher.set();
+                let _ = status_tx.send(st);
             });
+            let status: BoxFuture<'static, ExitStatus> =
+                Box::pin(async move { exit_status_from_k8s(status_rx.await.ok().flatten()) });
             Ok(RemoteProcess::new(
                 EofWhenEnded {
                     inner: stdin,
@@ -148,7 +164,7 @@ impl Launcher for PodLauncher {
                 status,
                 false,
             )
-            .keep_alive(AbortOnDrop(monitor)))
+            .keep_alive(ExecConnection { attached, monitor }))
         })
     }
 
@@ -247,13 +263,22 @@ fn broken() -> std::io::Error {
     )
 }
 
-/// Aborts the monitor task when dropped: the task owns the `AttachedProcess`, whose
-/// `Drop` aborts kube-rs' message loop and so closes the connection.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+/// The exec's connection, held as long as any part of the process is in use. Dropping
+/// it drops the `AttachedProcess`, whose `Drop` aborts kube-rs' message loop: the
+/// WebSocket and its TCP connection close, and the API server closes the process's
+/// stdin, so the scripts end. (Dropping only the pipes would not do: kube-rs sees no
+/// end of stdin when its write half is dropped, and `AttachedProcess::join` detaches
+/// the loop instead of aborting it — every session or watcher ferry gave up on a live
+/// connection stayed connected, and running in the container, until ferry exited.)
+struct ExecConnection {
+    attached: kube::api::AttachedProcess,
+    monitor: tokio::task::JoinHandle<()>,
+}
 
-impl Drop for AbortOnDrop {
+impl Drop for ExecConnection {
     fn drop(&mut self) {
-        self.0.abort();
+        self.attached.abort();
+        self.monitor.abort();
     }
 }
 

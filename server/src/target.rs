@@ -9,14 +9,34 @@
 //! the pure function [`choose`], unit-tested without a cluster.
 //!
 //! A rollout replaces pods: the engine calls [`resolve`] again when its pod goes away.
+//!
+//! Nothing here may hang a sync path: every API call ferry makes outside an exec stream
+//! is limited to [`API_CALL_TIMEOUT`], and the client's TCP connections (exec streams
+//! included) have keepalive probes and a user timeout, so a connection whose peer is
+//! gone fails within about a minute (see [`client_with_nodelay`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 
 use crate::config::Target;
+
+/// The time limit of one non-streaming API call (reading the kubeconfig with its auth
+/// plugins, listing pods, starting an exec).
+pub const API_CALL_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// TCP keepalive of the client's connections: first probe after this much idleness…
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(20);
+/// …then one probe every…
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+/// …and the connection is dropped after this many unanswered ones.
+const KEEPALIVE_RETRIES: u32 = 3;
+/// Sent data unacknowledged this long also drops the connection (`TCP_USER_TIMEOUT`;
+/// keepalive alone does not cover a connection with data in flight).
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Overrides of what the kubeconfig says (CLI flags, editor settings).
 #[derive(Clone, Debug, Default)]
@@ -108,9 +128,18 @@ pub async fn connect(overrides: &KubeOverrides) -> Result<Connection, TargetErro
         context: overrides.context.clone(),
         ..Default::default()
     };
-    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
-        .await
-        .map_err(|e| TargetError::Kubeconfig(e.to_string()))?;
+    let mut config = tokio::time::timeout(
+        API_CALL_TIMEOUT,
+        kube::Config::from_custom_kubeconfig(kubeconfig, &options),
+    )
+    .await
+    .map_err(|_| {
+        TargetError::Kubeconfig(format!(
+            "reading it (with its auth plugins) took more than {} s",
+            API_CALL_TIMEOUT.as_secs()
+        ))
+    })?
+    .map_err(|e| TargetError::Kubeconfig(e.to_string()))?;
     if let Some(ns) = &overrides.namespace {
         config.default_namespace = ns.clone();
     }
@@ -130,12 +159,22 @@ pub async fn connect(overrides: &KubeOverrides) -> Result<Connection, TargetErro
 /// connections. The remote protocol is lockstep (a header, the container's ack, the
 /// payload); with Nagle's algorithm on, a payload that leaves in two segments waits for
 /// the API server's delayed ACK — about 40 ms per upload on Linux.
+///
+/// Its connections also have TCP keepalive (first probe after 20 s idle, then every
+/// 10 s, 3 probes) and a 60 s `TCP_USER_TIMEOUT`: a connection whose peer vanished (a
+/// laptop that changed networks, a dropped NAT entry, a dead node) fails within about a
+/// minute instead of leaving an exec stream waiting. kube-rs' read timeout is not used:
+/// it would also cut exec streams that are merely quiet.
 fn client_with_nodelay(config: kube::Config) -> Result<kube::Client, kube::Error> {
     use kube::client::ConfigExt;
     let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(config.connect_timeout);
+    http.set_keepalive(Some(KEEPALIVE_IDLE));
+    http.set_keepalive_interval(Some(KEEPALIVE_INTERVAL));
+    http.set_keepalive_retries(Some(KEEPALIVE_RETRIES));
+    http.set_tcp_user_timeout(Some(TCP_USER_TIMEOUT));
     let https = config.rustls_https_connector_with_connector(http)?;
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build(https);
@@ -156,19 +195,29 @@ pub async fn resolve(conn: &Connection, target: &Target) -> Result<Resolved, Tar
         .unwrap_or_else(|| conn.default_namespace.clone());
     let api: Api<Pod> = Api::namespaced(conn.client.clone(), &namespace);
     let selector = label_selector(&target.label_selector);
-    let pods = api
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(|e| match e {
-            kube::Error::Api(s) => TargetError::Api {
-                namespace: namespace.clone(),
-                message: s.message,
-            },
-            other => TargetError::Unreachable {
-                context: conn.context.clone(),
-                message: other.to_string(),
-            },
-        })?;
+    let pods = tokio::time::timeout(
+        API_CALL_TIMEOUT,
+        api.list(&ListParams::default().labels(&selector)),
+    )
+    .await
+    .map_err(|_| TargetError::Unreachable {
+        context: conn.context.clone(),
+        message: format!(
+            "no answer to listing pods in namespace {namespace:?} within {} s; the API \
+             server or the connection to it stalled",
+            API_CALL_TIMEOUT.as_secs()
+        ),
+    })?
+    .map_err(|e| match e {
+        kube::Error::Api(s) => TargetError::Api {
+            namespace: namespace.clone(),
+            message: s.message,
+        },
+        other => TargetError::Unreachable {
+            context: conn.context.clone(),
+            message: other.to_string(),
+        },
+    })?;
     choose(&pods.items, target)
         .map_err(|e| match e {
             TargetError::NoPod { selector, seen, .. } => TargetError::NoPod {
@@ -423,5 +472,50 @@ mod tests {
             "registry:5000/app",
             "registry:5000/app/sub:dev"
         ));
+    }
+
+    /// An API server that accepts connections and then says nothing (a half-open or
+    /// stalled connection looks like this): the pod list gives up after
+    /// API_CALL_TIMEOUT with a message, instead of hanging the sync path.
+    #[tokio::test]
+    async fn a_silent_api_server_is_given_up() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for c in listener.incoming().flatten() {
+                held.push(c);
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\n    namespace: default\ncurrent-context: x\n"
+            ),
+        )
+        .unwrap();
+        let conn = connect(&KubeOverrides {
+            kubeconfig: Some(kubeconfig),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let target = Target {
+            label_selector: [("app".to_string(), "web".to_string())].into(),
+            image_selector: None,
+            namespace: None,
+            container: None,
+        };
+        let t = std::time::Instant::now();
+        let r = tokio::time::timeout(API_CALL_TIMEOUT * 2, resolve(&conn, &target))
+            .await
+            .expect("listing pods on a silent API server hangs");
+        let took = t.elapsed();
+        let e = r.unwrap_err();
+        assert!(matches!(e, TargetError::Unreachable { .. }), "{e}");
+        assert!(e.to_string().contains("within 20 s"), "{e}");
+        assert!(took < API_CALL_TIMEOUT + Duration::from_secs(3), "{took:?}");
     }
 }

@@ -77,3 +77,47 @@ async fn upload_bandwidth_limit_paces_transfers() {
         "the upload was not paced: {took:?}"
     );
 }
+
+/// A container hook that writes 1 MiB to stderr (four times the exec stream's buffer)
+/// and fails: the sync loop does not wait for the 600 s hook timeout, the failure is
+/// reported with the end of the hook's stderr, and the next change still syncs.
+#[tokio::test]
+async fn a_hook_that_floods_stderr_does_not_stall_the_sync() {
+    let env = Env::start("hookflood", Exec::V5).await;
+    env.pod(&sync_pod("web", "busybox")).await;
+    let kubeconfig = env.cluster.kubeconfig();
+    let ws = Workspace::new();
+    ws.devspace(
+        "web",
+        "hookflood",
+        "src",
+        "/app",
+        "      onUpload:\n        exec:\n        - command: \"i=0; while [ $i -lt 16 ]; do head -c 65536 /dev/zero | tr '\\\\0' e >&2; i=$((i + 1)); done; echo flood-end >&2; exit 4\"\n          onChange: [flood.txt]",
+    );
+    ws.write("src/a.txt", "a\n");
+    let sync = ws.sync(&kubeconfig);
+    ws.wait_watching(&kubeconfig, WAIT);
+    let t = Instant::now();
+    ws.write("src/flood.txt", "go\n");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let log = std::fs::read_to_string(&sync.log).unwrap_or_default();
+        if log.contains("failed (exit code 4)") && log.contains("flood-end") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the hook's failure was not reported with its stderr's tail\n{}",
+            sync.output()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took = t.elapsed();
+    eprintln!("a hook writing 1 MiB to stderr was reported after {took:?}");
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    ws.write("src/after.txt", "after\n");
+    env.wait_for("a later change synced", Duration::from_secs(20), || async {
+        env.read("web", "/app/after.txt").await.as_deref() == Some(b"after\n")
+    })
+    .await;
+}

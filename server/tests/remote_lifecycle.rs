@@ -7,7 +7,7 @@ mod remote_support;
 use std::time::Duration;
 
 use ferry::remote::{
-    Mtime, RelPath, RemoteWatcher, SessionOptions, UploadFile, WatchMode, WatchOptions,
+    Mtime, RelPath, RemoteWatcher, SessionOptions, UploadFile, WatchEvent, WatchMode, WatchOptions,
 };
 use remote_support::{skip, Rootfs, ROOT};
 
@@ -184,4 +184,136 @@ async fn remote_lifecycle_stop_closes_stdin_on_v5() {
     assert_eq!(st.code, Some(0), "{st}");
     assert!(fs.wait_no_processes(LIMIT).await.is_empty());
     no_leftovers(&fs);
+}
+
+/// Host pids of the processes in `fs` whose command line contains `what`.
+fn pids_of(fs: &Rootfs, what: &str) -> Vec<u32> {
+    fs.processes()
+        .into_iter()
+        .filter(|(_, cmd)| cmd.contains(what))
+        .map(|p| p.0)
+        .collect()
+}
+
+/// A process that ignores SIGTERM from the start (inherited from a parent that ignores
+/// it: some init systems, CI runners and wrappers do) cannot be ended with `kill PID`,
+/// and a shell started that way cannot even trap it. The watchers must still take
+/// everything they started with them when their stream ends — this is how an
+/// `inotifywait` outlived its test run by 40 minutes, immune to SIGTERM.
+#[tokio::test]
+async fn remote_lifecycle_watchers_end_when_sigterm_is_ignored() {
+    if skip() {
+        return;
+    }
+    for (image, mode) in [
+        ("debian:inotify", WatchMode::Inotify),
+        ("busybox", WatchMode::Poll),
+    ] {
+        for v4 in [false, true] {
+            let fs = Rootfs::new(image);
+            let mut shell = fs.shell().ignoring(libc::SIGTERM);
+            if v4 {
+                shell = shell.protocol_v4();
+            }
+            let s = fs
+                .session_with(shell.clone(), SessionOptions::default())
+                .await;
+            let opts = WatchOptions {
+                mode,
+                ..Default::default()
+            };
+            let w = RemoteWatcher::start(&shell, ROOT, s.capabilities(), opts)
+                .await
+                .unwrap();
+            if mode == WatchMode::Inotify {
+                assert!(
+                    !pids_of(&fs, "inotifywait -m").is_empty(),
+                    "{image}: no inotifywait among {:?}",
+                    fs.processes()
+                );
+            }
+            drop(w);
+            drop(s);
+            let left = fs.wait_no_processes(LIMIT).await;
+            assert!(
+                left.is_empty(),
+                "{image} (v4: {v4}), SIGTERM ignored: left behind {left:?}"
+            );
+            no_leftovers(&fs);
+        }
+    }
+}
+
+/// An `inotifywait` that dies (watch limit, OOM killer, a kill) is reported, so that
+/// ferry restarts the watcher: its parent must reap it (a zombie still answers `kill -0`).
+#[tokio::test]
+async fn remote_lifecycle_dead_inotifywait_is_reported() {
+    if skip() {
+        return;
+    }
+    let fs = Rootfs::new("debian:inotify");
+    let s = fs.session().await;
+    let opts = WatchOptions {
+        mode: WatchMode::Inotify,
+        ..Default::default()
+    };
+    let mut w = RemoteWatcher::start(&fs.shell(), ROOT, s.capabilities(), opts)
+        .await
+        .unwrap();
+    let pids = pids_of(&fs, "inotifywait -m");
+    assert_eq!(pids.len(), 1, "{:?}", fs.processes());
+    unsafe { libc::kill(pids[0] as i32, libc::SIGKILL) };
+    let t = std::time::Instant::now();
+    let why = loop {
+        match tokio::time::timeout(LIMIT.saturating_sub(t.elapsed()), w.next()).await {
+            Ok(Some(WatchEvent::Stopped(why))) => break why,
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("the watcher's events ended without a Stopped"),
+            Err(_) => panic!(
+                "no Stopped within {LIMIT:?} after inotifywait was killed; processes: {:?}",
+                fs.processes()
+            ),
+        }
+    };
+    assert!(why.contains("inotifywait ended"), "{why}");
+    drop(w);
+    drop(s);
+    assert!(fs.wait_no_processes(LIMIT).await.is_empty());
+}
+
+/// An idle session is checked with a short ping: one that stopped answering fails
+/// within the ping's limit (and is broken from then on), not after the reply timeout;
+/// a session used recently is not pinged at all.
+#[tokio::test]
+async fn remote_lifecycle_idle_check_catches_a_session_that_stopped_answering() {
+    if skip() {
+        return;
+    }
+    let fs = Rootfs::new("busybox");
+    let mut s = fs.session().await;
+    s.check_alive(Duration::ZERO, Duration::from_secs(2))
+        .await
+        .unwrap();
+    let shell = fs.processes();
+    assert_eq!(shell.len(), 1, "{shell:?}");
+    unsafe { libc::kill(shell[0].0 as i32, libc::SIGSTOP) };
+    // Answered a moment ago: no ping, no wait.
+    let t = std::time::Instant::now();
+    s.check_alive(Duration::from_secs(60), Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert!(t.elapsed() < Duration::from_millis(100));
+    let err = s
+        .check_alive(Duration::ZERO, Duration::from_secs(2))
+        .await
+        .unwrap_err();
+    assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+    assert!(err.to_string().contains("ping"), "{err}");
+    assert!(
+        s.ping().await.is_err(),
+        "a session that timed out stays broken"
+    );
+    drop(s);
+    unsafe { libc::kill(shell[0].0 as i32, libc::SIGCONT) };
+    assert!(fs.wait_no_processes(LIMIT).await.is_empty());
 }

@@ -212,3 +212,91 @@ async fn remote_watch_poll_cost_10k_files() {
         .await;
     }
 }
+
+/// Host pids of every process in `fs`.
+fn pids(fs: &Rootfs) -> Vec<u32> {
+    fs.processes().iter().map(|p| p.0).collect()
+}
+
+fn signal_all(pids: &[u32], sig: i32) {
+    for p in pids {
+        unsafe { libc::kill(*p as i32, sig) };
+    }
+}
+
+/// A quiet but healthy watcher is never taken for a stalled one (its heartbeat); a
+/// frozen one (every process stopped, as a stalled node or connection looks) is
+/// reported as stopped within the 15 s silence limit, so the engine starts a new one.
+async fn liveness(image: &str, mode: WatchMode) {
+    let fs = Rootfs::new(image);
+    let s = fs.session().await;
+    let session = pids(&fs);
+    let opts = WatchOptions {
+        mode,
+        ..Default::default()
+    };
+    assert_eq!(opts.silence_limit, Duration::from_secs(15));
+    let mut w = RemoteWatcher::start(&fs.shell(), ROOT, s.capabilities(), opts)
+        .await
+        .unwrap();
+    // Quiet for longer than the limit: only signs of life, no Stopped.
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(20) {
+        match tokio::time::timeout(Duration::from_secs(20) - t.elapsed(), w.next()).await {
+            Ok(Some(WatchEvent::Stopped(why))) => {
+                panic!(
+                    "{image}: a quiet, healthy watcher was stopped after {:?}: {why}",
+                    t.elapsed()
+                )
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("{image}: the watcher's events ended"),
+            Err(_) => break,
+        }
+    }
+    // Freeze the watcher (twice: a helper may have forked meanwhile).
+    let mut frozen = Vec::new();
+    for _ in 0..2 {
+        let now: Vec<u32> = pids(&fs)
+            .into_iter()
+            .filter(|p| !session.contains(p))
+            .collect();
+        signal_all(&now, libc::SIGSTOP);
+        frozen.extend(now);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!frozen.is_empty(), "{image}: no watcher processes");
+    let t = Instant::now();
+    let why = loop {
+        match tokio::time::timeout(Duration::from_secs(25), w.next()).await {
+            Ok(Some(WatchEvent::Stopped(why))) => break why,
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("{image}: the events ended without a Stopped"),
+            Err(_) => panic!("{image}: a frozen watcher was not reported within 25 s"),
+        }
+    };
+    let took = t.elapsed();
+    assert!(why.contains("no sign of life for 15 s"), "{image}: {why}");
+    assert!(
+        took < Duration::from_secs(17),
+        "{image}: reported after {took:?}"
+    );
+    eprintln!("{image}: a frozen watcher was reported after {took:?}: {why}");
+    // Thawed after ferry dropped its stream, the old watcher ends by itself.
+    drop(w);
+    signal_all(&frozen, libc::SIGCONT);
+    drop(s);
+    let left = fs.wait_no_processes(Duration::from_secs(5)).await;
+    assert!(left.is_empty(), "{image}: left behind {left:?}");
+}
+
+#[tokio::test]
+async fn remote_watch_liveness() {
+    if skip() {
+        return;
+    }
+    tokio::join!(
+        liveness("debian:inotify", WatchMode::Inotify),
+        liveness("busybox", WatchMode::Poll),
+    );
+}

@@ -579,28 +579,76 @@ mod tests {
         assert!(view.get(&RelPath::new("g.txt").unwrap()).is_some());
     }
 
+    /// Runs `f` in a thread of its own whose file-system user is `nobody` when this
+    /// process is root: Linux keeps the file-system uid per thread, and moving it off 0
+    /// drops the thread's CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH (capabilities(7)),
+    /// so a `chmod 000` folder is as unreadable to it as to any user. Other threads keep
+    /// root.
+    fn as_unprivileged<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::spawn(move || {
+            // SAFETY: setfsuid has no memory-safety preconditions; it affects only
+            // the calling thread.
+            unsafe {
+                if libc::geteuid() == 0 {
+                    libc::setfsuid(65534);
+                    assert_eq!(libc::setfsuid(u32::MAX), 65534, "setfsuid did not take");
+                }
+            }
+            f()
+        })
+        .join()
+        .unwrap()
+    }
+
     #[test]
     fn unreadable_local_folders_are_not_deletions() {
+        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("a")).unwrap();
-        std::fs::write(dir.path().join("a/f"), "x").unwrap();
-        let mut snap = Snapshot::new();
+        let root = dir.path().to_path_buf();
+        let mode = |p: &Path, m: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+        };
+        mode(&root, 0o755);
+        std::fs::create_dir_all(root.join("a/sub")).unwrap();
+        std::fs::write(root.join("a/f"), "x").unwrap();
+        std::fs::write(root.join("a/sub/g"), "y").unwrap();
+        std::fs::write(root.join("b.txt"), "b").unwrap();
+        let mut snap = local::scan(&root, &|_, _| false).unwrap().snapshot;
         snap.insert(RelPath::new("gone.txt").unwrap(), Entry::file(1, 0));
         let index = Index::from_snapshot(snap);
-        let batch = LocalBatch {
-            rescan: true,
-            ..LocalBatch::default()
-        };
-        let (changes, failures) = local_changes(dir.path(), &batch, &index, &|_, _| false).unwrap();
-        assert!(failures.is_empty());
-        let gone = changes
-            .iter()
-            .find(|c| c.path.as_str() == "gone.txt")
-            .unwrap();
-        assert_eq!(
-            gone.new, None,
-            "an index entry missing on disk is a deletion"
+        mode(&root.join("a"), 0o000);
+        let r = root.clone();
+        let (scan, result) = as_unprivileged(move || {
+            let scan = local::scan(&r, &|_, _| false).unwrap();
+            let batch = LocalBatch {
+                rescan: true,
+                ..LocalBatch::default()
+            };
+            (
+                scan,
+                local_changes(&r, &batch, &index, &|_, _| false).unwrap(),
+            )
+        });
+        mode(&root.join("a"), 0o755);
+        // The folder really was unreadable to the scan.
+        assert!(
+            scan.errors
+                .iter()
+                .any(|e| e.path == "a" && e.kind == crate::local::LocalErrorKind::PermissionDenied),
+            "the scan read the chmod 000 folder: {:?}",
+            scan.errors
         );
-        assert!(changes.iter().any(|c| c.path.as_str() == "a/f"));
+        let (changes, _failures) = result;
+        let change = |p: &str| changes.iter().find(|c| c.path.as_str() == p);
+        for p in ["a/f", "a/sub", "a/sub/g"] {
+            assert!(
+                change(p).is_none_or(|c| c.new.is_some()),
+                "{p} below an unreadable folder reads as deleted: {changes:?}"
+            );
+        }
+        assert!(change("a").is_some_and(|c| c.new.as_ref().is_some_and(Entry::is_dir)));
+        // What the scan can read still counts: a file missing on disk is a deletion.
+        assert_eq!(change("gone.txt").map(|c| c.new.clone()), Some(None));
+        assert!(change("b.txt").is_some_and(|c| c.new.is_some()));
     }
 }

@@ -3,9 +3,13 @@
 use crate::core::{Entry, EntryKind, Snapshot};
 use crate::remote::{self, DownloadedEntry, DownloadedKind, Listing, Mtime, RemoteEntry};
 
-/// Nanoseconds since the epoch of a remote time.
+/// Nanoseconds since the epoch of a remote time, clamped to what `i64` nanoseconds
+/// hold (years 1678 to 2262; the local scanner clamps the same way). Two times beyond
+/// that range on the same side compare equal, so there only the size tells a change.
 pub fn mtime_ns(m: Mtime) -> i64 {
-    m.secs.saturating_mul(1_000_000_000) + i64::from(m.nanos)
+    m.secs
+        .saturating_mul(1_000_000_000)
+        .saturating_add(i64::from(m.nanos))
 }
 
 /// A remote time from nanoseconds since the epoch.
@@ -95,5 +99,20 @@ mod tests {
         ] {
             assert_eq!(mtime_ns(mtime_of(ns)), ns, "{ns}");
         }
+    }
+
+    #[test]
+    fn times_beyond_i64_nanoseconds_are_clamped() {
+        // The old `saturating_mul(..) + nanos` overflowed here.
+        assert_eq!(mtime_ns(Mtime::new(i64::MAX, 999_999_999)), i64::MAX);
+        assert_eq!(
+            mtime_ns(Mtime::new(i64::MAX / 1_000_000_000, 999_999_999)),
+            i64::MAX
+        );
+        assert_eq!(
+            mtime_ns(Mtime::new(i64::MIN, 999_999_999)),
+            i64::MIN + 999_999_999
+        );
+        assert_eq!(mtime_ns(Mtime::new(i64::MIN, 0)), i64::MIN);
     }
 }

@@ -325,7 +325,7 @@ impl Executor<'_> {
                         let t = Instant::now();
                         let before = out.bytes_up;
                         self.upload(chunk, out).await?;
-                        pace(t, out.bytes_up - before, self.limits.0).await;
+                        pace(t, out.bytes_up.saturating_sub(before), self.limits.0).await;
                         *done += chunk.len() as u64;
                         (self.progress)(*done, total);
                         self.checkpoint(out, downloads_at_checkpoint);
@@ -340,7 +340,7 @@ impl Executor<'_> {
                         let t = Instant::now();
                         let before = out.bytes_down;
                         self.download(chunk, out).await?;
-                        pace(t, out.bytes_down - before, self.limits.1).await;
+                        pace(t, out.bytes_down.saturating_sub(before), self.limits.1).await;
                         *done += chunk.len() as u64;
                         (self.progress)(*done, total);
                         self.checkpoint(out, downloads_at_checkpoint);
@@ -413,7 +413,7 @@ impl Executor<'_> {
             }
         }
         let report = self.session.upload(&files).await?;
-        out.bytes_up += report.sent_bytes;
+        out.bytes_up = out.bytes_up.saturating_add(report.sent_bytes);
         let ok = self.keep_ok(&read, &report.failed, Retry::Upload, out);
         out.uploaded += ok.len() as u64;
         out.uploaded_paths.extend(ok.iter().map(|i| i.path.clone()));
@@ -483,7 +483,7 @@ impl Executor<'_> {
                     } else {
                         None
                     };
-                    out.bytes_down += contents.len() as u64;
+                    out.bytes_down = out.bytes_down.saturating_add(contents.len() as u64);
                     match target {
                         Some(copy) => {
                             // The container keeps its version either way; a copy that
@@ -807,12 +807,14 @@ fn chunks(items: &[Item], max_bytes: u64) -> Vec<&[Item]> {
     let mut start = 0;
     let mut size = 0u64;
     for (i, item) in items.iter().enumerate() {
-        if i > start && (size + item.entry.size > max_bytes || i - start >= BATCH_FILES) {
+        if i > start
+            && (size.saturating_add(item.entry.size) > max_bytes || i - start >= BATCH_FILES)
+        {
             out.push(&items[start..i]);
             start = i;
             size = 0;
         }
-        size += item.entry.size;
+        size = size.saturating_add(item.entry.size);
     }
     if start < items.len() {
         out.push(&items[start..]);
@@ -855,6 +857,11 @@ mod tests {
         let sizes: Vec<usize> = c.iter().map(|c| c.len()).collect();
         assert_eq!(sizes, vec![2, 1, 1, 1]);
         assert!(chunks(&[], 10).is_empty());
+        // Sizes a hostile container claims cannot overflow the sum (it panicked in
+        // debug builds): each huge file is a batch of its own.
+        let huge = vec![item(u64::MAX), item(u64::MAX), item(1)];
+        let sizes: Vec<usize> = chunks(&huge, 10).iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, vec![1, 1, 1]);
         assert_eq!(bytes(0), "0 B");
         assert_eq!(bytes(12 * 1024), "12.0 KiB");
     }

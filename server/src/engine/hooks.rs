@@ -126,11 +126,32 @@ impl Hooks {
     }
 }
 
+/// How much of a hook's output is kept (the end of it).
+const TAIL_BYTES: usize = 4096;
+
 fn tail(mut bytes: Vec<u8>) -> String {
-    if bytes.len() > 4096 {
-        bytes.drain(..bytes.len() - 4096);
+    if bytes.len() > TAIL_BYTES {
+        bytes.drain(..bytes.len() - TAIL_BYTES);
     }
     String::from_utf8_lossy(&bytes).trim().to_string()
+}
+
+/// Reads `r` to its end, keeping only the last [`TAIL_BYTES`] (a chatty hook must not
+/// grow ferry's memory).
+async fn read_tail(r: Option<crate::remote::transport::Output>) -> Vec<u8> {
+    let mut keep = Vec::new();
+    let Some(mut r) = r else { return keep };
+    let mut buf = vec![0u8; 16 * 1024];
+    while let Ok(n) = r.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        keep.extend_from_slice(&buf[..n]);
+        if keep.len() > 2 * TAIL_BYTES {
+            keep.drain(..keep.len() - TAIL_BYTES);
+        }
+    }
+    keep
 }
 
 async fn run_remote(argv: &[String], launcher: &dyn Launcher) -> (Option<i32>, String) {
@@ -141,25 +162,21 @@ async fn run_remote(argv: &[String], launcher: &dyn Launcher) -> (Option<i32>, S
     // The hook reads nothing: its stdin is dropped (a v4 stream cannot close it; the
     // command simply never gets input).
     drop(p.take_stdin());
-    let mut out = Vec::new();
-    let mut err = Vec::new();
     let stdout = p.take_stdout();
     let stderr = p.take_stderr();
     let status = p.take_status();
+    // Both streams at once: a hook that fills one pipe while ferry waits for the end
+    // of the other would block until the timeout.
     let work = async {
-        if let Some(mut o) = stdout {
-            let _ = o.read_to_end(&mut out).await;
-        }
-        if let Some(mut e) = stderr {
-            let _ = e.read_to_end(&mut err).await;
-        }
-        match status {
+        let (out, err) = tokio::join!(read_tail(stdout), read_tail(stderr));
+        let code = match status {
             Some(s) => s.await.code,
             None => None,
-        }
+        };
+        (code, out, err)
     };
     match tokio::time::timeout(HOOK_TIMEOUT, work).await {
-        Ok(code) => {
+        Ok((code, mut out, err)) => {
             out.extend_from_slice(&err);
             (code, tail(out))
         }
@@ -187,5 +204,51 @@ async fn run_local(argv: &[String], dir: &Path) -> (Option<i32>, String) {
             None,
             format!("did not finish within {} s", HOOK_TIMEOUT.as_secs()),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hook(command: &str) -> UploadHook {
+        UploadHook {
+            name: None,
+            command: command.into(),
+            args: None,
+            fail_on_error: false,
+            local: false,
+            once: false,
+            on_change: Vec::new(),
+            span: crate::config::Span::point(Path::new("devspace.yaml"), 1, 1),
+        }
+    }
+
+    /// A hook that writes 1 MiB to stderr (more than any pipe or exec buffer holds)
+    /// finishes in seconds, with the end of its stderr reported; before, ferry read
+    /// stdout to its end first and the hook blocked on a full stderr until the 600 s
+    /// timeout.
+    #[tokio::test]
+    async fn a_hook_writing_a_lot_to_stderr_does_not_hang() {
+        let mut hooks = Hooks::new(&[hook(
+            "i=0; while [ $i -lt 16 ]; do head -c 65536 /dev/zero | tr '\\0' e >&2; \
+             i=$((i + 1)); done; echo the-end >&2; echo out-line; exit 3",
+        )]);
+        let uploaded = [RelPath::new("a").unwrap()];
+        let shell = crate::remote::LocalShell::new();
+        let t = std::time::Instant::now();
+        let runs = tokio::time::timeout(
+            Duration::from_secs(20),
+            hooks.run(&uploaded, &shell, Path::new("/")),
+        )
+        .await
+        .expect("the hook run hangs");
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        assert_eq!(runs.len(), 1);
+        let r = &runs[0];
+        assert_eq!(r.code, Some(3), "{r:?}");
+        assert!(r.output.ends_with("the-end"), "{:?}", &r.output);
+        assert!(r.output.len() <= TAIL_BYTES);
+        assert!(r.output.starts_with("out-line") || r.output.contains('e'));
     }
 }

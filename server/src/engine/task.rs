@@ -843,6 +843,9 @@ impl SyncTask {
         prune.reset();
         let mut racy = tokio::time::interval(Duration::from_millis(500));
         racy.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut alive = tokio::time::interval(SESSION_CHECK_EVERY);
+        alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        alive.reset();
         let mut dirty = false;
         loop {
             let local_next = async {
@@ -933,6 +936,9 @@ impl SyncTask {
                         dirty = true;
                     }
                 }
+                // A session whose connection died without closing would otherwise be
+                // noticed only by the next command, after its 5-minute reply timeout.
+                _ = alive.tick() => session.check_alive(SESSION_IDLE, PING_LIMIT).await?,
                 _ = save.tick() => {
                     if dirty {
                         self.save(store);
@@ -1231,6 +1237,15 @@ impl SyncTask {
         Ok(())
     }
 }
+
+/// How often the watch loop checks whether the session has been idle.
+const SESSION_CHECK_EVERY: Duration = Duration::from_secs(5);
+/// A session the container has not answered for this long is pinged…
+const SESSION_IDLE: Duration = Duration::from_secs(20);
+/// …and must answer within this, else the connection is started anew. So a silently
+/// dead idle session is noticed within about 35 s (the watcher's own silence limit,
+/// 15 s, usually notices first when both streams share the fate).
+const PING_LIMIT: Duration = Duration::from_secs(10);
 
 /// Resolves when `rx` turns true (never, if its sender is gone without doing so).
 async fn stopped(rx: &mut watch::Receiver<bool>) {

@@ -26,6 +26,7 @@ pub struct LocalShell {
     user: Option<(u32, u32)>,
     v4: bool,
     env: Vec<(String, String)>,
+    ignored: Vec<i32>,
 }
 
 impl LocalShell {
@@ -52,6 +53,16 @@ impl LocalShell {
     /// streams does.
     pub fn protocol_v4(mut self) -> LocalShell {
         self.v4 = true;
+        self
+    }
+
+    /// Starts processes with `signal` (e.g. `libc::SIGTERM`) ignored, as a process
+    /// inherits it from a parent that ignores it (some init systems, CI runners and
+    /// wrappers do). A non-interactive shell cannot trap a signal that was ignored on
+    /// entry, and every process it starts inherits the disposition: for tests that the
+    /// scripts do not rely on signals they may not be able to deliver.
+    pub fn ignoring(mut self, signal: i32) -> LocalShell {
+        self.ignored.push(signal);
         self
     }
 
@@ -99,6 +110,19 @@ impl LocalShell {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(false);
+        if !self.ignored.is_empty() {
+            let ignored = self.ignored.clone();
+            // SAFETY: only `signal(2)` runs between fork and exec; it is
+            // async-signal-safe and allocates nothing.
+            unsafe {
+                cmd.pre_exec(move || {
+                    for s in &ignored {
+                        libc::signal(*s, libc::SIG_IGN);
+                    }
+                    Ok(())
+                });
+            }
+        }
         Ok(cmd)
     }
 
@@ -161,6 +185,9 @@ impl Launcher for LocalShell {
         };
         if let Some((uid, gid)) = self.user {
             s.push_str(&format!(" as {uid}:{gid}"));
+        }
+        if !self.ignored.is_empty() {
+            s.push_str(&format!(" ignoring signals {:?}", self.ignored));
         }
         s
     }

@@ -52,4 +52,6 @@ pub use place::{Mark, PlaceReport};
 pub use session::{Compression, Session, SessionOptions};
 pub use transport::{BoxFuture, ExitStatus, LaunchError, Launcher, RemoteProcess};
 pub use upload::{UploadFile, UploadReport};
-pub use watch::{ActiveMode, RemoteWatcher, WatchEvent, WatchMode, WatchOptions};
+pub use watch::{
+    ActiveMode, RemoteWatcher, WatchEvent, WatchMode, WatchOptions, MAX_LINE, SILENCE_LIMIT,
+};

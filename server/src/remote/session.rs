@@ -84,6 +84,10 @@ pub struct SessionOptions {
     /// How long to wait for a command's reply (including sending its payloads) before
     /// the session is given up.
     pub reply_timeout: Duration,
+    /// How long to wait for the container's probe (the hello) at start: a small reply
+    /// that needs no transfer, so a stalled connection is noticed well before
+    /// `reply_timeout`.
+    pub start_timeout: Duration,
     /// Largest reply body accepted (listings, downloads).
     pub max_reply_bytes: u64,
     /// Upload compression.
@@ -99,6 +103,7 @@ impl Default for SessionOptions {
             state_parent: None,
             disable: Vec::new(),
             reply_timeout: Duration::from_secs(300),
+            start_timeout: Duration::from_secs(30),
             max_reply_bytes: 1 << 30,
             compression: Compression::Auto,
             read_only: false,
@@ -121,6 +126,8 @@ pub struct Session {
     opts: SessionOptions,
     stderr: Arc<Mutex<Vec<u8>>>,
     broken: Option<String>,
+    /// When the container last answered.
+    last_reply: Instant,
 }
 
 impl std::fmt::Debug for Session {
@@ -210,9 +217,11 @@ impl Session {
             stderr: drain_stderr(p.take_stderr()),
             opts,
             broken: None,
+            last_reply: Instant::now(),
         };
+        let limit = s.opts.start_timeout.min(s.opts.reply_timeout);
         let hello = match tokio::time::timeout(
-            s.opts.reply_timeout,
+            limit,
             wire::read_reply(&mut s.stdout, s.opts.max_reply_bytes),
         )
         .await
@@ -220,7 +229,7 @@ impl Session {
             Err(_) => {
                 return Err(SessionError::Timeout {
                     during: "the session start".into(),
-                    after: s.opts.reply_timeout,
+                    after: limit,
                 })
             }
             Ok(r) => r.map_err(|e| s.read_error("the session start", e)),
@@ -270,6 +279,29 @@ impl Session {
         let t = Instant::now();
         self.exchange("ping", "ping".into(), &[]).await?;
         Ok(t.elapsed())
+    }
+
+    /// How long ago the container last answered a command.
+    pub fn idle_for(&self) -> Duration {
+        self.last_reply.elapsed()
+    }
+
+    /// Makes sure an idle session still answers: when the container has not answered
+    /// anything for `idle`, a `ping` that must be answered within `limit` (a session
+    /// whose connection died without closing would otherwise be noticed only by the
+    /// next command, after [`SessionOptions::reply_timeout`]). No answer in time breaks
+    /// the session ([`SessionError::Timeout`]).
+    pub async fn check_alive(
+        &mut self,
+        idle: Duration,
+        limit: Duration,
+    ) -> Result<(), SessionError> {
+        if self.idle_for() < idle {
+            return Ok(());
+        }
+        self.exchange_within("ping", "ping".into(), &[], limit)
+            .await
+            .map(|_| ())
     }
 
     /// Lists the whole tree below the sync root.
@@ -605,6 +637,18 @@ impl Session {
         header: String,
         payloads: &[&[u8]],
     ) -> Result<Vec<u8>, SessionError> {
+        let limit = self.opts.reply_timeout;
+        self.exchange_within(cmd, header, payloads, limit).await
+    }
+
+    /// [`Session::exchange`] with its own time limit.
+    async fn exchange_within(
+        &mut self,
+        cmd: &'static str,
+        header: String,
+        payloads: &[&[u8]],
+        limit: Duration,
+    ) -> Result<Vec<u8>, SessionError> {
         if let Some(b) = &self.broken {
             return Err(SessionError::Broken(b.clone()));
         }
@@ -619,10 +663,10 @@ impl Session {
             &header,
             payloads,
         );
-        let res = match tokio::time::timeout(self.opts.reply_timeout, fut).await {
+        let res = match tokio::time::timeout(limit, fut).await {
             Err(_) => Err(SessionError::Timeout {
                 during,
-                after: self.opts.reply_timeout,
+                after: limit,
             }),
             Ok(Ok(Ok(body))) => Ok(body),
             Ok(Ok(Err(message))) => Err(SessionError::Remote {
@@ -633,6 +677,9 @@ impl Session {
             Ok(Err(Step::Read(e))) => Err(self.read_error(&during, e)),
             Ok(Err(Step::Unexpected(what))) => Err(self.protocol(&during, what)),
         };
+        if matches!(res, Ok(_) | Err(SessionError::Remote { .. })) {
+            self.last_reply = Instant::now();
+        }
         match res {
             Err(e) if !e.session_usable() => {
                 let e = self.enrich(e).await;

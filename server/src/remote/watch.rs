@@ -18,15 +18,27 @@
 //! A name with a newline can split into bogus hints, which the re-listing resolves.
 //! Control lines carry a random token from ferry, so no file name can forge them.
 //!
-//! Lifetime: the watcher shell exits when its stdin ends (ferry dropped the stream);
-//! its background loop checks every tick that the shell still lives (`kill -0`), and
-//! the inotify guard kills `inotifywait` when the shell is gone.
+//! Liveness: a running watcher must show a sign of life at least every
+//! [`WatchOptions::silence_limit`] (15 s): the poller prints `TOKEN tick` after every
+//! walk, the inotify watcher's guard `TOKEN alive` every 5 s. A watcher that stays
+//! silent longer (frozen, or its connection stalled without closing) is reported as
+//! [`WatchEvent::Stopped`], and so is one that prints a line longer than [`MAX_LINE`]
+//! (broken or hostile; ferry never holds more than that of one line): the engine then
+//! starts a new one.
+//!
+//! Lifetime: every process of a watcher ends when its stream ends (clean stop, dropped
+//! stream, ferry killed) or its shell is killed, without relying on SIGTERM, which a
+//! process may have inherited as ignored: the scripts end their helpers with SIGKILL.
+//! The poller's loop checks every tick that its shell still lives (`kill -0`); the
+//! inotify watcher has a reader (the only process reading the stream), a guard (checks
+//! the shell every second) and the shell itself (waiting on `inotifywait`, so a dead
+//! one is reaped and reported at once), each of which ends the others. See the scripts.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
 use super::caps::Capabilities;
@@ -34,6 +46,13 @@ use super::error::SessionError;
 use super::scripts;
 use super::session::drain_stderr;
 use super::transport::{self, BoxFuture, ExitStatus, Launcher, Stdin};
+
+/// The longest line a watcher may print (an event names one path, at most `PATH_MAX`,
+/// 4 KiB on Linux); a longer one stops the watcher as broken.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// How long a running watcher may go without a sign of life by default.
+pub const SILENCE_LIMIT: Duration = Duration::from_secs(15);
 
 /// Which mechanism to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -63,6 +82,10 @@ pub struct WatchOptions {
     /// A folder in the container for the poller's markers (see
     /// [`super::SessionOptions::state_parent`]).
     pub state_parent: Option<String>,
+    /// A ready watcher that prints nothing (no event, no `tick`, no `alive`) for this
+    /// long is reported as [`WatchEvent::Stopped`]. For polling, at least three
+    /// intervals are allowed.
+    pub silence_limit: Duration,
 }
 
 impl Default for WatchOptions {
@@ -73,6 +96,7 @@ impl Default for WatchOptions {
             full_scan_every: 60,
             ready_timeout: Duration::from_secs(60),
             state_parent: None,
+            silence_limit: SILENCE_LIMIT,
         }
     }
 }
@@ -94,7 +118,8 @@ pub enum WatchEvent {
     /// A message from the watcher worth logging (e.g. an inotifywait warning).
     Warning(String),
     /// The watcher stopped (inotifywait ended, the folder vanished, the stream
-    /// dropped); start a new one, or fall back to polling.
+    /// dropped, no sign of life for the silence limit, a line longer than
+    /// [`MAX_LINE`]); start a new one, or fall back to polling.
     Stopped(String),
 }
 
@@ -173,6 +198,11 @@ impl RemoteWatcher {
         if !caps.sleep_fraction {
             interval = Duration::from_secs(interval.as_secs_f64().ceil() as u64);
         }
+        let silence = if inotify {
+            opts.silence_limit
+        } else {
+            opts.silence_limit.max(interval * 3)
+        };
         let (argv, mode) = if inotify {
             (
                 scripts::argv(scripts::watch_inotify(), "ferry-watch", &[root, &tok]),
@@ -208,6 +238,7 @@ impl RemoteWatcher {
             BufReader::new(stdout),
             tok,
             inotify,
+            silence,
             tx,
             ready_tx,
             stderr,
@@ -277,10 +308,56 @@ fn hint_path(p: &str) -> Option<String> {
     p.strip_prefix("./").map(str::to_string)
 }
 
+/// How a bounded line read ended.
+#[derive(Debug, PartialEq, Eq)]
+enum LineEnd {
+    /// A line is in the buffer (without its newline; the last one may lack it).
+    Line,
+    /// End of the stream, nothing read.
+    Eof,
+    /// More than the limit without a newline; the buffer holds at most the limit.
+    TooLong,
+}
+
+/// Reads one line into `buf` (cleared first), holding at most `max` bytes of it.
+/// Cancel-safe only in the sense that a cancelled read loses its partial line.
+async fn read_line_bounded<R: AsyncBufRead + Unpin>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<LineEnd> {
+    buf.clear();
+    loop {
+        let avail = r.fill_buf().await?;
+        if avail.is_empty() {
+            return Ok(if buf.is_empty() {
+                LineEnd::Eof
+            } else {
+                LineEnd::Line
+            });
+        }
+        let (take, done) = match avail.iter().position(|&b| b == b'\n') {
+            Some(i) => (i, true),
+            None => (avail.len(), false),
+        };
+        if buf.len() + take > max {
+            r.consume(take);
+            return Ok(LineEnd::TooLong);
+        }
+        buf.extend_from_slice(&avail[..take]);
+        r.consume(if done { take + 1 } else { take });
+        if done {
+            return Ok(LineEnd::Line);
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn read_events(
     mut out: BufReader<super::transport::Output>,
     tok: String,
     inotify: bool,
+    silence: Duration,
     tx: mpsc::Sender<WatchEvent>,
     ready: tokio::sync::oneshot::Sender<Result<(), String>>,
     stderr: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
@@ -289,13 +366,40 @@ async fn read_events(
     let mut line = Vec::new();
     let control = format!("{tok} ");
     loop {
-        line.clear();
-        match out.read_until(b'\n', &mut line).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
-        if line.last() == Some(&b'\n') {
-            line.pop();
+        let read = read_line_bounded(&mut out, &mut line, MAX_LINE);
+        // Before it is ready, `start`'s ready timeout is the limit (setting up inotify
+        // watches on a big tree takes a while).
+        let read = if ready.is_some() {
+            read.await
+        } else {
+            match tokio::time::timeout(silence, read).await {
+                Ok(r) => r,
+                Err(_) => {
+                    let why = format!(
+                        "no sign of life for {} s (the watcher in the container or its \
+                         connection stalled)",
+                        silence.as_secs()
+                    );
+                    let _ = tx.send(WatchEvent::Stopped(why)).await;
+                    return;
+                }
+            }
+        };
+        match read {
+            Ok(LineEnd::Line) => {}
+            Ok(LineEnd::Eof) | Err(_) => break,
+            Ok(LineEnd::TooLong) => {
+                let why = format!(
+                    "the watcher printed a line longer than {} KiB (broken, or not ferry's \
+                     watcher)",
+                    MAX_LINE / 1024
+                );
+                if let Some(r) = ready.take() {
+                    let _ = r.send(Err(why.clone()));
+                }
+                let _ = tx.send(WatchEvent::Stopped(why)).await;
+                return;
+            }
         }
         let text = String::from_utf8_lossy(&line).into_owned();
         let ev = if let Some(c) = text.strip_prefix(&control) {
@@ -306,7 +410,7 @@ async fn read_events(
                     }
                     None
                 }
-                "tick" => None,
+                "tick" | "alive" => None,
                 "rescan" => Some(WatchEvent::Rescan),
                 _ => {
                     let why = c.strip_prefix("failed ").unwrap_or(c).to_string();
@@ -358,4 +462,50 @@ async fn read_events(
         let _ = r.send(Err(why.clone()));
     }
     let _ = tx.send(WatchEvent::Stopped(why)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn lines(input: &[u8], max: usize, cap: usize) -> Vec<(LineEnd, Vec<u8>)> {
+        let mut r = BufReader::with_capacity(cap, input);
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        loop {
+            let end = read_line_bounded(&mut r, &mut buf, max).await.unwrap();
+            let stop = end != LineEnd::Line;
+            out.push((end, buf.clone()));
+            if stop {
+                return out;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn lines_are_bounded() {
+        // Lines across buffer refills, a last line without a newline.
+        let got = lines(b"ab\ncdefgh\n\nxyz", 8, 3).await;
+        assert_eq!(
+            got,
+            vec![
+                (LineEnd::Line, b"ab".to_vec()),
+                (LineEnd::Line, b"cdefgh".to_vec()),
+                (LineEnd::Line, b"".to_vec()),
+                (LineEnd::Line, b"xyz".to_vec()),
+                (LineEnd::Eof, b"".to_vec()),
+            ]
+        );
+        // Exactly the limit is fine; one more byte is too long, with or without a
+        // newline further on, and never more than the limit is held.
+        assert_eq!(lines(b"12345678\n", 8, 4).await[0].0, LineEnd::Line);
+        let long = lines(b"123456789\nok\n", 8, 4).await;
+        assert_eq!(long[0].0, LineEnd::TooLong);
+        assert!(long[0].1.len() <= 8);
+        let endless = vec![b'x'; 1 << 20];
+        let got = lines(&endless, MAX_LINE, 8192).await;
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, LineEnd::TooLong);
+        assert!(got[0].1.len() <= MAX_LINE);
+    }
 }

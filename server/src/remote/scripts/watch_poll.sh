@@ -7,9 +7,10 @@
 # compares whole seconds; a change is therefore reported more than once, which is
 # harmless: ferry treats lines as hints and re-lists them. Every FULL ticks it prints
 # "TOKEN rescan" (ferry then lists everything, as a safety net). Control lines start
-# with TOKEN, a random word from ferry, so no file name can forge one. Ends when its
-# stdin ends (ferry went away); the ticking loop checks every tick that this shell
-# still lives.
+# with TOKEN, a random word from ferry, so no file name can forge one; "TOKEN tick"
+# after every walk is also the sign of life ferry waits for. Ends when its stdin ends
+# (ferry went away); the ticking loop checks every tick that this shell still lives,
+# and is ended with SIGKILL (SIGTERM may be ignored: a process can inherit that).
 LC_ALL=C
 export LC_ALL
 root=$1 iv=$2 lag=$3 full=$4 tok=$5
@@ -49,6 +50,6 @@ me=$$
 	done
 ) </dev/null &
 w=$!
-trap 'kill "$w" 2>/dev/null; rm -rf "$st"' EXIT
+trap 'kill -9 "$w" 2>/dev/null; rm -rf "$st"' EXIT
 trap 'exit 1' HUP INT TERM PIPE
 while read -r _; do :; done
