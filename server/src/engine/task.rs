@@ -998,6 +998,9 @@ impl SyncTask {
         if due.is_empty() {
             return Ok(false);
         }
+        // A background check must not wait minutes on a container that stopped answering:
+        // a short ping first.
+        session.check_alive(Duration::ZERO, PING_LIMIT).await?;
         let listing = session.list(&due, crate::remote::Depth::Children).await?;
         let hashes = session.checksums(&due).await?;
         let root = self.sync.local_path.clone();
