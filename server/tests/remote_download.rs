@@ -5,7 +5,7 @@
 mod remote_support;
 
 use ferry::remote::{DownloadedKind, FileErrorKind, RelPath};
-use remote_support::{skip, Rootfs};
+use remote_support::{require_root, Rootfs};
 
 /// One raw ustar member (the `tar` crate refuses to write hostile paths).
 fn member(out: &mut Vec<u8>, name: &str, kind: u8, link: &str, data: &[u8]) {
@@ -30,9 +30,7 @@ fn member(out: &mut Vec<u8>, name: &str, kind: u8, link: &str, data: &[u8]) {
 
 #[tokio::test]
 async fn remote_download_rejects_hostile_archives() {
-    if skip() {
-        return;
-    }
+    require_root();
     let fs = Rootfs::new("busybox");
     let mut evil = Vec::new();
     member(&mut evil, "./req/fine.txt", b'0', "", b"fine");

@@ -6,7 +6,7 @@ mod remote_support;
 use std::os::unix::fs::PermissionsExt;
 
 use ferry::remote::{FileErrorKind, Mtime, RelPath, SessionOptions, UploadFile};
-use remote_support::{owner, skip, Rootfs};
+use remote_support::{owner, require_root, Rootfs};
 
 fn rel(s: &str) -> RelPath {
     RelPath::new(s).unwrap()
@@ -93,24 +93,18 @@ async fn nonroot(image: &str) {
 
 #[tokio::test]
 async fn remote_nonroot_busybox() {
-    if skip() {
-        return;
-    }
+    require_root();
     nonroot("busybox").await;
 }
 
 #[tokio::test]
 async fn remote_nonroot_debian() {
-    if skip() {
-        return;
-    }
+    require_root();
     nonroot("debian").await;
 }
 
 #[tokio::test]
 async fn remote_nonroot_without_tar() {
-    if skip() {
-        return;
-    }
+    require_root();
     nonroot("busybox:notar").await;
 }

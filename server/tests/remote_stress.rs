@@ -4,7 +4,7 @@
 mod remote_support;
 
 use ferry::remote::{Depth, DownloadedKind, Mtime, RelPath, UploadFile};
-use remote_support::{skip, Rootfs};
+use remote_support::{require_root, Rootfs};
 
 fn rel(s: &str) -> RelPath {
     RelPath::new(s).unwrap()
@@ -19,9 +19,7 @@ fn tricky(i: usize) -> Vec<u8> {
 
 #[tokio::test]
 async fn remote_stress_200_lockstep_messages_busybox() {
-    if skip() {
-        return;
-    }
+    require_root();
     let fs = Rootfs::new("busybox");
     let mut s = fs.session().await;
     for i in 0..200 {

@@ -10,7 +10,7 @@ use ferry::remote::{
     DownloadedKind, FileErrorKind, LocalShell, Mtime, PayloadReader, RelPath, Session,
     SessionOptions, UploadFile,
 };
-use remote_support::{hostile_names, skip, Rootfs};
+use remote_support::{hostile_names, require_root, Rootfs};
 
 fn rel(s: &str) -> RelPath {
     RelPath::new(s).unwrap()
@@ -176,9 +176,7 @@ async fn round_trip(fs: &Rootfs, s: &mut Session, nanos: bool) {
 
 #[tokio::test]
 async fn remote_transfer_round_trip_busybox() {
-    if skip() {
-        return;
-    }
+    require_root();
     let fs = Rootfs::new("busybox");
     let mut s = fs.session().await;
     round_trip(&fs, &mut s, false).await;
@@ -194,9 +192,7 @@ async fn remote_transfer_round_trip_busybox() {
 
 #[tokio::test]
 async fn remote_transfer_round_trip_debian() {
-    if skip() {
-        return;
-    }
+    require_root();
     let fs = Rootfs::new("debian");
     let mut s = fs.session().await;
     round_trip(&fs, &mut s, true).await;
@@ -206,9 +202,7 @@ async fn remote_transfer_round_trip_debian() {
 
 #[tokio::test]
 async fn remote_transfer_without_tar() {
-    if skip() {
-        return;
-    }
+    require_root();
     for image in ["busybox:notar", "debian:notar"] {
         let fs = Rootfs::new(image);
         let mut s = fs.session().await;
@@ -224,9 +218,7 @@ async fn remote_transfer_without_tar() {
 
 #[tokio::test]
 async fn remote_transfer_fallback_readers() {
-    if skip() {
-        return;
-    }
+    require_root();
     for (image, disable, reader) in [
         ("busybox", vec!["head"], PayloadReader::DdCountBytes),
         ("debian", vec!["head"], PayloadReader::DdCountBytes),
@@ -261,9 +253,7 @@ async fn remote_transfer_fallback_readers() {
 
 #[tokio::test]
 async fn remote_transfer_per_file_failures_and_edits() {
-    if skip() {
-        return;
-    }
+    require_root();
     for image in ["busybox", "debian"] {
         let fs = Rootfs::new(image);
         let mut s = fs.session().await;
@@ -365,9 +355,7 @@ async fn remote_transfer_per_file_failures_and_edits() {
 
 #[tokio::test]
 async fn remote_transfer_over_v4_stream() {
-    if skip() {
-        return;
-    }
+    require_root();
     for image in ["busybox", "debian"] {
         let fs = Rootfs::new(image);
         let shell: LocalShell = fs.shell().protocol_v4();

@@ -145,6 +145,10 @@ pub enum FileErrorKind {
     NewlineInName,
     /// The name is not valid UTF-8: ferry cannot sync it.
     InvalidUtf8,
+    /// The container's user cannot read the path (a folder `find` could not open, a
+    /// file `tar` could not read), or its listing failed as a whole: what is there is
+    /// unknown, which is never taken for "deleted".
+    Unreadable,
     /// A downloaded entry would leave the sync root or is of a kind ferry does not
     /// write (absolute path, `..`, a path below a symlink, a hard link, a device).
     Unsafe,
@@ -193,6 +197,7 @@ impl FileError {
             FileErrorKind::Mkdir => "creating the folder in the container failed",
             FileErrorKind::NewlineInName => "the name contains a newline or carriage return, which ferry cannot sync; rename it",
             FileErrorKind::InvalidUtf8 => "the name is not valid UTF-8, which ferry cannot sync; rename it",
+            FileErrorKind::Unreadable => "the container's user cannot read it, so ferry cannot tell what is there; it counts as unknown (nothing is deleted or overwritten because of it) until it can be read: fix its permissions in the container or exclude it",
             FileErrorKind::Unsafe => "refused: the entry would be written outside the sync folder or is of a kind ferry does not write",
         };
         let message = match detail.map(str::trim).filter(|d| !d.is_empty()) {

@@ -13,6 +13,7 @@
 //! | [`session`] | [`Session`]: probe, list, upload, download, delete, mkdir, rename |
 //! | [`caps`] | [`Capabilities`] and what each missing extra costs |
 //! | [`listing`], [`upload`], [`download`] | the data of those commands; downloads are checked to stay in the root |
+//! | `toolmsg` | the paths in `find`'s and `stat`'s error messages (GNU and busybox), for listings that know what they could not see |
 //! | [`watch`] | [`RemoteWatcher`]: inotifywait, else incremental polling |
 //! | [`path`], [`error`] | [`RelPath`], [`Mtime`]; [`SessionError`], [`FileError`] |
 //!
@@ -26,6 +27,8 @@
 //! - Uploaded files land with one rename each (`mv` from a staging folder inside the
 //!   sync folder), with their mode and mtime.
 //! - Every process ferry starts in the container ends when ferry's stream goes away.
+//! - What the container could not list is unknown, never empty: a folder `find` could
+//!   not read, a failed `find`, a message ferry cannot read (see [`Listing`]).
 
 pub mod caps;
 pub mod download;
@@ -35,6 +38,7 @@ pub mod local;
 pub mod path;
 mod scripts;
 pub mod session;
+mod toolmsg;
 pub mod transport;
 pub mod upload;
 pub mod watch;

@@ -14,7 +14,7 @@
 //! | header | payloads | reply body |
 //! |---|---|---|
 //! | `ping` | – | empty |
-//! | `list LEN 1\|r` | paths, one a line (`.` = root) | `MODEHEX SIZE MTIME ./PATH` lines, `! ./ESCAPED` for newline names |
+//! | `list LEN 1\|r` | paths, one a line (`.` = root) | `T MTIME` (the container's clock), then per path I: `MODEHEX SIZE MTIME ./PATH` lines, `! ./ESCAPED` for newline names, `W I TEXT` per line of find/stat stderr, `F I STATUS` if find failed (see [`Listing`]: unknown is never empty) |
 //! | `put LEN z\|p` | tar (gzip members with `z`) | failures: `E CODE PATH` (+ `M MESSAGE`) |
 //! | `putf NAMELEN LEN MODE MTIME` | path + newline; content | failures |
 //! | `get LEN` | paths | tar archive |
