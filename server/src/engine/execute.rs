@@ -8,23 +8,29 @@
 //!
 //! Local safety: a download never overwrites a local file that changed after the plan
 //! was made (the user typed while it was planned); the remote version is saved as a
-//! conflict copy next to it instead and reported.
+//! conflict copy next to it instead and reported (checked when the file is committed:
+//! see [`super::landing`]). Downloads stream into temporary files; a file larger than
+//! listed is refused and retried. A container version that could not be saved as a
+//! conflict copy is not overwritten by the upload that follows.
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Instant;
 
-use crate::core::{
-    same_version, Action, Deletion, Entry, EntryKind, Index, Item, Plan, RelPath, Side, Snapshot,
-    Tolerance,
-};
+use crate::core::{Action, Deletion, Entry, EntryKind, Index, Item, Plan, RelPath, Side, Snapshot};
 use crate::local::{self, LocalErrorKind};
-use crate::remote::{DownloadedKind, FileError, Session, SessionError, UploadFile};
+use crate::remote::{
+    Depth, DownloadedKind, EntryKind as RemoteKind, FileError, FileErrorKind, Session,
+    SessionError, UploadFile,
+};
 
 use super::convert::{downloaded_entry, mtime_of};
+use super::landing::{Landing, LocalSink};
 
 /// Largest upload batch in bytes of file content (one archive in memory).
 const UPLOAD_BATCH_BYTES: u64 = 8 << 20;
-/// Largest download batch in bytes (one archive in memory).
+/// Largest download batch in bytes. ferry streams downloads to disk, but the container
+/// writes each batch's archive to its state folder before sending it.
 const DOWNLOAD_BATCH_BYTES: u64 = 32 << 20;
 /// Most files in one transfer batch.
 const BATCH_FILES: usize = 2000;
@@ -179,11 +185,16 @@ impl Executor<'_> {
         let mut out = Outcome::default();
         let total: u64 = plan.transfers();
         let mut done = 0u64;
+        // Versions that could not be saved as a conflict copy: nothing is transferred
+        // over them.
+        let mut unsaved: HashSet<RelPath> = HashSet::new();
         for action in &plan.actions {
             match action {
                 Action::Record { .. } | Action::Forget { .. } => self.index.apply(action),
                 Action::SaveConflictCopy { path, copy, side } => {
-                    self.save_conflict_copy(path, copy, *side, &mut out).await?
+                    if !self.save_conflict_copy(path, copy, *side, &mut out).await? {
+                        unsaved.insert(path.clone());
+                    }
                 }
                 Action::DeleteRemote { deletions } => {
                     self.delete_remote(deletions, &mut out).await?
@@ -237,7 +248,21 @@ impl Executor<'_> {
                     Err(e) => out.failures.push(Failure::local(&e, Retry::Download)),
                 },
                 Action::Upload { items } => {
-                    for chunk in chunks(items, batch_bytes(UPLOAD_BATCH_BYTES, self.limits.0)) {
+                    let (items, held): (Vec<Item>, Vec<Item>) = items
+                        .iter()
+                        .cloned()
+                        .partition(|i| !unsaved.contains(&i.path));
+                    for i in held {
+                        out.failures.push(Failure {
+                            path: i.path.to_string(),
+                            kind: "error",
+                            message: "not uploaded: the container's version could not be \
+                                      saved locally first, so it is kept in the container"
+                                .into(),
+                            retry: Retry::Upload,
+                        });
+                    }
+                    for chunk in chunks(&items, batch_bytes(UPLOAD_BATCH_BYTES, self.limits.0)) {
                         let t = Instant::now();
                         let before = out.bytes_up;
                         self.upload(chunk, &mut out).await?;
@@ -247,7 +272,21 @@ impl Executor<'_> {
                     }
                 }
                 Action::Download { items } => {
-                    for chunk in chunks(items, batch_bytes(DOWNLOAD_BATCH_BYTES, self.limits.1)) {
+                    let (items, held): (Vec<Item>, Vec<Item>) = items
+                        .iter()
+                        .cloned()
+                        .partition(|i| !unsaved.contains(&i.path));
+                    for i in held {
+                        out.failures.push(Failure {
+                            path: i.path.to_string(),
+                            kind: "error",
+                            message: "not downloaded: the local version could not be moved \
+                                      aside first, so it is kept"
+                                .into(),
+                            retry: Retry::Download,
+                        });
+                    }
+                    for chunk in chunks(&items, batch_bytes(DOWNLOAD_BATCH_BYTES, self.limits.1)) {
                         let t = Instant::now();
                         let before = out.bytes_down;
                         self.download(chunk, &mut out).await?;
@@ -327,107 +366,133 @@ impl Executor<'_> {
 
     async fn download(&mut self, items: &[Item], out: &mut Outcome) -> Result<(), SessionError> {
         let paths: Vec<RelPath> = items.iter().map(|i| i.path.clone()).collect();
-        let d = self.session.download(&paths).await?;
+        // Each file is bounded by its listed size: bigger, it grew since; it is retried.
+        let sizes: HashMap<&RelPath, u64> = items.iter().map(|i| (&i.path, i.entry.size)).collect();
+        let expected = |p: &RelPath| sizes.get(p).copied();
+        let planned = items
+            .iter()
+            .map(|i| (i.path.clone(), self.expected_local(&i.path).cloned()))
+            .collect();
+        let mut sink = LocalSink::new(self.root, Landing::Targets { planned });
+        let result = self.session.download(&paths, &expected, &mut sink).await;
+        // What landed is booked even when the session broke afterwards.
+        out.bytes_down += sink.bytes;
+        out.failures.append(&mut sink.failures);
+        let mut ok = std::mem::take(&mut sink.landed);
+        drop(sink);
+        let booked = |ok: Vec<Item>, this: &mut Self, out: &mut Outcome| {
+            out.downloaded += ok.iter().filter(|i| !i.entry.is_dir()).count() as u64;
+            out.done.extend(ok.iter().map(|i| i.path.clone()));
+            this.index.apply(&Action::Download { items: ok });
+        };
+        let d = match result {
+            Ok(d) => d,
+            Err(e) => {
+                booked(ok, self, out);
+                return Err(e);
+            }
+        };
         for p in &d.missing {
             tracing::info!("{p}: asked for but not sent by the container (deleted meanwhile, or unreadable there)");
         }
         out.failures
             .extend(d.errors.iter().map(|e| Failure::remote(e, Retry::Download)));
-        let mut ok = Vec::new();
+        // Files are in place already (the sink); folders are made here.
         for e in &d.entries {
+            if e.kind != DownloadedKind::Dir {
+                continue;
+            }
             let Some(entry) = downloaded_entry(e) else {
                 continue;
             };
-            let result = match &e.kind {
-                DownloadedKind::File { contents } => {
-                    // Never overwrite a local change made after the plan.
-                    let now = local::stat(self.root, &e.path).ok().flatten();
-                    let target = if now.is_some()
-                        && !same_version(
-                            now.as_ref(),
-                            self.expected_local(&e.path),
-                            Tolerance::EXACT,
-                        ) {
-                        let copy = conflict_copy_name(self.root, &e.path, Side::Remote);
-                        out.failures.push(Failure {
-                            path: e.path.to_string(),
-                            kind: "conflict",
-                            message: format!(
-                                "changed locally while the container's version was being \
-                                 fetched; the local version is kept and the container's \
-                                 version saved as {copy}"
-                            ),
-                            retry: Retry::Never,
-                        });
-                        Some(copy)
-                    } else {
-                        None
-                    };
-                    out.bytes_down += contents.len() as u64;
-                    match target {
-                        Some(copy) => {
-                            // The container keeps its version either way; a copy that
-                            // cannot be written is reported, not dropped silently.
-                            if let Err(err) =
-                                local::write_file(self.root, &copy, contents, e.mode, entry.mtime)
-                            {
-                                out.failures.push(Failure::local(&err, Retry::Never));
-                            }
-                            continue;
-                        }
-                        None => {
-                            local::write_file(self.root, &e.path, contents, e.mode, entry.mtime)
-                                .map(|_| ())
-                        }
-                    }
-                }
-                DownloadedKind::Dir => local::mkdir(self.root, &e.path).map(|_| ()),
-                DownloadedKind::Symlink { .. } => continue,
-            };
-            match result {
-                Ok(()) => ok.push(Item {
+            match local::mkdir(self.root, &e.path) {
+                Ok(_) => ok.push(Item {
                     path: e.path.clone(),
                     entry,
                 }),
                 Err(err) => out.failures.push(Failure::local(&err, Retry::Download)),
             }
         }
-        out.downloaded += ok.iter().filter(|i| !i.entry.is_dir()).count() as u64;
-        out.done.extend(ok.iter().map(|i| i.path.clone()));
-        self.index.apply(&Action::Download { items: ok });
+        booked(ok, self, out);
         Ok(())
     }
 
+    /// Saves one side's version of `path` as the local `copy`. Returns false when it
+    /// could not be saved: then nothing may replace that version (no upload over the
+    /// container's, no download over the local one).
     async fn save_conflict_copy(
         &mut self,
         path: &RelPath,
         copy: &RelPath,
         side: Side,
         out: &mut Outcome,
-    ) -> Result<(), SessionError> {
-        match side {
-            Side::Local => {
-                if let Err(e) = local::rename(self.root, path, copy) {
-                    out.failures.push(Failure::local(&e, Retry::Never));
-                }
+    ) -> Result<bool, SessionError> {
+        if side == Side::Local {
+            if let Err(e) = local::rename(self.root, path, copy) {
+                out.failures.push(Failure::local(&e, Retry::Never));
+                return Ok(false);
             }
-            Side::Remote => {
-                let d = self.session.download(std::slice::from_ref(path)).await?;
-                for e in &d.entries {
-                    if let (DownloadedKind::File { contents }, true) = (&e.kind, &e.path == path) {
-                        let mtime = super::convert::mtime_ns(e.mtime);
-                        if let Err(err) =
-                            local::write_file(self.root, copy, contents, e.mode, mtime)
-                        {
-                            out.failures.push(Failure::local(&err, Retry::Never));
-                        }
-                    }
-                }
-                out.failures
-                    .extend(d.errors.iter().map(|e| Failure::remote(e, Retry::Never)));
-            }
+            return Ok(true);
         }
-        Ok(())
+        // The size to expect comes from a fresh listing; a file still growing is
+        // listed again (a few times).
+        for _ in 0..3 {
+            let listing = self
+                .session
+                .list(std::slice::from_ref(path), Depth::Children)
+                .await?;
+            let Some(size) = listing
+                .entries
+                .iter()
+                .find(|e| &e.path == path && e.kind == RemoteKind::File)
+                .map(|e| e.size)
+            else {
+                if listing.is_unknown(path) {
+                    out.failures.extend(
+                        listing
+                            .errors
+                            .iter()
+                            .map(|e| Failure::remote(e, Retry::Never)),
+                    );
+                    return Ok(false);
+                }
+                // Gone (or not a file any more): nothing to keep.
+                return Ok(true);
+            };
+            let expected = |p: &RelPath| (p == path).then_some(size);
+            let mut sink = LocalSink::new(
+                self.root,
+                Landing::Copy {
+                    path: path.clone(),
+                    copy: copy.clone(),
+                },
+            );
+            let d = self
+                .session
+                .download(std::slice::from_ref(path), &expected, &mut sink)
+                .await;
+            out.bytes_down += sink.bytes;
+            let local_failed = !sink.failures.is_empty();
+            out.failures.append(&mut sink.failures);
+            drop(sink);
+            let d = d?;
+            if d.errors.iter().any(|e| e.kind == FileErrorKind::Changed) {
+                continue;
+            }
+            out.failures
+                .extend(d.errors.iter().map(|e| Failure::remote(e, Retry::Never)));
+            return Ok(!local_failed && d.errors.is_empty());
+        }
+        out.failures.push(Failure {
+            path: path.to_string(),
+            kind: "error",
+            message: format!(
+                "the container's version kept changing while ferry saved it as {copy}; it is \
+                 kept in the container, and the local version is not uploaded over it"
+            ),
+            retry: Retry::Upload,
+        });
+        Ok(false)
     }
 
     async fn delete_remote(

@@ -7,6 +7,7 @@
 //! |---|---|
 //! | [`task`] | [`SyncTask`]: connect, initial sync, continuous sync, reconnect |
 //! | [`execute`] | carrying a [`crate::core::Plan`] out; per-file failures |
+//! | [`landing`] | [`landing::LocalSink`]: downloads stream into local temporary files, committed atomically |
 //! | [`store`] | the persisted index (`.ferry/index/`) |
 //! | [`hooks`] | `onUpload.exec` commands after upload batches |
 //! | [`status`] | [`StatusReport`] (`ferry/status`, `.ferry/status.json`), [`StatusHub`] |
@@ -36,6 +37,7 @@ pub mod changes;
 pub mod convert;
 pub mod execute;
 pub mod hooks;
+pub mod landing;
 pub mod status;
 pub mod store;
 pub mod task;

@@ -6,7 +6,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`scan`](mod@scan) | [`scan()`], [`scan_below`], [`stat`]: the tree as [`Entry`](crate::core::Entry)s, one `lstat` per path |
-//! | [`fs`] | [`read_file`], [`write_file`], [`write_symlink`], [`mkdir`], [`remove`], [`rename`]; ferry's temporary names |
+//! | [`fs`] | [`read_file`], [`write_file`] / [`begin_write`] ([`TempFile`]), [`write_symlink`], [`mkdir`], [`remove`], [`rename`]; ferry's temporary names |
 //! | [`watch`] | [`LocalWatcher`]: `notify` events, collected into [`LocalBatch`]es |
 //! | [`error`] | [`LocalError`], [`LocalErrorKind`] |
 //!
@@ -31,7 +31,8 @@ pub mod watch;
 
 pub use error::{LocalError, LocalErrorKind};
 pub use fs::{
-    is_temp_name, mkdir, read_file, remove, rename, temp_name, write_file, write_symlink,
+    begin_write, is_temp_name, mkdir, read_file, remove, rename, temp_name, write_file,
+    write_symlink, TempFile,
 };
 pub use scan::{entry_from_metadata, scan, scan_below, stat, Scan};
 pub use watch::{LocalBatch, LocalWatcher};

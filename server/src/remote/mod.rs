@@ -12,7 +12,8 @@
 //! | `wire` | framing: `STATUS LEN` replies, lockstep payloads, the shell-only payload encoding |
 //! | [`session`] | [`Session`]: probe, list, upload, download, delete, mkdir, rename |
 //! | [`caps`] | [`Capabilities`] and what each missing extra costs |
-//! | [`listing`], [`upload`], [`download`] | the data of those commands; downloads are checked to stay in the root |
+//! | [`listing`], [`upload`], [`download`] | the data of those commands; downloads stream into a [`DownloadSink`], checked to stay in the root and bounded per file |
+//! | `untar` | the streaming tar parser of downloads (ustar, GNU, PAX) |
 //! | `toolmsg` | the paths in `find`'s and `stat`'s error messages (GNU and busybox), for listings that know what they could not see |
 //! | [`watch`] | [`RemoteWatcher`]: inotifywait, else incremental polling |
 //! | [`path`], [`error`] | [`RelPath`], [`Mtime`]; [`SessionError`], [`FileError`] |
@@ -40,12 +41,15 @@ mod scripts;
 pub mod session;
 mod toolmsg;
 pub mod transport;
+mod untar;
 pub mod upload;
 pub mod watch;
 mod wire;
 
 pub use caps::{Capabilities, ChecksumTool, MissingExtra, PayloadReader, TarFlavor};
-pub use download::{Download, DownloadedEntry, DownloadedKind};
+pub use download::{
+    Download, DownloadSink, DownloadedEntry, DownloadedKind, Expected, IncomingFile, MemorySink,
+};
 pub use error::{FileError, FileErrorKind, SessionError};
 pub use listing::{Depth, EntryKind, Listing, RemoteEntry};
 pub use local::LocalShell;

@@ -10,7 +10,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use ferry::remote::{
-    BoxFuture, LaunchError, Launcher, LocalShell, RemoteProcess, Session, SessionOptions,
+    BoxFuture, Download, LaunchError, Launcher, LocalShell, MemorySink, RelPath, RemoteProcess,
+    Session, SessionOptions,
 };
 
 /// The sync folder inside every test root file system.
@@ -234,4 +235,14 @@ impl Launcher for Prelude {
     fn describe(&self) -> String {
         format!("{} (with a test prelude)", self.shell.describe())
     }
+}
+
+/// Downloads `paths` into memory, any size accepted; the session must stay usable.
+pub async fn download_all(s: &mut Session, paths: &[RelPath]) -> (Download, MemorySink) {
+    let mut sink = MemorySink::default();
+    let d = s
+        .download(paths, &|_| Some(u64::MAX), &mut sink)
+        .await
+        .unwrap_or_else(|e| panic!("downloading {paths:?}: {e}"));
+    (d, sink)
 }
