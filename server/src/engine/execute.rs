@@ -347,9 +347,28 @@ impl Executor<'_> {
         if files.is_empty() {
             return Ok(());
         }
-        let report = self.session.upload(&files).await?;
-        out.bytes_up += report.sent_bytes;
-        let ok = self.keep_ok(&read, &report.failed, Retry::Upload, out);
+        // A batch the container cannot unpack (a full disk) is split in halves until
+        // what fits has landed; a single file that still fails is a per-file error
+        // that says how much space is left.
+        let mut failed = Vec::new();
+        let mut todo = vec![(0, files.len())];
+        while let Some((a, b)) = todo.pop() {
+            let report = self.session.upload(&files[a..b]).await?;
+            out.bytes_up += report.sent_bytes;
+            if let (Some(r), true) = (&report.rejected, b - a > 1) {
+                tracing::info!(
+                    "the container could not unpack {} files ({}); trying halves",
+                    b - a,
+                    r.message
+                );
+                let mid = a + (b - a) / 2;
+                todo.push((mid, b));
+                todo.push((a, mid));
+                continue;
+            }
+            failed.extend(report.failed);
+        }
+        let ok = self.keep_ok(&read, &failed, Retry::Upload, out);
         out.uploaded += ok.len() as u64;
         out.uploaded_paths.extend(ok.iter().map(|i| i.path.clone()));
         self.index.apply(&Action::Upload { items: ok });

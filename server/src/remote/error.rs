@@ -149,6 +149,8 @@ pub enum FileErrorKind {
     /// file `tar` could not read), or its listing failed as a whole: what is there is
     /// unknown, which is never taken for "deleted".
     Unreadable,
+    /// The container's file system is full (or the user's quota exceeded).
+    NoSpace,
     /// The file changed in the container while ferry downloaded it (it grew since it
     /// was listed, or shrank while it was read): nothing of it was used; ferry lists it
     /// again and retries.
@@ -202,6 +204,7 @@ impl FileError {
             FileErrorKind::NewlineInName => "the name contains a newline or carriage return, which ferry cannot sync; rename it",
             FileErrorKind::InvalidUtf8 => "the name is not valid UTF-8, which ferry cannot sync; rename it",
             FileErrorKind::Unreadable => "the container's user cannot read it, so ferry cannot tell what is there; it counts as unknown (nothing is deleted or overwritten because of it) until it can be read: fix its permissions in the container or exclude it",
+            FileErrorKind::NoSpace => "no space left in the container",
             FileErrorKind::Changed => "it changed in the container while ferry downloaded it; nothing of it was written, and it is fetched again",
             FileErrorKind::Unsafe => "refused: the entry would be written outside the sync folder or is of a kind ferry does not write",
         };

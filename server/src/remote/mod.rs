@@ -56,5 +56,5 @@ pub use local::LocalShell;
 pub use path::{Mtime, PathError, RelPath};
 pub use session::{Compression, Session, SessionOptions};
 pub use transport::{BoxFuture, ExitStatus, LaunchError, Launcher, RemoteProcess};
-pub use upload::{UploadFile, UploadReport};
+pub use upload::{Rejected, UploadFile, UploadReport};
 pub use watch::{ActiveMode, RemoteWatcher, WatchEvent, WatchMode, WatchOptions};

@@ -15,7 +15,7 @@
 //! |---|---|---|
 //! | `ping` | – | empty |
 //! | `list LEN 1\|r` | paths, one a line (`.` = root) | `T MTIME` (the container's clock), then per path I: `MODEHEX SIZE MTIME ./PATH` lines, `! ./ESCAPED` for newline names, `W I TEXT` per line of find/stat stderr, `F I STATUS` if find failed (see [`Listing`]: unknown is never empty) |
-//! | `put LEN z\|p` | tar (gzip members with `z`) | failures: `E CODE PATH` (+ `M MESSAGE`) |
+//! | `put LEN z\|p` | tar (gzip members with `z`) | failures: `E CODE PATH` (+ `M MESSAGE`); or `X FREE MESSAGE` when unpacking failed (nothing landed; FREE = bytes available, or `-`) |
 //! | `putf NAMELEN LEN MODE MTIME` | path + newline; content | failures |
 //! | `get LEN` | paths | tar archive (streamed); `err` with tar's messages when tar failed |
 //! | `getf LEN` | paths | `F INDEX MODEHEX MTIME SIZE` + content, or `E INDEX CODE` (streamed) |
@@ -326,7 +326,10 @@ impl Session {
     /// Uploads `files`: one archive (`put`) when the container has tar, else file by
     /// file (`putf`). Each file appears in the container in one rename, with its mode
     /// and mtime; files that cannot be written (read-only, a folder in the way,
-    /// permissions) are reported in [`UploadReport::failed`] while the rest land.
+    /// permissions) are reported in [`UploadReport::failed`] while the rest land. When
+    /// the archive cannot be unpacked at all (a full disk) nothing lands and
+    /// [`UploadReport::rejected`] says why and how much space is left; the session
+    /// stays usable.
     pub async fn upload(&mut self, files: &[UploadFile]) -> Result<UploadReport, SessionError> {
         let mut report = UploadReport::default();
         // A file whose folder is another file of the batch cannot land (the archive
@@ -367,7 +370,15 @@ impl Session {
                     &[&archive.bytes],
                 )
                 .await?;
-            report.failed.extend(upload::parse_failures(&body));
+            match upload::parse_rejection(&body) {
+                Some(r) => {
+                    report
+                        .failed
+                        .extend(files.iter().map(|f| r.error_for(f.path.as_str())));
+                    report.rejected = Some(r);
+                }
+                None => report.failed.extend(upload::parse_failures(&body)),
+            }
             report.sent_bytes = archive.bytes.len() as u64;
             report.compressed = archive.gzip;
         } else {
