@@ -73,8 +73,10 @@ pub enum SessionError {
         /// The container's message.
         message: String,
     },
-    /// A reply was larger than [`crate::remote::SessionOptions::max_reply_bytes`].
-    #[error("a reply to {during} announced {len} bytes, more than the limit of {limit}; download fewer or smaller files per call")]
+    /// A reply held in memory (a listing, a failure list) was larger than
+    /// [`crate::remote::SessionOptions::max_reply_bytes`]. (Downloads stream and are
+    /// never refused as a whole for their size.)
+    #[error("a reply to {during} announced {len} bytes, more than the limit of {limit}; list fewer paths per call")]
     TooLarge {
         /// The command in flight.
         during: String,

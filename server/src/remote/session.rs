@@ -90,9 +90,11 @@ pub struct SessionOptions {
     /// the fallbacks, and as an escape hatch for a broken tool.
     pub disable: Vec<String>,
     /// How long to wait for a command's reply (including sending its payloads) before
-    /// the session is given up.
+    /// the session is given up; for a streamed download body, how long a read may
+    /// bring no byte.
     pub reply_timeout: Duration,
-    /// Largest reply body accepted (listings, downloads).
+    /// Largest reply body held in memory (listings, failure lists, error messages).
+    /// Download bodies are streamed instead: no limit but each file's expected size.
     pub max_reply_bytes: u64,
     /// Upload compression.
     pub compression: Compression,
@@ -428,15 +430,13 @@ impl Session {
         S: DownloadSink + Send,
         S::File: Send,
     {
+        let asked: HashSet<&RelPath> = paths.iter().collect();
+        let mut once: HashSet<&RelPath> = HashSet::new();
         let paths: Vec<RelPath> = paths
             .iter()
-            .filter(|p| !paths.iter().any(|q| q.is_ancestor_of(p)))
-            .fold(Vec::new(), |mut v, p| {
-                if !v.contains(p) {
-                    v.push(p.clone());
-                }
-                v
-            });
+            .filter(|p| !p.ancestors().any(|a| asked.contains(&a)) && once.insert(p))
+            .cloned()
+            .collect();
         let mut todo: VecDeque<(Vec<RelPath>, bool)> = VecDeque::new();
         let mut start = 0;
         while start < paths.len() {
