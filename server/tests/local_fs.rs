@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use ferry::core::{Deletion, Entry, EntryKind, Item, RelPath};
 use ferry::local::{
-    is_temp_name, mkdir, read_file, remove, rename, scan, stat, temp_name, write_file,
+    begin_write, is_temp_name, mkdir, read_file, remove, rename, scan, stat, temp_name, write_file,
     write_symlink, LocalErrorKind,
 };
 
@@ -604,4 +604,54 @@ fn temporary_names_are_recognized_and_bounded() {
         assert!(!is_temp_name(name), "{name}");
     }
     assert!(is_temp_name(".a.ferry-tmp-1-2"));
+}
+
+#[test]
+fn a_temp_file_streams_commits_atomically_or_leaves_nothing() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs::write(root.join("f"), b"old").unwrap();
+    // Written in pieces; the target keeps its old content until the commit.
+    let mut t = begin_write(root, &p("f")).unwrap();
+    t.write_all(b"new ").unwrap();
+    t.write_all(b"content").unwrap();
+    assert_eq!(fs::read(root.join("f")).unwrap(), b"old");
+    assert_eq!(names(root).len(), 2, "the temporary sits next to it");
+    let entry = t.commit(0o640, MTIME).unwrap();
+    assert_eq!(fs::read(root.join("f")).unwrap(), b"new content");
+    assert_eq!(entry.mode, 0o640);
+    assert_eq!(entry.mtime, MTIME);
+    assert_eq!(names(root), ["f"]);
+    // Dropped uncommitted (an aborted download): nothing stays, the target is as it was.
+    let mut t = begin_write(root, &p("deep/g")).unwrap();
+    t.write_all(b"partial").unwrap();
+    drop(t);
+    assert_eq!(names(root), ["deep", "f"]);
+    // A conflict copy: next to the target, never replacing anything.
+    let mut t = begin_write(root, &p("f")).unwrap();
+    t.write_all(b"theirs").unwrap();
+    let copy = t.commit_as(&p("f.copy"), 0o600, MTIME).unwrap();
+    assert_eq!(copy.size, 6);
+    assert_eq!(fs::read(root.join("f.copy")).unwrap(), b"theirs");
+    assert_eq!(fs::read(root.join("f")).unwrap(), b"new content");
+    let t = begin_write(root, &p("f")).unwrap();
+    let err = t.commit_as(&p("f.copy"), 0o600, MTIME).unwrap_err();
+    assert_eq!(err.kind, LocalErrorKind::Changed, "{err}");
+    assert_eq!(fs::read(root.join("f.copy")).unwrap(), b"theirs");
+    let t = begin_write(root, &p("f")).unwrap();
+    let err = t.commit_as(&p("deep/f.copy"), 0o600, MTIME).unwrap_err();
+    assert_eq!(err.kind, LocalErrorKind::SymlinkInPath, "{err}");
+    assert_eq!(names(root), ["deep", "f", "f.copy"]);
+    // The same refusals as write_file.
+    fs::create_dir(root.join("d")).unwrap();
+    assert_eq!(
+        begin_write(root, &p("d")).unwrap_err().kind,
+        LocalErrorKind::IsDir
+    );
+    symlink("/etc", root.join("l")).unwrap();
+    assert_eq!(
+        begin_write(root, &p("l/passwd")).unwrap_err().kind,
+        LocalErrorKind::SymlinkInPath
+    );
 }

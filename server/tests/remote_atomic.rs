@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use ferry::remote::{Mtime, RelPath, Session, UploadFile};
-use remote_support::{skip, Rootfs};
+use remote_support::{require_root, Rootfs};
 
 const SIZE: usize = 300_000;
 
@@ -67,9 +67,7 @@ fn check_log(fs: &Rootfs, min: usize) {
 
 #[tokio::test]
 async fn remote_atomic_inotifywait_reader_sees_only_complete_files() {
-    if skip() {
-        return;
-    }
+    require_root();
     let fs = Rootfs::new("debian:inotify");
     std::fs::create_dir(fs.host("/seen")).unwrap();
     let mut reader = spawn_in(
@@ -98,9 +96,7 @@ async fn remote_atomic_inotifywait_reader_sees_only_complete_files() {
 
 #[tokio::test]
 async fn remote_atomic_busybox_reader_sees_only_complete_files() {
-    if skip() {
-        return;
-    }
+    require_root();
     let fs = Rootfs::new("busybox");
     std::fs::create_dir(fs.host("/seen")).unwrap();
     let mut reader = spawn_in(

@@ -1,11 +1,16 @@
 //! A hostile container: its `tar` answers a download with an archive holding `../evil`,
-//! absolute paths and symlink tricks. ferry returns only the safe entries and an error
-//! for each other one; it writes nothing itself.
+//! absolute paths and symlink tricks. ferry writes only the safe file (through the
+//! engine's sink, for real) and returns an error for each other entry; nothing lands
+//! outside the local root.
 
 mod remote_support;
 
+use std::collections::HashMap;
+use std::path::Path;
+
+use ferry::engine::landing::{Landing, LocalSink};
 use ferry::remote::{DownloadedKind, FileErrorKind, RelPath};
-use remote_support::{skip, Rootfs};
+use remote_support::{require_root, Rootfs};
 
 /// One raw ustar member (the `tar` crate refuses to write hostile paths).
 fn member(out: &mut Vec<u8>, name: &str, kind: u8, link: &str, data: &[u8]) {
@@ -30,9 +35,7 @@ fn member(out: &mut Vec<u8>, name: &str, kind: u8, link: &str, data: &[u8]) {
 
 #[tokio::test]
 async fn remote_download_rejects_hostile_archives() {
-    if skip() {
-        return;
-    }
+    require_root();
     let fs = Rootfs::new("busybox");
     let mut evil = Vec::new();
     member(&mut evil, "./req/fine.txt", b'0', "", b"fine");
@@ -54,7 +57,9 @@ async fn remote_download_rejects_hostile_archives() {
     member(&mut evil, "req/inside", b'2', "fine.txt", b"");
     evil.extend_from_slice(&[0; 1024]);
     std::fs::write(fs.host("/evil.tar"), &evil).unwrap();
-    // The container's tar: honest for the probe, hostile when asked for ./req.
+    // The container's tar: honest for the probe, hostile when asked for ./req (which
+    // exists: the session asks tar only for paths that do).
+    std::fs::create_dir(fs.app("req")).unwrap();
     std::fs::remove_file(fs.host("/bin/tar")).unwrap();
     std::fs::write(
         fs.host("/bin/tar"),
@@ -64,15 +69,39 @@ async fn remote_download_rejects_hostile_archives() {
     fs.sh("chmod 755 /bin/tar");
     let mut s = fs.session().await;
     assert!(s.capabilities().tar.is_some());
-    let d = s.download(&[RelPath::new("req").unwrap()]).await.unwrap();
+    // Written for real, by the engine's sink, into a local folder with room around it.
+    let local = tempfile::tempdir().unwrap();
+    let root = local.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let trash_dir = tempfile::tempdir().unwrap();
+    let trash = ferry::local::Trash::new(trash_dir.path());
+    let mut sink = LocalSink::new(
+        &root,
+        Landing::Targets {
+            planned: HashMap::new(),
+            listed: HashMap::new(),
+        },
+        &trash,
+        "test",
+    );
+    let d = s
+        .download(
+            &[RelPath::new("req").unwrap()],
+            &|_| Some(1 << 20),
+            &mut sink,
+        )
+        .await
+        .unwrap();
+    assert!(sink.failures.is_empty(), "{:#?}", sink.failures);
+    let landed: Vec<_> = sink.landed.iter().map(|i| i.path.as_str()).collect();
+    assert_eq!(landed, ["req/fine.txt"]);
+    drop(sink);
     let got: Vec<_> = d.entries.iter().map(|e| e.path.as_str()).collect();
     assert_eq!(got, ["req/fine.txt", "req/inside"]);
-    assert_eq!(
+    assert!(matches!(
         d.entries[0].kind,
-        DownloadedKind::File {
-            contents: b"fine".to_vec()
-        }
-    );
+        DownloadedKind::File { size: 4, .. }
+    ));
     let mut refused: Vec<_> = d.errors.iter().map(|e| e.path.as_str()).collect();
     refused.sort();
     assert_eq!(
@@ -97,5 +126,21 @@ async fn remote_download_rejects_hostile_archives() {
     }
     // The session is still fine.
     s.ping().await.unwrap();
-    assert!(!std::path::Path::new("/evil").exists() && !fs.host("/evil").exists());
+    // Exactly one file was written, inside the root; nothing escaped.
+    assert_eq!(std::fs::read(root.join("req/fine.txt")).unwrap(), b"fine");
+    let mut written = Vec::new();
+    let mut stack = vec![local.path().to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(p.clone());
+            } else {
+                written.push(p.strip_prefix(local.path()).unwrap().display().to_string());
+            }
+        }
+    }
+    assert_eq!(written, ["root/req/fine.txt"], "written: {written:?}");
+    assert!(!Path::new("/evil").exists() && !Path::new("/etc/evil").exists());
+    assert!(!fs.host("/evil").exists() && !fs.host("/etc/evil").exists());
 }

@@ -7,7 +7,7 @@ mod remote_support;
 use std::time::{Duration, Instant};
 
 use ferry::remote::{Mtime, RelPath, Session, UploadFile};
-use remote_support::{skip, Rootfs};
+use remote_support::{require_root, Rootfs};
 
 fn rel(s: &str) -> RelPath {
     RelPath::new(s).unwrap()
@@ -40,9 +40,7 @@ async fn upload_latency(image: &str, shell_v4: bool) -> (Duration, Duration) {
 
 #[tokio::test]
 async fn remote_latency_one_file_upload() {
-    if skip() {
-        return;
-    }
+    require_root();
     for image in ["busybox", "debian", "busybox:notar"] {
         let (p50, p99) = upload_latency(image, false).await;
         eprintln!("one-file upload round trip, {image}: p50 {p50:?}, p99 {p99:?}");

@@ -6,8 +6,8 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-use ferry::remote::{Depth, EntryKind, FileErrorKind, Mtime, RelPath};
-use remote_support::{hostile_names, skip, Rootfs};
+use ferry::remote::{Depth, EntryKind, FileErrorKind, Mtime, RelPath, SessionOptions};
+use remote_support::{hostile_names, require_root, Prelude, Rootfs};
 
 fn rel(s: &str) -> RelPath {
     RelPath::new(s).unwrap()
@@ -125,25 +125,19 @@ async fn hostile_listing(image: &str) {
 
 #[tokio::test]
 async fn remote_list_hostile_names_busybox() {
-    if skip() {
-        return;
-    }
+    require_root();
     hostile_listing("busybox").await;
 }
 
 #[tokio::test]
 async fn remote_list_hostile_names_debian() {
-    if skip() {
-        return;
-    }
+    require_root();
     hostile_listing("debian").await;
 }
 
 #[tokio::test]
 async fn remote_list_without_maxdepth_filters_children() {
-    if skip() {
-        return;
-    }
+    require_root();
     let fs = Rootfs::new("busybox");
     std::fs::create_dir_all(fs.app("a/b/c")).unwrap();
     std::fs::write(fs.app("a/f"), b"1").unwrap();
@@ -158,4 +152,130 @@ async fn remote_list_without_maxdepth_filters_children() {
     let mut paths: Vec<_> = l.entries.iter().map(|e| e.path.as_str()).collect();
     paths.sort();
     assert_eq!(paths, ["a", "a/b", "a/f"]);
+}
+
+/// A folder the container's user may not read (root-owned, 0700) is one
+/// `Unreadable` error, its subtree unknown; everything else is listed as usual.
+async fn unreadable_folder(image: &str) {
+    let fs = Rootfs::new(image);
+    std::fs::create_dir_all(fs.app("secret/inner")).unwrap();
+    std::fs::write(fs.app("secret/inner/g"), b"hidden").unwrap();
+    std::fs::set_permissions(fs.app("secret"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::create_dir_all(fs.app("ok/deeper")).unwrap();
+    std::fs::write(fs.app("ok/f"), b"1").unwrap();
+    std::fs::write(fs.app("ok/deeper/g"), b"22").unwrap();
+    let mut s = fs
+        .session_with(fs.shell().user(1000, 1000), SessionOptions::default())
+        .await;
+    let before = std::time::SystemTime::now();
+    let l = s.list_all().await.unwrap();
+    let unreadable: Vec<_> = l
+        .errors
+        .iter()
+        .filter(|e| e.kind == FileErrorKind::Unreadable)
+        .map(|e| e.path.as_str())
+        .collect();
+    assert_eq!(unreadable, ["secret"], "{image}: {:#?}", l.errors);
+    assert_eq!(l.errors.len(), 1, "{image}: {:#?}", l.errors);
+    eprintln!("{image}: {}", l.errors[0]);
+    assert!(!l.complete());
+    assert!(l.is_unknown(&rel("secret/inner/g")));
+    assert!(!l.root_unknown());
+    let mut paths: Vec<_> = l.entries.iter().map(|e| e.path.as_str()).collect();
+    paths.sort();
+    // The folder itself is seen (its parent is readable), nothing below it.
+    assert_eq!(
+        paths,
+        ["ok", "ok/deeper", "ok/deeper/g", "ok/f", "secret"],
+        "{image}"
+    );
+    // The container's clock, from the file the script touched.
+    let now = l.now.expect("the listing carries the container's time");
+    let host = Mtime::from_system_time(before);
+    assert!(
+        (now.secs - host.secs).abs() <= 2,
+        "{image}: container time {now:?}, host {host:?}"
+    );
+    // Asking for a path below it: unknown, not missing.
+    let l = s
+        .list(
+            &[rel("secret/inner"), rel("ok"), rel("nope")],
+            Depth::Recursive,
+        )
+        .await
+        .unwrap();
+    assert_eq!(l.missing, vec![rel("nope")], "{image}: {l:#?}");
+    let unreadable: Vec<_> = l.errors.iter().map(|e| (e.path.as_str(), e.kind)).collect();
+    assert_eq!(
+        unreadable,
+        [("secret/inner", FileErrorKind::Unreadable)],
+        "{image}"
+    );
+    assert_eq!(l.entries.len(), 4, "{image}: {:#?}", l.entries);
+    s.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn remote_list_unreadable_folder_busybox() {
+    require_root();
+    unreadable_folder("busybox").await;
+}
+
+#[tokio::test]
+async fn remote_list_unreadable_folder_debian() {
+    require_root();
+    unreadable_folder("debian").await;
+}
+
+/// A `find` that fails without saying where (exit 1 and nothing on stderr, or killed
+/// like by the OOM killer) leaves the listed path unknown — not empty.
+#[tokio::test]
+async fn remote_list_failed_find_is_unknown() {
+    require_root();
+    for image in ["busybox", "debian"] {
+        let fs = Rootfs::new(image);
+        for d in ["sub", "killed", "fine"] {
+            std::fs::create_dir_all(fs.app(&format!("{d}/x"))).unwrap();
+            std::fs::write(fs.app(&format!("{d}/x/f")), b"1").unwrap();
+        }
+        // find, but for ./sub it fails silently (exit 1, stderr dropped), and for
+        // ./killed and the root it ends as if killed (137) after its output.
+        let prelude = "find() {\n\
+             case $1 in\n\
+             ./sub) command find \"$@\" 2>/dev/null; return 1 ;;\n\
+             ./killed | .) command find \"$@\"; return 137 ;;\n\
+             esac\n\
+             command find \"$@\"\n\
+             }";
+        let launcher = Prelude {
+            shell: fs.shell(),
+            prelude: prelude.into(),
+        };
+        let mut s = ferry::remote::Session::start(&launcher, "/app", SessionOptions::default())
+            .await
+            .unwrap();
+        let l = s
+            .list(&[rel("sub"), rel("killed"), rel("fine")], Depth::Recursive)
+            .await
+            .unwrap();
+        let errors: Vec<_> = l.errors.iter().map(|e| (e.path.as_str(), e.kind)).collect();
+        assert_eq!(
+            errors,
+            [
+                ("sub", FileErrorKind::Unreadable),
+                ("killed", FileErrorKind::Unreadable)
+            ],
+            "{image}: the wrapper did not run, or a failure was taken for a listing: {l:#?}"
+        );
+        assert!(l.errors[1].message.contains("137"), "{}", l.errors[1]);
+        assert!(l.missing.is_empty());
+        assert!(l.is_unknown(&rel("sub/x/f")) && l.is_unknown(&rel("killed/x")));
+        assert!(!l.is_unknown(&rel("fine/x/f")));
+        assert!(l.entries.iter().any(|e| e.path.as_str() == "fine/x/f"));
+        // The whole tree: the root is unknown, so everything is.
+        let l = s.list_all().await.unwrap();
+        assert!(l.root_unknown(), "{image}: {:#?}", l.errors);
+        assert!(l.is_unknown(&rel("fine/x/f")));
+        s.close().await.unwrap();
+    }
 }

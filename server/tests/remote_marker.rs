@@ -59,6 +59,9 @@ async fn remote_marker_is_created_moved_on_and_kept_beside_the_folder() {
             "ferry-marker 1 $(touch /tmp/pwned) 5\n",
             "ferry-marker 1 tok 99999999999999999999\n",
             "ferry-marker 2 tok 5\n",
+            // A leading zero would be octal to the shell's arithmetic.
+            "ferry-marker 1 tok 010\n",
+            "ferry-marker 1 tok 08\n",
             "garbage\n",
         ] {
             std::fs::write(fs.host("/.ferry/app/marker"), junk).unwrap();

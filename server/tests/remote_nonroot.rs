@@ -5,8 +5,8 @@ mod remote_support;
 
 use std::os::unix::fs::PermissionsExt;
 
-use ferry::remote::{FileErrorKind, Mtime, RelPath, SessionOptions, UploadFile};
-use remote_support::{owner, skip, Rootfs};
+use ferry::remote::{FileErrorKind, MemorySink, Mtime, RelPath, SessionOptions, UploadFile};
+use remote_support::{owner, require_root, Rootfs};
 
 fn rel(s: &str) -> RelPath {
     RelPath::new(s).unwrap()
@@ -93,24 +93,83 @@ async fn nonroot(image: &str) {
 
 #[tokio::test]
 async fn remote_nonroot_busybox() {
-    if skip() {
-        return;
-    }
+    require_root();
     nonroot("busybox").await;
 }
 
 #[tokio::test]
 async fn remote_nonroot_debian() {
-    if skip() {
-        return;
-    }
+    require_root();
     nonroot("debian").await;
 }
 
 #[tokio::test]
 async fn remote_nonroot_without_tar() {
-    if skip() {
-        return;
-    }
+    require_root();
     nonroot("busybox:notar").await;
+}
+
+/// A file the container's user cannot read makes `tar` fail: the batch is fetched again
+/// one path at a time, so that file is one per-file error and the others arrive. A
+/// file bigger than listed is refused alone.
+async fn unreadable_download(image: &str) {
+    let fs = Rootfs::new(image);
+    std::fs::create_dir(fs.app("d")).unwrap();
+    for (p, c) in [
+        ("a", "alpha"),
+        ("d/b", "bravo"),
+        ("secret", "root's"),
+        ("grown", "0123456789"),
+    ] {
+        std::fs::write(fs.app(p), c).unwrap();
+    }
+    std::fs::set_permissions(fs.app("secret"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut s = fs
+        .session_with(fs.shell().user(1000, 1000), SessionOptions::default())
+        .await;
+    let paths = [rel("a"), rel("secret"), rel("d/b"), rel("grown")];
+    // "grown" was listed with 4 bytes.
+    let expected = |p: &RelPath| Some(if p.as_str() == "grown" { 4 } else { 100 });
+    let mut sink = MemorySink::default();
+    let d = s.download(&paths, &expected, &mut sink).await.unwrap();
+    let got: Vec<_> = sink.files.keys().map(RelPath::as_str).collect();
+    assert_eq!(got, ["a", "d/b"], "{image}: {d:#?}");
+    assert_eq!(sink.files[&rel("a")], b"alpha");
+    assert_eq!(sink.files[&rel("d/b")], b"bravo");
+    let errors: Vec<_> = d.errors.iter().map(|e| (e.path.as_str(), e.kind)).collect();
+    assert_eq!(
+        errors,
+        [
+            ("secret", FileErrorKind::Read),
+            ("grown", FileErrorKind::Changed)
+        ],
+        "{image}: {:#?}",
+        d.errors
+    );
+    assert!(
+        d.errors[0].message.contains("ermission denied"),
+        "{image}: {}",
+        d.errors[0]
+    );
+    eprintln!("{image}: {}\n{image}: {}", d.errors[0], d.errors[1]);
+    assert!(d.missing.is_empty());
+    assert!(sink.aborted.is_empty());
+    // The session goes on.
+    s.ping().await.unwrap();
+    let mut sink = MemorySink::default();
+    let d = s.download(&[rel("a")], &expected, &mut sink).await.unwrap();
+    assert_eq!(d.entries.len(), 1);
+    s.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn remote_nonroot_unreadable_download_busybox() {
+    require_root();
+    unreadable_download("busybox").await;
+}
+
+#[tokio::test]
+async fn remote_nonroot_unreadable_download_debian() {
+    require_root();
+    unreadable_download("debian").await;
 }

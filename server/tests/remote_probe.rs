@@ -4,13 +4,11 @@
 mod remote_support;
 
 use ferry::remote::{PayloadReader, SessionOptions, TarFlavor};
-use remote_support::{skip, Rootfs};
+use remote_support::{require_root, Rootfs};
 
 #[tokio::test]
 async fn remote_probe_busybox() {
-    if skip() {
-        return;
-    }
+    require_root();
     let fs = Rootfs::new("busybox");
     let s = fs.session().await;
     let c = s.capabilities().clone();
@@ -38,9 +36,7 @@ async fn remote_probe_busybox() {
 
 #[tokio::test]
 async fn remote_probe_debian() {
-    if skip() {
-        return;
-    }
+    require_root();
     let fs = Rootfs::new("debian");
     let s = fs.session().await;
     let c = s.capabilities();
@@ -53,9 +49,7 @@ async fn remote_probe_debian() {
 
 #[tokio::test]
 async fn remote_probe_without_tar_and_with_inotify() {
-    if skip() {
-        return;
-    }
+    require_root();
     for image in ["busybox:notar", "debian:notar"] {
         let fs = Rootfs::new(image);
         let s = fs.session().await;
@@ -81,9 +75,7 @@ async fn remote_probe_without_tar_and_with_inotify() {
 
 #[tokio::test]
 async fn remote_probe_honours_disabled_tools() {
-    if skip() {
-        return;
-    }
+    require_root();
     let fs = Rootfs::new("busybox");
     let opts = |d: &[&str]| SessionOptions {
         disable: d.iter().map(|s| s.to_string()).collect(),
@@ -107,9 +99,7 @@ async fn remote_probe_honours_disabled_tools() {
 
 #[tokio::test]
 async fn remote_probe_reports_setup_errors() {
-    if skip() {
-        return;
-    }
+    require_root();
     let fs = Rootfs::new("busybox");
     let err =
         ferry::remote::Session::start(&fs.shell(), "relative/path", SessionOptions::default())
@@ -128,9 +118,7 @@ async fn remote_probe_reports_setup_errors() {
 
 #[tokio::test]
 async fn remote_probe_requires_stat_and_find() {
-    if skip() {
-        return;
-    }
+    require_root();
     let fs = Rootfs::new("debian");
     std::fs::remove_file(fs.host("/usr/bin/stat")).unwrap();
     let err = ferry::remote::Session::start(&fs.shell(), "/app", SessionOptions::default())

@@ -3,8 +3,8 @@
 
 mod remote_support;
 
-use ferry::remote::{Depth, DownloadedKind, Mtime, RelPath, UploadFile};
-use remote_support::{skip, Rootfs};
+use ferry::remote::{Depth, Mtime, RelPath, UploadFile};
+use remote_support::{download_all, require_root, Rootfs};
 
 fn rel(s: &str) -> RelPath {
     RelPath::new(s).unwrap()
@@ -19,9 +19,7 @@ fn tricky(i: usize) -> Vec<u8> {
 
 #[tokio::test]
 async fn remote_stress_200_lockstep_messages_busybox() {
-    if skip() {
-        return;
-    }
+    require_root();
     let fs = Rootfs::new("busybox");
     let mut s = fs.session().await;
     for i in 0..200 {
@@ -38,15 +36,10 @@ async fn remote_stress_200_lockstep_messages_busybox() {
             }
             2 => {
                 let j = i - 2;
-                let d = s.download(&[rel(&format!("stress/f{j}"))]).await.unwrap();
+                let path = rel(&format!("stress/f{j}"));
+                let (d, got) = download_all(&mut s, std::slice::from_ref(&path)).await;
                 assert_eq!(d.entries.len(), 1, "message {i}");
-                assert_eq!(
-                    d.entries[0].kind,
-                    DownloadedKind::File {
-                        contents: tricky(j)
-                    },
-                    "message {i}"
-                );
+                assert_eq!(got.files[&path], tricky(j), "message {i}");
             }
             _ => {
                 s.ping().await.unwrap();

@@ -10,10 +10,28 @@ use ferry::remote::{
     DownloadedKind, FileErrorKind, LocalShell, Mtime, PayloadReader, RelPath, Session,
     SessionOptions, UploadFile,
 };
-use remote_support::{hostile_names, skip, Rootfs};
+use remote_support::{download_all, hostile_names, require_root, Rootfs};
 
 fn rel(s: &str) -> RelPath {
     RelPath::new(s).unwrap()
+}
+
+/// The SHA-256 of `data`, with the system's `sha256sum` (an independent implementation).
+fn sha256(data: &[u8]) -> [u8; 32] {
+    use std::io::Write;
+    let mut child = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sha256sum");
+    child.stdin.take().unwrap().write_all(data).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let hex = String::from_utf8(out.stdout).unwrap();
+    let mut h = [0u8; 32];
+    for (i, b) in h.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
+    }
+    h
 }
 
 fn noise(n: usize, seed: u32) -> Vec<u8> {
@@ -152,7 +170,7 @@ async fn round_trip(fs: &Rootfs, s: &mut Session, nanos: bool) {
         .map(|f| f.path.clone())
         .chain([rel("not-there")])
         .collect();
-    let d = s.download(&paths).await.unwrap();
+    let (d, got) = download_all(s, &paths).await;
     assert!(d.errors.is_empty(), "{:#?}", d.errors);
     assert_eq!(d.missing, vec![rel("not-there")]);
     for f in &files {
@@ -161,10 +179,17 @@ async fn round_trip(fs: &Rootfs, s: &mut Session, nanos: bool) {
             .iter()
             .find(|e| e.path == f.path)
             .unwrap_or_else(|| panic!("{}: {:?} not downloaded", fs.image, f.path));
+        assert!(
+            got.files.get(&f.path) == Some(&f.contents),
+            "{}: {:?} content differs",
+            fs.image,
+            f.path
+        );
         assert_eq!(
             e.kind,
             DownloadedKind::File {
-                contents: f.contents.clone()
+                size: f.contents.len() as u64,
+                sha256: sha256(&f.contents)
             },
             "{:?}",
             f.path
@@ -176,9 +201,7 @@ async fn round_trip(fs: &Rootfs, s: &mut Session, nanos: bool) {
 
 #[tokio::test]
 async fn remote_transfer_round_trip_busybox() {
-    if skip() {
-        return;
-    }
+    require_root();
     let fs = Rootfs::new("busybox");
     let mut s = fs.session().await;
     round_trip(&fs, &mut s, false).await;
@@ -194,9 +217,7 @@ async fn remote_transfer_round_trip_busybox() {
 
 #[tokio::test]
 async fn remote_transfer_round_trip_debian() {
-    if skip() {
-        return;
-    }
+    require_root();
     let fs = Rootfs::new("debian");
     let mut s = fs.session().await;
     round_trip(&fs, &mut s, true).await;
@@ -206,9 +227,7 @@ async fn remote_transfer_round_trip_debian() {
 
 #[tokio::test]
 async fn remote_transfer_without_tar() {
-    if skip() {
-        return;
-    }
+    require_root();
     for image in ["busybox:notar", "debian:notar"] {
         let fs = Rootfs::new(image);
         let mut s = fs.session().await;
@@ -216,7 +235,7 @@ async fn remote_transfer_without_tar() {
         round_trip(&fs, &mut s, false).await;
         // Without tar, folders and symlinks cannot be downloaded: a clear error each.
         std::os::unix::fs::symlink("empty", fs.app("lnk")).unwrap();
-        let d = s.download(&[rel("src"), rel("lnk")]).await.unwrap();
+        let (d, _) = download_all(&mut s, &[rel("src"), rel("lnk")]).await;
         assert_eq!(d.errors.len(), 2, "{:#?}", d.errors);
         assert!(d.errors.iter().all(|e| e.kind == FileErrorKind::NotFile));
     }
@@ -224,9 +243,7 @@ async fn remote_transfer_without_tar() {
 
 #[tokio::test]
 async fn remote_transfer_fallback_readers() {
-    if skip() {
-        return;
-    }
+    require_root();
     for (image, disable, reader) in [
         ("busybox", vec!["head"], PayloadReader::DdCountBytes),
         ("debian", vec!["head"], PayloadReader::DdCountBytes),
@@ -261,9 +278,7 @@ async fn remote_transfer_fallback_readers() {
 
 #[tokio::test]
 async fn remote_transfer_per_file_failures_and_edits() {
-    if skip() {
-        return;
-    }
+    require_root();
     for image in ["busybox", "debian"] {
         let fs = Rootfs::new(image);
         let mut s = fs.session().await;
@@ -348,7 +363,7 @@ async fn remote_transfer_per_file_failures_and_edits() {
         assert!(!fs.app("-renamed").exists() && !fs.app("made/a b/$(x)").exists());
         assert!(fs.app("made/a b").is_dir());
         // Only missing paths: an empty answer, not an error.
-        let d = s.download(&[rel("never"), rel("nope/x")]).await.unwrap();
+        let (d, _) = download_all(&mut s, &[rel("never"), rel("nope/x")]).await;
         assert!(
             d.entries.is_empty() && d.errors.is_empty(),
             "{image}: {d:?}"
@@ -356,18 +371,17 @@ async fn remote_transfer_per_file_failures_and_edits() {
         assert_eq!(d.missing, vec![rel("never"), rel("nope/x")]);
         // A folder download brings its contents.
         std::fs::write(fs.app("made/a b/f"), b"z").unwrap();
-        let d = s.download(&[rel("made")]).await.unwrap();
+        let (d, got) = download_all(&mut s, &[rel("made")]).await;
         let paths: Vec<_> = d.entries.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(paths, ["made", "made/a b", "made/a b/f"], "{image}");
         assert_eq!(d.entries[0].kind, DownloadedKind::Dir);
+        assert_eq!(got.files[&rel("made/a b/f")], b"z");
     }
 }
 
 #[tokio::test]
 async fn remote_transfer_over_v4_stream() {
-    if skip() {
-        return;
-    }
+    require_root();
     for image in ["busybox", "debian"] {
         let fs = Rootfs::new(image);
         let shell: LocalShell = fs.shell().protocol_v4();

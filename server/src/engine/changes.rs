@@ -27,14 +27,11 @@ pub fn is_own(path: &RelPath) -> bool {
         .any(|c| c.starts_with(".ferry-tmp-") || local::is_temp_name(c))
 }
 
-/// Whether the container's listing reported an error for `path` or one of its folders
-/// (so it cannot tell what is there).
+/// Whether the container's listing reported an error for `path`, one of its folders or
+/// the root (an unreadable folder, a failed `find`, a name ferry cannot sync), so it
+/// cannot tell what is there: see [`Listing::is_unknown`].
 pub fn listing_unknown(listing: &Listing, path: &RelPath) -> bool {
-    listing.errors.iter().any(|e| {
-        let p = path.as_str();
-        p == e.path
-            || (p.starts_with(e.path.as_str()) && p.as_bytes().get(e.path.len()) == Some(&b'/'))
-    })
+    listing.is_unknown(path)
 }
 
 /// Whether a listing error means the container could not see what is at or below its
@@ -458,7 +455,8 @@ fn absorb(
             .collect(),
     };
     for p in known {
-        if !seen.contains(&p) {
+        // Not seen because the listing could not look there: unknown, not gone.
+        if !seen.contains(&p) && !listing.is_unknown(&p) {
             changes.entry(p).or_insert(None);
         }
     }
@@ -650,5 +648,52 @@ mod tests {
         // What the scan can read still counts: a file missing on disk is a deletion.
         assert_eq!(change("gone.txt").map(|c| c.new.clone()), Some(None));
         assert!(change("b.txt").is_some_and(|c| c.new.is_some()));
+    }
+
+    #[test]
+    fn unreadable_container_folders_are_not_deletions() {
+        use crate::remote::{
+            EntryKind as RemoteKind, FileError, FileErrorKind, Mtime, RemoteEntry,
+        };
+        let rel = |p: &str| RelPath::new(p).unwrap();
+        let mut snap = Snapshot::new();
+        for p in ["a", "b"] {
+            snap.insert(rel(p), Entry::dir());
+        }
+        for p in ["a/x", "b/y"] {
+            snap.insert(rel(p), Entry::file(1, 0));
+        }
+        let index = Index::from_snapshot(snap);
+        let dir = |p: &str| RemoteEntry {
+            path: rel(p),
+            kind: RemoteKind::Dir,
+            size: 0,
+            mtime: Mtime::new(0, 0),
+            mode: 0o755,
+        };
+        let mut listing = Listing {
+            entries: vec![dir("a"), dir("b")],
+            ..Listing::default()
+        };
+        listing
+            .errors
+            .push(FileError::new("a", FileErrorKind::Unreadable, None));
+        let mut changes = BTreeMap::new();
+        absorb(&index, &listing, None, Depth::Recursive, &mut changes);
+        assert_eq!(
+            changes.get(&rel("b/y")),
+            Some(&None),
+            "b/y is gone: {changes:?}"
+        );
+        assert!(
+            !changes.contains_key(&rel("a/x")),
+            "a/x is unknown: {changes:?}"
+        );
+        // The root unknown: nothing is gone.
+        listing.errors = vec![FileError::new("", FileErrorKind::Unreadable, None)];
+        let mut changes = BTreeMap::new();
+        absorb(&index, &listing, None, Depth::Recursive, &mut changes);
+        assert!(changes.values().all(Option::is_some), "{changes:?}");
+        assert!(listing_unknown(&listing, &rel("b/y")));
     }
 }

@@ -1,6 +1,6 @@
 //! Between the remote session's records and the core's entries.
 
-use crate::core::{Entry, EntryKind, Snapshot};
+use crate::core::{ContentHash, Entry, EntryKind, Snapshot};
 use crate::remote::{self, DownloadedEntry, DownloadedKind, Listing, Mtime, RemoteEntry};
 
 /// Nanoseconds since the epoch of a remote time, clamped to what `i64` nanoseconds
@@ -37,15 +37,16 @@ pub fn remote_entry(e: &RemoteEntry) -> Option<Entry> {
     })
 }
 
-/// The core entry of a downloaded file or folder (`None` for a symlink).
+/// The core entry of a downloaded file (with its `sha256:` content hash) or folder
+/// (`None` for a symlink).
 pub fn downloaded_entry(e: &DownloadedEntry) -> Option<Entry> {
     match &e.kind {
-        DownloadedKind::File { contents } => Some(Entry {
+        DownloadedKind::File { size, .. } => Some(Entry {
             kind: EntryKind::File,
-            size: contents.len() as u64,
+            size: *size,
             mtime: mtime_ns(e.mtime),
             mode: e.mode & 0o7777,
-            hash: None,
+            hash: e.content_hash().map(ContentHash),
         }),
         DownloadedKind::Dir => Some(Entry::dir().with_mode(e.mode & 0o7777)),
         DownloadedKind::Symlink { .. } => None,

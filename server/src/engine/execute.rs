@@ -8,23 +8,29 @@
 //!
 //! Local safety: a download never overwrites a local file that changed after the plan
 //! was made (the user typed while it was planned); the remote version is saved as a
-//! conflict copy next to it instead and reported.
+//! conflict copy next to it instead and reported (checked when the file is committed:
+//! see [`super::landing`]). Downloads stream into temporary files; a file larger than
+//! listed is refused and retried. A container version that could not be saved as a
+//! conflict copy is not overwritten by the upload that follows.
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Instant;
 
-use crate::core::{
-    same_version, Action, Deletion, Entry, EntryKind, Index, Item, Plan, RelPath, Side, Snapshot,
-    Tolerance,
+use crate::core::{Action, Deletion, Entry, EntryKind, Index, Item, Plan, RelPath, Side, Snapshot};
+use crate::local::{self, LocalErrorKind, Reason, Trash};
+use crate::remote::{
+    Depth, DownloadedKind, EntryKind as RemoteKind, FileError, FileErrorKind, Session,
+    SessionError, UploadFile,
 };
-use crate::local::{self, LocalErrorKind, Origin, Place, Reason, Trash};
-use crate::remote::{DownloadedKind, FileError, FileErrorKind, Session, SessionError, UploadFile};
 
 use super::convert::{downloaded_entry, mtime_of};
+use super::landing::{Landing, LocalSink};
 
 /// Largest upload batch in bytes of file content (one archive in memory).
 const UPLOAD_BATCH_BYTES: u64 = 8 << 20;
-/// Largest download batch in bytes (one archive in memory).
+/// Largest download batch in bytes. ferry streams downloads to disk, but the container
+/// writes each batch's archive to its state folder before sending it.
 const DOWNLOAD_BATCH_BYTES: u64 = 32 << 20;
 /// Most files in one transfer batch.
 const BATCH_FILES: usize = 2000;
@@ -159,6 +165,18 @@ pub fn bytes(n: u64) -> String {
     format!("{v:.1} {}", UNITS[unit])
 }
 
+/// What an execution keeps track of across its steps.
+struct RunState {
+    /// Files transferred so far, of `total`.
+    done: u64,
+    total: u64,
+    /// `Outcome::downloaded` at the last checkpoint.
+    downloads_at_checkpoint: u64,
+    /// Versions that could not be saved as a conflict copy: nothing is transferred over
+    /// them.
+    unsaved: HashSet<RelPath>,
+}
+
 /// The callback of [`Executor::checkpoint`]: the index, and whether files were written
 /// locally since the last call.
 pub type Checkpoint<'a> = dyn FnMut(&Index, bool) + Send + 'a;
@@ -210,29 +228,25 @@ impl Executor<'_> {
     /// Carries out `plan` in order.
     pub async fn run(&mut self, plan: &Plan) -> Result<Outcome, SessionError> {
         let mut out = Outcome::default();
-        let total: u64 = plan.transfers();
-        let mut done = 0u64;
-        let mut downloads_at_checkpoint = 0;
+        let mut run = RunState {
+            done: 0,
+            total: plan.transfers(),
+            downloads_at_checkpoint: 0,
+            unsaved: HashSet::new(),
+        };
         for action in &plan.actions {
             if self.stopped() {
                 out.interrupted = true;
                 break;
             }
-            self.step(
-                action,
-                &mut out,
-                &mut done,
-                total,
-                &mut downloads_at_checkpoint,
-            )
-            .await?;
+            self.step(action, &mut out, &mut run).await?;
             // Transfers checkpoint per batch; a conflict copy changes no index entry.
             let checkpointed = matches!(
                 action,
                 Action::Upload { .. } | Action::Download { .. } | Action::SaveConflictCopy { .. }
             );
             if !checkpointed {
-                self.checkpoint(&out, &mut downloads_at_checkpoint);
+                self.checkpoint(&out, &mut run.downloads_at_checkpoint);
             }
         }
         Ok(out)
@@ -257,15 +271,15 @@ impl Executor<'_> {
         &mut self,
         action: &Action,
         out: &mut Outcome,
-        done: &mut u64,
-        total: u64,
-        downloads_at_checkpoint: &mut u64,
+        run: &mut RunState,
     ) -> Result<(), SessionError> {
         {
             match action {
                 Action::Record { .. } | Action::Forget { .. } => self.index.apply(action),
                 Action::SaveConflictCopy { path, copy, side } => {
-                    self.save_conflict_copy(path, copy, *side, out).await?
+                    if !self.save_conflict_copy(path, copy, *side, out).await? {
+                        run.unsaved.insert(path.clone());
+                    }
                 }
                 Action::DeleteRemote { deletions } => self.delete_remote(deletions, out).await?,
                 Action::DeleteLocal { deletions } => self.delete_local(deletions, out),
@@ -317,7 +331,21 @@ impl Executor<'_> {
                     Err(e) => out.failures.push(Failure::local(&e, Retry::Download)),
                 },
                 Action::Upload { items } => {
-                    for chunk in chunks(items, batch_bytes(UPLOAD_BATCH_BYTES, self.limits.0)) {
+                    let (items, held): (Vec<Item>, Vec<Item>) = items
+                        .iter()
+                        .cloned()
+                        .partition(|i| !run.unsaved.contains(&i.path));
+                    for i in held {
+                        out.failures.push(Failure {
+                            path: i.path.to_string(),
+                            kind: "error",
+                            message: "not uploaded: the container's version could not be \
+                                      saved locally first, so it is kept in the container"
+                                .into(),
+                            retry: Retry::Upload,
+                        });
+                    }
+                    for chunk in chunks(&items, batch_bytes(UPLOAD_BATCH_BYTES, self.limits.0)) {
                         if self.stopped() {
                             out.interrupted = true;
                             break;
@@ -326,13 +354,27 @@ impl Executor<'_> {
                         let before = out.bytes_up;
                         self.upload(chunk, out).await?;
                         pace(t, out.bytes_up.saturating_sub(before), self.limits.0).await;
-                        *done += chunk.len() as u64;
-                        (self.progress)(*done, total);
-                        self.checkpoint(out, downloads_at_checkpoint);
+                        run.done += chunk.len() as u64;
+                        (self.progress)(run.done, run.total);
+                        self.checkpoint(out, &mut run.downloads_at_checkpoint);
                     }
                 }
                 Action::Download { items } => {
-                    for chunk in chunks(items, batch_bytes(DOWNLOAD_BATCH_BYTES, self.limits.1)) {
+                    let (items, held): (Vec<Item>, Vec<Item>) = items
+                        .iter()
+                        .cloned()
+                        .partition(|i| !run.unsaved.contains(&i.path));
+                    for i in held {
+                        out.failures.push(Failure {
+                            path: i.path.to_string(),
+                            kind: "error",
+                            message: "not downloaded: the local version could not be moved \
+                                      aside first, so it is kept"
+                                .into(),
+                            retry: Retry::Download,
+                        });
+                    }
+                    for chunk in chunks(&items, batch_bytes(DOWNLOAD_BATCH_BYTES, self.limits.1)) {
                         if self.stopped() {
                             out.interrupted = true;
                             break;
@@ -341,9 +383,9 @@ impl Executor<'_> {
                         let before = out.bytes_down;
                         self.download(chunk, out).await?;
                         pace(t, out.bytes_down.saturating_sub(before), self.limits.1).await;
-                        *done += chunk.len() as u64;
-                        (self.progress)(*done, total);
-                        self.checkpoint(out, downloads_at_checkpoint);
+                        run.done += chunk.len() as u64;
+                        (self.progress)(run.done, run.total);
+                        self.checkpoint(out, &mut run.downloads_at_checkpoint);
                     }
                 }
             }
@@ -412,9 +454,28 @@ impl Executor<'_> {
                 return Ok(());
             }
         }
-        let report = self.session.upload(&files).await?;
-        out.bytes_up = out.bytes_up.saturating_add(report.sent_bytes);
-        let ok = self.keep_ok(&read, &report.failed, Retry::Upload, out);
+        // A batch the container cannot unpack (a full disk) is split in halves until
+        // what fits has landed; a single file that still fails is a per-file error
+        // that says how much space is left.
+        let mut failed = Vec::new();
+        let mut todo = vec![(0, files.len())];
+        while let Some((a, b)) = todo.pop() {
+            let report = self.session.upload(&files[a..b]).await?;
+            out.bytes_up = out.bytes_up.saturating_add(report.sent_bytes);
+            if let (Some(r), true) = (&report.rejected, b - a > 1) {
+                tracing::info!(
+                    "the container could not unpack {} files ({}); trying halves",
+                    b - a,
+                    r.message
+                );
+                let mid = a + (b - a) / 2;
+                todo.push((mid, b));
+                todo.push((a, mid));
+                continue;
+            }
+            failed.extend(report.failed);
+        }
+        let ok = self.keep_ok(&read, &failed, Retry::Upload, out);
         out.uploaded += ok.len() as u64;
         out.uploaded_paths.extend(ok.iter().map(|i| i.path.clone()));
         self.index.apply(&Action::Upload { items: ok });
@@ -431,124 +492,64 @@ impl Executor<'_> {
 
     async fn download(&mut self, items: &[Item], out: &mut Outcome) -> Result<(), SessionError> {
         let paths: Vec<RelPath> = items.iter().map(|i| i.path.clone()).collect();
-        let d = self.session.download(&paths).await?;
+        // Each file is bounded by its listed size: bigger, it grew since; it is retried.
+        let sizes: HashMap<&RelPath, u64> = items.iter().map(|i| (&i.path, i.entry.size)).collect();
+        let expected = |p: &RelPath| sizes.get(p).copied();
+        let planned = items
+            .iter()
+            .map(|i| (i.path.clone(), self.expected_local(&i.path).cloned()))
+            .collect();
+        let listed = items
+            .iter()
+            .map(|i| (i.path.clone(), i.entry.clone()))
+            .collect();
+        let mut sink = LocalSink::new(
+            self.root,
+            Landing::Targets { planned, listed },
+            self.keep.trash,
+            self.keep.sync,
+        );
+        let result = self.session.download(&paths, &expected, &mut sink).await;
+        // What landed is booked even when the session broke afterwards.
+        out.bytes_down += sink.bytes;
+        out.failures.append(&mut sink.failures);
+        let mut ok = std::mem::take(&mut sink.landed);
+        drop(sink);
+        let booked = |ok: Vec<Item>, this: &mut Self, out: &mut Outcome| {
+            out.downloaded += ok.iter().filter(|i| !i.entry.is_dir()).count() as u64;
+            out.done.extend(ok.iter().map(|i| i.path.clone()));
+            this.index.apply(&Action::Download { items: ok });
+        };
+        let d = match result {
+            Ok(d) => d,
+            Err(e) => {
+                booked(ok, self, out);
+                return Err(e);
+            }
+        };
         for p in &d.missing {
             tracing::info!("{p}: asked for but not sent by the container (deleted meanwhile, or unreadable there)");
         }
         out.failures
             .extend(d.errors.iter().map(|e| Failure::remote(e, Retry::Download)));
-        let mut ok = Vec::new();
+        // Files are in place already (the sink); folders are made here.
         for e in &d.entries {
-            let Some(mut entry) = downloaded_entry(e) else {
+            if e.kind != DownloadedKind::Dir {
+                continue;
+            }
+            let Some(entry) = downloaded_entry(e) else {
                 continue;
             };
-            if let DownloadedKind::File { contents } = &e.kind {
-                entry.hash = Some(super::racy::sha256(contents));
-                // The archive keeps whole seconds; the listing the plan was made from has
-                // the container's own precision. When they agree on size and second, the
-                // file gets (and the index records) the listed mtime, so that the next
-                // listing compares at that precision (a same-size edit a moment later is
-                // seen) and the local echo matches exactly.
-                if let Some(planned) = items.iter().find(|i| i.path == e.path) {
-                    let second = |ns: i64| ns.div_euclid(1_000_000_000);
-                    if planned.entry.size == entry.size
-                        && second(planned.entry.mtime) == second(entry.mtime)
-                    {
-                        entry.mtime = planned.entry.mtime;
-                    }
-                }
-            }
-            let result = match &e.kind {
-                DownloadedKind::File { contents } => {
-                    // Never overwrite a local change made after the plan.
-                    let now = local::stat(self.root, &e.path).ok().flatten();
-                    let target = if now.is_some()
-                        && !same_version(
-                            now.as_ref(),
-                            self.expected_local(&e.path),
-                            Tolerance::EXACT,
-                        ) {
-                        let copy = conflict_copy_name(self.root, &e.path, Side::Remote);
-                        out.failures.push(Failure {
-                            path: e.path.to_string(),
-                            kind: "conflict",
-                            message: format!(
-                                "changed locally while the container's version was being \
-                                 fetched; the local version is kept and the container's \
-                                 version saved as {copy}"
-                            ),
-                            retry: Retry::Never,
-                        });
-                        Some(copy)
-                    } else {
-                        None
-                    };
-                    out.bytes_down = out.bytes_down.saturating_add(contents.len() as u64);
-                    match target {
-                        Some(copy) => {
-                            // The container keeps its version either way; a copy that
-                            // cannot be written is reported, not dropped silently.
-                            if let Err(err) =
-                                local::write_file(self.root, &copy, contents, e.mode, entry.mtime)
-                            {
-                                out.failures.push(Failure::local(&err, Retry::Never));
-                            }
-                            continue;
-                        }
-                        None => self.replace_local(&e.path, contents, e.mode, entry.mtime),
-                    }
-                }
-                DownloadedKind::Dir => local::mkdir(self.root, &e.path).map(|_| ()),
-                DownloadedKind::Symlink { .. } => continue,
-            };
-            match result {
-                Ok(()) => ok.push(Item {
+            match local::mkdir(self.root, &e.path) {
+                Ok(_) => ok.push(Item {
                     path: e.path.clone(),
                     entry,
                 }),
                 Err(err) => out.failures.push(Failure::local(&err, Retry::Download)),
             }
         }
-        out.downloaded += ok.iter().filter(|i| !i.entry.is_dir()).count() as u64;
-        out.done.extend(ok.iter().map(|i| i.path.clone()));
-        self.index.apply(&Action::Download { items: ok });
+        booked(ok, self, out);
         Ok(())
-    }
-
-    /// Writes a downloaded file over `path`, keeping the local version there (if any) in
-    /// the trash first; a local version that cannot be kept is not overwritten.
-    fn replace_local(
-        &mut self,
-        path: &RelPath,
-        contents: &[u8],
-        mode: u32,
-        mtime: i64,
-    ) -> Result<(), local::LocalError> {
-        let at = Place {
-            sync: self.keep.sync,
-            root: self.root,
-            path,
-        };
-        let kept = self
-            .keep
-            .trash
-            .keep(&at, Reason::OverwrittenByDownload)
-            .map_err(|mut e| {
-                e.message = format!(
-                    "not overwritten: its local version could not be kept in the trash first ({})",
-                    e.message
-                );
-                e
-            })?;
-        match local::write_file(self.root, path, contents, mode, mtime) {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                if let Some(item) = kept {
-                    let _ = self.keep.trash.forget(&item.id);
-                }
-                Err(e)
-            }
-        }
     }
 
     /// Before `files` replace what the container has, keeps the container's version of
@@ -574,103 +575,117 @@ impl Executor<'_> {
         if wanted.is_empty() {
             return Ok(Vec::new());
         }
-        let d = self.session.download(&wanted).await?;
-        let mut kept: Vec<RelPath> = Vec::new();
-        for e in &d.entries {
-            let DownloadedKind::File { contents } = &e.kind else {
-                continue;
-            };
-            let temp = self
-                .keep
-                .trash
-                .dir()
-                .with_file_name(local::temp_name("container-version"));
-            let written = (|| -> std::io::Result<()> {
-                std::fs::write(&temp, contents)?;
-                let t = super::convert::mtime_ns(e.mtime);
-                let ft = filetime::FileTime::from_unix_time(
-                    t.div_euclid(1_000_000_000),
-                    t.rem_euclid(1_000_000_000) as u32,
-                );
-                filetime::set_file_mtime(&temp, ft)
-            })();
-            let at = Place {
-                sync: self.keep.sync,
-                root: self.root,
-                path: &e.path,
-            };
-            let adopted = written.map_err(|err| err.to_string()).and_then(|()| {
-                self.keep
-                    .trash
-                    .adopt(&temp, &at, Origin::Container, Reason::ContainerVersion)
-                    .map_err(|err| err.message)
-            });
-            match adopted {
-                Ok(_) => kept.push(e.path.clone()),
-                Err(why) => {
-                    let _ = std::fs::remove_file(&temp);
-                    out.failures.push(Failure {
-                        path: e.path.to_string(),
-                        kind: "error",
-                        message: format!(
-                            "not uploaded: the container's version could not be kept in the \
-                             trash first ({why})"
-                        ),
-                        retry: Retry::Upload,
-                    });
-                }
-            }
-        }
-        // Gone or unreadable in the container: nothing to keep, or nothing to lose.
-        let refused: Vec<RelPath> = d
-            .errors
+        let sizes: HashMap<&RelPath, u64> = wanted
             .iter()
-            .filter_map(|e| RelPath::new(&e.path).ok())
-            .filter(|p| !kept.contains(p))
+            .filter_map(|p| remote.get(p).map(|e| (p, e.size)))
             .collect();
-        for p in &refused {
+        let expected = |p: &RelPath| sizes.get(p).copied();
+        let mut sink = LocalSink::new(self.root, Landing::Trash, self.keep.trash, self.keep.sync);
+        let result = self.session.download(&wanted, &expected, &mut sink).await;
+        out.failures.append(&mut sink.failures);
+        let kept = std::mem::take(&mut sink.kept);
+        drop(sink);
+        let d = result?;
+        // Gone from the container meanwhile: nothing to keep, nothing lost. Anything else
+        // not kept (unreadable, changed, not storable) is not replaced.
+        let refused: Vec<RelPath> = wanted
+            .iter()
+            .filter(|p| !kept.contains(p) && !d.missing.contains(p))
+            .cloned()
+            .collect();
+        for e in &d.errors {
             out.failures.push(Failure {
-                path: p.to_string(),
+                path: e.path.clone(),
                 kind: "error",
-                message: "not uploaded: the container's version could not be read to keep it \
-                          in the trash first"
-                    .into(),
+                message: format!(
+                    "not uploaded: the container's version could not be read to keep it in \
+                     the trash first ({})",
+                    e.message
+                ),
                 retry: Retry::Upload,
             });
         }
         Ok(refused)
     }
 
+    /// Saves one side's version of `path` as the local `copy`. Returns false when it
+    /// could not be saved: then nothing may replace that version (no upload over the
+    /// container's, no download over the local one).
     async fn save_conflict_copy(
         &mut self,
         path: &RelPath,
         copy: &RelPath,
         side: Side,
         out: &mut Outcome,
-    ) -> Result<(), SessionError> {
-        match side {
-            Side::Local => {
-                if let Err(e) = local::rename(self.root, path, copy) {
-                    out.failures.push(Failure::local(&e, Retry::Never));
-                }
+    ) -> Result<bool, SessionError> {
+        if side == Side::Local {
+            if let Err(e) = local::rename(self.root, path, copy) {
+                out.failures.push(Failure::local(&e, Retry::Never));
+                return Ok(false);
             }
-            Side::Remote => {
-                let d = self.session.download(std::slice::from_ref(path)).await?;
-                for e in &d.entries {
-                    if let (DownloadedKind::File { contents }, true) = (&e.kind, &e.path == path) {
-                        let mtime = super::convert::mtime_ns(e.mtime);
-                        if let Err(err) =
-                            local::write_file(self.root, copy, contents, e.mode, mtime)
-                        {
-                            out.failures.push(Failure::local(&err, Retry::Never));
-                        }
-                    }
-                }
-                out.failures
-                    .extend(d.errors.iter().map(|e| Failure::remote(e, Retry::Never)));
-            }
+            return Ok(true);
         }
-        Ok(())
+        // The size to expect comes from a fresh listing; a file still growing is
+        // listed again (a few times).
+        for _ in 0..3 {
+            let listing = self
+                .session
+                .list(std::slice::from_ref(path), Depth::Children)
+                .await?;
+            let Some(size) = listing
+                .entries
+                .iter()
+                .find(|e| &e.path == path && e.kind == RemoteKind::File)
+                .map(|e| e.size)
+            else {
+                if listing.is_unknown(path) {
+                    out.failures.extend(
+                        listing
+                            .errors
+                            .iter()
+                            .map(|e| Failure::remote(e, Retry::Never)),
+                    );
+                    return Ok(false);
+                }
+                // Gone (or not a file any more): nothing to keep.
+                return Ok(true);
+            };
+            let expected = |p: &RelPath| (p == path).then_some(size);
+            let mut sink = LocalSink::new(
+                self.root,
+                Landing::Copy {
+                    path: path.clone(),
+                    copy: copy.clone(),
+                },
+                self.keep.trash,
+                self.keep.sync,
+            );
+            let d = self
+                .session
+                .download(std::slice::from_ref(path), &expected, &mut sink)
+                .await;
+            out.bytes_down += sink.bytes;
+            let local_failed = !sink.failures.is_empty();
+            out.failures.append(&mut sink.failures);
+            drop(sink);
+            let d = d?;
+            if d.errors.iter().any(|e| e.kind == FileErrorKind::Changed) {
+                continue;
+            }
+            out.failures
+                .extend(d.errors.iter().map(|e| Failure::remote(e, Retry::Never)));
+            return Ok(!local_failed && d.errors.is_empty());
+        }
+        out.failures.push(Failure {
+            path: path.to_string(),
+            kind: "error",
+            message: format!(
+                "the container's version kept changing while ferry saved it as {copy}; it is \
+                 kept in the container, and the local version is not uploaded over it"
+            ),
+            retry: Retry::Upload,
+        });
+        Ok(false)
     }
 
     async fn delete_remote(

@@ -7,6 +7,7 @@
 //! |---|---|
 //! | [`task`] | [`SyncTask`]: connect, initial sync, continuous sync, reconnect |
 //! | [`execute`] | carrying a [`crate::core::Plan`] out; per-file failures |
+//! | [`landing`] | [`landing::LocalSink`]: downloads stream into local temporary files, committed atomically |
 //! | [`store`] | the persisted index (`.ferry/index/`) |
 //! | [`hooks`] | `onUpload.exec` commands after upload batches |
 //! | [`status`] | [`StatusReport`] (`ferry/status`, `.ferry/status.json`), [`StatusHub`] |
@@ -44,6 +45,7 @@ pub mod execute;
 pub mod hooks;
 pub mod identity;
 mod initial;
+pub mod landing;
 pub mod plan_text;
 pub mod racy;
 pub mod status;

@@ -1,6 +1,7 @@
-//! Carrying a plan's local actions out: [`read_file`] (for uploads), [`write_file`] and
-//! [`write_symlink`] (downloads), [`mkdir`], [`remove_to_trash`] (and [`remove`], which
-//! unlinks), [`rename`]; ferry's temporary names ([`temp_name`], [`is_temp_name`]).
+//! Carrying a plan's local actions out: [`read_file`] (for uploads), [`write_file`],
+//! [`begin_write`] (a [`TempFile`] that content streams into) and [`write_symlink`]
+//! (downloads), [`mkdir`], [`remove_to_trash`] (and [`remove`], which unlinks),
+//! [`rename`]; ferry's temporary names ([`temp_name`], [`is_temp_name`]).
 //!
 //! Every function works below `root` and refuses ([`LocalErrorKind::SymlinkInPath`])
 //! when a folder on the way to the path, inside the root, is a symlink or not a folder:
@@ -126,7 +127,7 @@ pub fn read_file(root: &Path, path: &RelPath) -> Result<(Entry, Vec<u8>), LocalE
 /// (set-user-ID and set-group-ID are never set), its mtime to `mtime_ns` (nanoseconds
 /// since the epoch) and its atime to the same, then renames it over `path`, replacing a
 /// file or symlink there. On any failure the temporary file is removed. The data is not
-/// `fsync`ed.
+/// `fsync`ed. The same as [`begin_write`], writing, then [`TempFile::commit`].
 ///
 /// # Errors
 ///
@@ -139,9 +140,39 @@ pub fn write_file(
     mode: u32,
     mtime_ns: i64,
 ) -> Result<Entry, LocalError> {
-    const DURING: &str = "writing the file";
-    let abs = prepare_target(root, path, DURING)?;
-    let (tmp, mut file) = create_temp(&abs, path, |tmp| {
+    let mut tmp = begin_write(root, path)?;
+    tmp.write_all(contents)
+        .map_err(|e| LocalError::io(path, WRITING, e))?;
+    tmp.commit(mode, mtime_ns)
+}
+
+const WRITING: &str = "writing the file";
+
+/// A file being written next to its target, under a temporary name ([`temp_name`],
+/// invisible to scans and watchers), made by [`begin_write`]. Write the content through
+/// [`Write`], then [`commit`](TempFile::commit) it over the target, or
+/// [`commit_as`](TempFile::commit_as) a new name in the same folder. Dropped
+/// uncommitted, it removes the temporary file: nothing of it stays.
+#[derive(Debug)]
+pub struct TempFile {
+    path: RelPath,
+    abs: PathBuf,
+    tmp: PathBuf,
+    file: Option<fs::File>,
+}
+
+/// Starts writing a file for `path` below `root`: checks the way to it (creating
+/// missing folders, never through a symlink) and that no folder is at `path`, and
+/// creates the temporary file next to it (mode `0o600`, `O_NOFOLLOW`). Nothing at
+/// `path` changes until [`TempFile::commit`].
+///
+/// # Errors
+///
+/// [`LocalErrorKind::IsDir`] if a folder is at `path`, [`LocalErrorKind::SymlinkInPath`],
+/// or the I/O error.
+pub fn begin_write(root: &Path, path: &RelPath) -> Result<TempFile, LocalError> {
+    let abs = prepare_target(root, path, WRITING)?;
+    let (tmp, file) = create_temp(&abs, path, |tmp| {
         OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -149,15 +180,135 @@ pub fn write_file(
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(tmp)
     })?;
-    let written = (|| {
-        file.write_all(contents)?;
+    Ok(TempFile {
+        path: path.clone(),
+        abs,
+        tmp,
+        file: Some(file),
+    })
+}
+
+impl Write for TempFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.file {
+            Some(f) => f.write(buf),
+            None => Err(io::Error::other("the temporary file was already closed")),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.file {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl TempFile {
+    /// The path this file is for.
+    pub fn path(&self) -> &RelPath {
+        &self.path
+    }
+
+    /// Sets the permission bits (`mode & 0o1777`: never set-user-ID or set-group-ID),
+    /// the mtime and atime (`mtime_ns`), and renames the file over its path, replacing a
+    /// file or symlink there. Returns the entry as `lstat` sees it afterwards. On
+    /// failure the temporary file is removed.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error (e.g. a folder appeared at the path).
+    pub fn commit(mut self, mode: u32, mtime_ns: i64) -> Result<Entry, LocalError> {
+        let path = self.path.clone();
+        let abs = self.abs.clone();
+        let written = self
+            .finish_file(mode, mtime_ns)
+            .and_then(|()| fs::rename(&self.tmp, &abs));
+        self.landed(&path, &abs, written)
+    }
+
+    /// Like [`commit`](TempFile::commit), but under `other`, a name in the same folder
+    /// (a conflict copy), and never replacing anything there.
+    ///
+    /// # Errors
+    ///
+    /// [`LocalErrorKind::Changed`] if something is at `other`,
+    /// [`LocalErrorKind::SymlinkInPath`] if it is not in the same folder, or the I/O
+    /// error.
+    pub fn commit_as(
+        mut self,
+        other: &RelPath,
+        mode: u32,
+        mtime_ns: i64,
+    ) -> Result<Entry, LocalError> {
+        if other.parent() != self.path.parent() {
+            return Err(LocalError::new(
+                other,
+                LocalErrorKind::SymlinkInPath,
+                format!("{WRITING} refused: it must be next to {}", self.path),
+            ));
+        }
+        let abs = self.abs.with_file_name(other.name());
+        let written = self
+            .finish_file(mode, mtime_ns)
+            .and_then(|()| rename_no_replace(&self.tmp, &abs));
+        if matches!(&written, Err(e) if e.kind() == io::ErrorKind::AlreadyExists) {
+            // Dropping `self` removes the temporary file.
+            return Err(LocalError::new(
+                other,
+                LocalErrorKind::Changed,
+                format!("{WRITING} failed: something is already there; ferry does not replace it"),
+            ));
+        }
+        self.landed(other, &abs, written)
+    }
+
+    /// Closes the file with its mode and mtime but commits it nowhere: returns the
+    /// temporary file's absolute path, now the caller's (e.g. to move it into the trash
+    /// with [`super::Trash::adopt`]; a temporary name is invisible to scans and watchers
+    /// meanwhile).
+    ///
+    /// # Errors
+    ///
+    /// The I/O error (the temporary file is removed).
+    pub fn into_temp(mut self, mode: u32, mtime_ns: i64) -> Result<PathBuf, LocalError> {
+        match self.finish_file(mode, mtime_ns) {
+            Ok(()) => Ok(std::mem::take(&mut self.tmp)),
+            Err(e) => Err(LocalError::io(&self.path, WRITING, e)),
+        }
+    }
+
+    /// Sets mode and times on the open file and closes it.
+    fn finish_file(&mut self, mode: u32, mtime_ns: i64) -> io::Result<()> {
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| io::Error::other("the temporary file was already closed"))?;
         file.set_permissions(fs::Permissions::from_mode(mode & WRITTEN_MODE_BITS))?;
         let time = file_time(mtime_ns);
-        filetime::set_file_handle_times(&file, Some(time), Some(time))?;
-        drop(file);
-        fs::rename(&tmp, &abs)
-    })();
-    finish(path, &tmp, &abs, written, DURING)
+        filetime::set_file_handle_times(&file, Some(time), Some(time))
+    }
+
+    /// After the rename (`written`): the entry at `abs`, or the error (the temporary
+    /// is removed by `drop`).
+    fn landed(
+        mut self,
+        path: &RelPath,
+        abs: &Path,
+        written: io::Result<()>,
+    ) -> Result<Entry, LocalError> {
+        let tmp = std::mem::take(&mut self.tmp);
+        finish(path, &tmp, abs, written, WRITING)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        self.file = None;
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// Writes a downloaded symlink atomically (a temporary symlink renamed over `path`,

@@ -6,7 +6,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`scan`](mod@scan) | [`scan()`], [`scan_below`], [`stat`]: the tree as [`Entry`](crate::core::Entry)s, one `lstat` per path |
-//! | [`fs`] | [`read_file`], [`write_file`], [`write_symlink`], [`mkdir`], [`remove_to_trash`] (and [`remove`], which unlinks), [`rename`]; ferry's temporary names |
+//! | [`fs`] | [`read_file`], [`write_file`] / [`begin_write`] ([`TempFile`]), [`write_symlink`], [`mkdir`], [`remove_to_trash`] (and [`remove`], which unlinks), [`rename`]; ferry's temporary names |
 //! | [`trash`] | [`Trash`]: `.ferry/trash/`, the safety net — [`Trash::take`] (a deletion), [`Trash::keep`] (before an overwrite), [`Trash::adopt`] (someone else's version), [`Trash::list`], [`Trash::restore`], [`Trash::prune`] |
 //! | [`watch`] | [`LocalWatcher`]: `notify` events, collected into [`LocalBatch`]es |
 //! | [`error`] | [`LocalError`], [`LocalErrorKind`] |
@@ -40,8 +40,8 @@ pub mod watch;
 pub use durable::flush_file_system;
 pub use error::{LocalError, LocalErrorKind};
 pub use fs::{
-    is_temp_name, mkdir, read_file, remove, remove_to_trash, rename, temp_name, write_file,
-    write_symlink, Removed,
+    begin_write, is_temp_name, mkdir, read_file, remove, remove_to_trash, rename, temp_name,
+    write_file, write_symlink, Removed, TempFile,
 };
 pub use scan::{entry_from_metadata, scan, scan_below, stat, Scan};
 pub use trash::{Origin, Place, Reason, Restored, Trash, TrashItem};

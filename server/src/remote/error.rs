@@ -73,8 +73,10 @@ pub enum SessionError {
         /// The container's message.
         message: String,
     },
-    /// A reply was larger than [`crate::remote::SessionOptions::max_reply_bytes`].
-    #[error("a reply to {during} announced {len} bytes, more than the limit of {limit}; download fewer or smaller files per call")]
+    /// A reply held in memory (a listing, a failure list) was larger than
+    /// [`crate::remote::SessionOptions::max_reply_bytes`]. (Downloads stream and are
+    /// never refused as a whole for their size.)
+    #[error("a reply to {during} announced {len} bytes, more than the limit of {limit}; list fewer paths per call")]
     TooLarge {
         /// The command in flight.
         during: String,
@@ -141,13 +143,20 @@ pub enum FileErrorKind {
     Remove,
     /// Creating the folder failed.
     Mkdir,
-    /// The path is not as it was listed any more (the container changed it since), so it
-    /// was left alone.
-    Changed,
     /// The name holds a newline: ferry cannot sync it.
     NewlineInName,
     /// The name is not valid UTF-8: ferry cannot sync it.
     InvalidUtf8,
+    /// The container's user cannot read the path (a folder `find` could not open, a
+    /// file `tar` could not read), or its listing failed as a whole: what is there is
+    /// unknown, which is never taken for "deleted".
+    Unreadable,
+    /// The container's file system is full (or the user's quota exceeded).
+    NoSpace,
+    /// The path changed in the container since ferry listed it: a file to delete that
+    /// is no longer as listed (it is kept), or one that grew or shrank while it was
+    /// downloaded (nothing of it was used). ferry lists it again.
+    Changed,
     /// A downloaded entry would leave the sync root or is of a kind ferry does not
     /// write (absolute path, `..`, a path below a symlink, a hard link, a device).
     Unsafe,
@@ -194,9 +203,11 @@ impl FileError {
             FileErrorKind::Read => "reading it in the container failed (permission?)",
             FileErrorKind::Remove => "removing it in the container failed",
             FileErrorKind::Mkdir => "creating the folder in the container failed",
-            FileErrorKind::Changed => "it changed in the container since ferry listed it, so it was left alone",
             FileErrorKind::NewlineInName => "the name contains a newline or carriage return, which ferry cannot sync; rename it",
             FileErrorKind::InvalidUtf8 => "the name is not valid UTF-8, which ferry cannot sync; rename it",
+            FileErrorKind::Unreadable => "the container's user cannot read it, so ferry cannot tell what is there; it counts as unknown (nothing is deleted or overwritten because of it) until it can be read: fix its permissions in the container or exclude it",
+            FileErrorKind::NoSpace => "no space left in the container",
+            FileErrorKind::Changed => "it changed in the container since ferry listed it, so ferry left it alone and looks at it again",
             FileErrorKind::Unsafe => "refused: the entry would be written outside the sync folder or is of a kind ferry does not write",
         };
         let message = match detail.map(str::trim).filter(|d| !d.is_empty()) {

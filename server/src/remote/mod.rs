@@ -12,7 +12,9 @@
 //! | `wire` | framing: `STATUS LEN` replies, lockstep payloads, the shell-only payload encoding |
 //! | [`session`] | [`Session`]: probe, list, upload, download, delete, mkdir, rename |
 //! | [`caps`] | [`Capabilities`] and what each missing extra costs |
-//! | [`listing`], [`upload`], [`download`] | the data of those commands; downloads are checked to stay in the root |
+//! | [`listing`], [`upload`], [`download`] | the data of those commands; downloads stream into a [`DownloadSink`], checked to stay in the root and bounded per file |
+//! | `untar` | the streaming tar parser of downloads (ustar, GNU, PAX) |
+//! | `toolmsg` | the paths in `find`'s and `stat`'s error messages (GNU and busybox), for listings that know what they could not see |
 //! | [`watch`] | [`RemoteWatcher`]: inotifywait, else incremental polling |
 //! | [`path`], [`error`] | [`RelPath`], [`Mtime`]; [`SessionError`], [`FileError`] |
 //! | [`place`] | where the container marker lives ([`place::choose`]), the marker ([`Mark`]) |
@@ -27,6 +29,8 @@
 //! - Uploaded files land with one rename each (`mv` from a staging folder inside the
 //!   sync folder), with their mode and mtime.
 //! - Every process ferry starts in the container ends when ferry's stream goes away.
+//! - What the container could not list is unknown, never empty: a folder `find` could
+//!   not read, a failed `find`, a message ferry cannot read (see [`Listing`]).
 
 pub mod caps;
 pub mod download;
@@ -37,13 +41,17 @@ pub mod path;
 pub mod place;
 mod scripts;
 pub mod session;
+mod toolmsg;
 pub mod transport;
+mod untar;
 pub mod upload;
 pub mod watch;
 mod wire;
 
 pub use caps::{Capabilities, ChecksumTool, MissingExtra, PayloadReader, TarFlavor};
-pub use download::{Download, DownloadedEntry, DownloadedKind};
+pub use download::{
+    Download, DownloadSink, DownloadedEntry, DownloadedKind, Expected, IncomingFile, MemorySink,
+};
 pub use error::{FileError, FileErrorKind, SessionError};
 pub use listing::{Depth, EntryKind, Listing, RemoteEntry};
 pub use local::LocalShell;
@@ -51,7 +59,7 @@ pub use path::{Mtime, PathError, RelPath};
 pub use place::{Mark, PlaceReport};
 pub use session::{Compression, Session, SessionOptions};
 pub use transport::{BoxFuture, ExitStatus, LaunchError, Launcher, RemoteProcess};
-pub use upload::{UploadFile, UploadReport};
+pub use upload::{Rejected, UploadFile, UploadReport};
 pub use watch::{
     ActiveMode, RemoteWatcher, WatchEvent, WatchMode, WatchOptions, MAX_LINE, SILENCE_LIMIT,
 };

@@ -15,11 +15,11 @@
 //! | header | payloads | reply body |
 //! |---|---|---|
 //! | `ping` | – | empty |
-//! | `list LEN 1\|r` | paths, one a line (`.` = root) | `MODEHEX SIZE MTIME ./PATH` lines, `! ./ESCAPED` for newline names |
-//! | `put LEN z\|p` | tar (gzip members with `z`) | failures: `E CODE PATH` (+ `M MESSAGE`) |
+//! | `list LEN 1\|r` | paths, one a line (`.` = root) | `T MTIME` (the container's clock), then per path I: `MODEHEX SIZE MTIME ./PATH` lines, `! ./ESCAPED` for newline names, `W I TEXT` per line of find/stat stderr, `F I STATUS` if find failed (see [`Listing`]: unknown is never empty) |
+//! | `put LEN z\|p` | tar (gzip members with `z`) | failures: `E CODE PATH` (+ `M MESSAGE`); or `X FREE MESSAGE` when unpacking failed (nothing landed; FREE = bytes available, or `-`) |
 //! | `putf NAMELEN LEN MODE MTIME` | path + newline; content | failures |
-//! | `get LEN` | paths | tar archive |
-//! | `getf LEN` | paths | `F INDEX MODEHEX MTIME SIZE` + content, or `E INDEX CODE` |
+//! | `get LEN` | paths | tar archive (streamed); `err` with tar's messages when tar failed |
+//! | `getf LEN` | paths | `F INDEX MODEHEX MTIME SIZE` + content, or `E INDEX CODE` (streamed) |
 //! | `rm LEN`, `mkdir LEN` | paths | failures |
 //! | `rm LEN c` | pairs of lines `SIZE SECS`, PATH (removed only while still so) | failures (`E changed PATH`) |
 //! | `rmdir LEN` | paths (folders, removed only if empty) | failures (a folder kept) |
@@ -36,22 +36,36 @@
 //! and staging folders on the way out.
 
 use std::any::Any;
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
 use super::caps::{Capabilities, PayloadReader, TarFlavor};
-use super::download::{self, Download};
+use super::download::{BodyParser, Download, DownloadSink, DownloadedKind, Expected, GetfStream};
 use super::error::{FileError, FileErrorKind, SessionError};
 use super::listing::{self, Depth, Listing};
 use super::path::RelPath;
 use super::place::{self, Mark, PlaceReport};
 use super::scripts;
 use super::transport::{self, BoxFuture, ExitStatus, Launcher, Output, Stdin};
+use super::untar::TarStream;
 use super::upload::{self, UploadFile, UploadReport};
 use super::wire::{self, ReadError, Status};
+
+/// How one `get` went.
+enum Batch {
+    /// Everything was read.
+    Done(Download),
+    /// `tar` failed, or its archive broke off: what completed, the paths that did not,
+    /// and why.
+    Failed {
+        done: Download,
+        rest: Vec<RelPath>,
+        why: String,
+    },
+}
 
 /// Largest payload of paths for one `get` (the container passes them to `tar` as
 /// arguments, which the kernel limits).
@@ -82,13 +96,15 @@ pub struct SessionOptions {
     /// the fallbacks, and as an escape hatch for a broken tool.
     pub disable: Vec<String>,
     /// How long to wait for a command's reply (including sending its payloads) before
-    /// the session is given up.
+    /// the session is given up; for a streamed download body, how long a read may
+    /// bring no byte.
     pub reply_timeout: Duration,
     /// How long to wait for the container's probe (the hello) at start: a small reply
     /// that needs no transfer, so a stalled connection is noticed well before
     /// `reply_timeout`.
     pub start_timeout: Duration,
-    /// Largest reply body accepted (listings, downloads).
+    /// Largest reply body held in memory (listings, failure lists, error messages).
+    /// Download bodies are streamed instead: no limit but each file's expected size.
     pub max_reply_bytes: u64,
     /// Upload compression.
     pub compression: Compression,
@@ -355,7 +371,10 @@ impl Session {
     /// Uploads `files`: one archive (`put`) when the container has tar, else file by
     /// file (`putf`). Each file appears in the container in one rename, with its mode
     /// and mtime; files that cannot be written (read-only, a folder in the way,
-    /// permissions) are reported in [`UploadReport::failed`] while the rest land.
+    /// permissions) are reported in [`UploadReport::failed`] while the rest land. When
+    /// the archive cannot be unpacked at all (a full disk) nothing lands and
+    /// [`UploadReport::rejected`] says why and how much space is left; the session
+    /// stays usable.
     pub async fn upload(&mut self, files: &[UploadFile]) -> Result<UploadReport, SessionError> {
         let mut report = UploadReport::default();
         // A file whose folder is another file of the batch cannot land (the archive
@@ -396,7 +415,15 @@ impl Session {
                     &[&archive.bytes],
                 )
                 .await?;
-            report.failed.extend(upload::parse_failures(&body));
+            match upload::parse_rejection(&body) {
+                Some(r) => {
+                    report
+                        .failed
+                        .extend(files.iter().map(|f| r.error_for(f.path.as_str())));
+                    report.rejected = Some(r);
+                }
+                None => report.failed.extend(upload::parse_failures(&body)),
+            }
             report.sent_bytes = archive.bytes.len() as u64;
             report.compressed = archive.gzip;
         } else {
@@ -424,11 +451,36 @@ impl Session {
         Ok(report)
     }
 
-    /// Downloads `paths` (folders with their contents). The container's archive is
-    /// parsed and checked here: see [`download::parse_archive`]. Without tar in the
-    /// container only regular files can be downloaded.
-    pub async fn download(&mut self, paths: &[RelPath]) -> Result<Download, SessionError> {
-        let mut out = Download::default();
+    /// Downloads `paths` (folders with their contents), streaming every file's
+    /// content into `sink` as it arrives: nothing is held whole in memory. The
+    /// container's data is parsed and checked here: every file must
+    /// be asked for and at most `expected(path)` bytes (`None`: not asked for); a
+    /// larger one is a per-file [`FileErrorKind::Changed`] error and its bytes are
+    /// dropped (see [`crate::remote::download`]). Without tar in the container only
+    /// regular files can be downloaded.
+    ///
+    /// When the container's `tar` fails (an unreadable file, one that shrank while it
+    /// was read) or its archive breaks off, the paths of that batch are fetched again
+    /// one per command, so such a file is a per-file [`FileErrorKind::Read`] error and
+    /// the rest arrive. Paths below another requested path come with it (asked once).
+    pub async fn download<S>(
+        &mut self,
+        paths: &[RelPath],
+        expected: Expected<'_>,
+        sink: &mut S,
+    ) -> Result<Download, SessionError>
+    where
+        S: DownloadSink + Send,
+        S::File: Send,
+    {
+        let asked: HashSet<&RelPath> = paths.iter().collect();
+        let mut once: HashSet<&RelPath> = HashSet::new();
+        let paths: Vec<RelPath> = paths
+            .iter()
+            .filter(|p| !p.ancestors().any(|a| asked.contains(&a)) && once.insert(p))
+            .cloned()
+            .collect();
+        let mut todo: VecDeque<(Vec<RelPath>, bool)> = VecDeque::new();
         let mut start = 0;
         while start < paths.len() {
             let mut end = start;
@@ -439,24 +491,105 @@ impl Session {
                 bytes += paths[end].as_str().len() + 3;
                 end += 1;
             }
-            let chunk = &paths[start..end];
-            let names: Vec<&str> = chunk.iter().map(RelPath::as_str).collect();
-            let payload = payload_of(&names);
-            let d = if self.caps.tar.is_some() {
-                let body = self
-                    .exchange("get", format!("get {}", payload.len()), &[&payload])
-                    .await?;
-                download::parse_archive(&body, chunk).map_err(|e| self.protocol("get", e))?
-            } else {
-                let body = self
-                    .exchange("getf", format!("getf {}", payload.len()), &[&payload])
-                    .await?;
-                download::parse_files(&body, chunk).map_err(|e| self.protocol("getf", e))?
-            };
-            out.extend(d);
+            todo.push_back((paths[start..end].to_vec(), true));
             start = end;
         }
+        let mut out = Download::default();
+        while let Some((batch, split)) = todo.pop_front() {
+            match self.get_batch(&batch, expected, sink).await? {
+                Batch::Done(d) => out.extend(d),
+                Batch::Failed { done, rest, why } => {
+                    out.extend(done);
+                    if split && rest.len() > 1 {
+                        for (i, r) in rest.into_iter().enumerate() {
+                            todo.insert(i, (vec![r], false));
+                        }
+                    } else {
+                        for r in rest {
+                            out.errors.push(FileError::new(
+                                r.as_str(),
+                                FileErrorKind::Read,
+                                Some(&why),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
         Ok(out)
+    }
+
+    /// One `get` (or `getf`) of `batch`, streamed into `sink`.
+    async fn get_batch<S>(
+        &mut self,
+        batch: &[RelPath],
+        expected: Expected<'_>,
+        sink: &mut S,
+    ) -> Result<Batch, SessionError>
+    where
+        S: DownloadSink + Send,
+        S::File: Send,
+    {
+        let names: Vec<&str> = batch.iter().map(RelPath::as_str).collect();
+        let payload = payload_of(&names);
+        let (cmd, mut parser): (&'static str, Box<dyn BodyParser<S> + Send + '_>) =
+            if self.caps.tar.is_some() {
+                ("get", Box::new(TarStream::new(batch, expected)))
+            } else {
+                ("getf", Box::new(GetfStream::new(batch, expected)))
+            };
+        let deadline = tokio::time::Instant::now() + self.opts.reply_timeout;
+        let header = format!("{cmd} {}", payload.len());
+        let (status, len) = self
+            .start_command(cmd, &header, &[&payload], deadline)
+            .await?;
+        if status == Status::Err {
+            let message = self.body(cmd, len, deadline).await?;
+            let message = String::from_utf8_lossy(&message);
+            let mut why: String = message
+                .trim()
+                .lines()
+                .take(4)
+                .collect::<Vec<_>>()
+                .join("; ");
+            if why.len() > 600 {
+                let mut cut = 600;
+                while !why.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                why.truncate(cut);
+                why.push('…');
+            }
+            return Ok(Batch::Failed {
+                done: Download::default(),
+                rest: batch.to_vec(),
+                why,
+            });
+        }
+        let streamed = self.stream(cmd, len, parser.as_mut(), sink).await;
+        let (mut d, why) = parser.end(sink);
+        let why = streamed?.or(why);
+        let Some(why) = why else {
+            d.finish(batch);
+            return Ok(Batch::Done(d));
+        };
+        tracing::warn!("the container's reply to {cmd} was incomplete or corrupt: {why}");
+        // What completed stays; what did not is fetched again or reported.
+        let rest = batch
+            .iter()
+            .filter(|r| {
+                !d.entries
+                    .iter()
+                    .any(|e| &e.path == *r && e.kind != DownloadedKind::Dir)
+                    && !d.errors.iter().any(|e| e.path == r.as_str())
+            })
+            .cloned()
+            .collect();
+        Ok(Batch::Failed {
+            done: d,
+            rest,
+            why: format!("the container's archive was not usable: {why}"),
+        })
     }
 
     /// Removes `paths` (files, symlinks, folders with their contents). Paths already
@@ -630,7 +763,8 @@ impl Session {
         r.map(|_| status)
     }
 
-    /// Sends a command and its payloads in lockstep and returns the `ok` body.
+    /// Sends a command and its payloads in lockstep and returns the `ok` body (held in
+    /// memory, at most [`SessionOptions::max_reply_bytes`]).
     async fn exchange(
         &mut self,
         cmd: &'static str,
@@ -649,9 +783,31 @@ impl Session {
         payloads: &[&[u8]],
         limit: Duration,
     ) -> Result<Vec<u8>, SessionError> {
+        let deadline = tokio::time::Instant::now() + limit;
+        let (status, len) = self.start_command(cmd, &header, payloads, deadline).await?;
+        let body = self.body(cmd, len, deadline).await?;
+        match status {
+            Status::Ok => Ok(body),
+            _ => Err(SessionError::Remote {
+                command: cmd,
+                message: String::from_utf8_lossy(&body).trim().to_string(),
+            }),
+        }
+    }
+
+    /// Sends a command and its payloads in lockstep, up to the final reply's header:
+    /// `(Ok or Err, body length)`; the body is still to be read.
+    async fn start_command(
+        &mut self,
+        cmd: &'static str,
+        header: &str,
+        payloads: &[&[u8]],
+        deadline: tokio::time::Instant,
+    ) -> Result<(Status, u64), SessionError> {
         if let Some(b) = &self.broken {
             return Err(SessionError::Broken(b.clone()));
         }
+        let started = tokio::time::Instant::now();
         let during = header.split(' ').next().unwrap_or(cmd).to_string();
         let reader = self.caps.payload_reader;
         let max = self.opts.max_reply_bytes;
@@ -660,24 +816,92 @@ impl Session {
             &mut self.stdout,
             reader,
             max,
-            &header,
+            header,
             payloads,
         );
-        let res = match tokio::time::timeout(limit, fut).await {
+        let res = match tokio::time::timeout_at(deadline, fut).await {
             Err(_) => Err(SessionError::Timeout {
                 during,
-                after: limit,
+                after: deadline.saturating_duration_since(started),
             }),
-            Ok(Ok(Ok(body))) => Ok(body),
-            Ok(Ok(Err(message))) => Err(SessionError::Remote {
-                command: cmd,
-                message: String::from_utf8_lossy(&message).trim().to_string(),
-            }),
+            Ok(Ok(head)) => Ok(head),
             Ok(Err(Step::Write(e))) => Err(SessionError::Io { during, source: e }),
             Ok(Err(Step::Read(e))) => Err(self.read_error(&during, e)),
             Ok(Err(Step::Unexpected(what))) => Err(self.protocol(&during, what)),
         };
-        if matches!(res, Ok(_) | Err(SessionError::Remote { .. })) {
+        self.checked(res).await
+    }
+
+    /// Reads a reply body of `len` bytes into memory (at most
+    /// [`SessionOptions::max_reply_bytes`]) before `deadline`.
+    async fn body(
+        &mut self,
+        during: &str,
+        len: u64,
+        deadline: tokio::time::Instant,
+    ) -> Result<Vec<u8>, SessionError> {
+        let max = self.opts.max_reply_bytes;
+        let res =
+            match tokio::time::timeout_at(deadline, wire::read_body(&mut self.stdout, len, max))
+                .await
+            {
+                Err(_) => Err(SessionError::Timeout {
+                    during: during.to_string(),
+                    after: self.opts.reply_timeout,
+                }),
+                Ok(Ok(body)) => Ok(body),
+                Ok(Err(e)) => Err(self.read_error(during, e)),
+            };
+        self.checked(res).await
+    }
+
+    /// Feeds a reply body of `len` bytes to `parser` as it arrives, without holding it:
+    /// any size is fine, and the timeout applies to each read (no byte for the reply
+    /// timeout), not to the whole. After a parse error the rest is read and dropped
+    /// (the stream stays in step); returns that error.
+    async fn stream<S: DownloadSink>(
+        &mut self,
+        during: &str,
+        len: u64,
+        parser: &mut (dyn BodyParser<S> + Send + '_),
+        sink: &mut S,
+    ) -> Result<Option<String>, SessionError> {
+        let mut left = len;
+        let mut parse_error = None;
+        while left > 0 {
+            let res =
+                match tokio::time::timeout(self.opts.reply_timeout, self.stdout.fill_buf()).await {
+                    Err(_) => Err(SessionError::Timeout {
+                        during: during.to_string(),
+                        after: self.opts.reply_timeout,
+                    }),
+                    Ok(Err(e)) => Err(self.read_error(during, ReadError::Io(e))),
+                    Ok(Ok([])) => Err(self.read_error(during, ReadError::Eof)),
+                    Ok(Ok(buf)) => {
+                        let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                        if parse_error.is_none() {
+                            if let Err(e) = parser.feed(sink, &buf[..n]) {
+                                parse_error = Some(e);
+                            }
+                        }
+                        Ok(n)
+                    }
+                };
+            match res {
+                Ok(n) => {
+                    self.stdout.consume(n);
+                    left -= n as u64;
+                }
+                Err(e) => return self.checked(Err(e)).await,
+            }
+        }
+        Ok(parse_error)
+    }
+
+    /// Marks the session broken after an error that leaves it unusable.
+    async fn checked<T>(&mut self, res: Result<T, SessionError>) -> Result<T, SessionError> {
+        // The container answered (see `idle_for`).
+        if matches!(&res, Ok(_) | Err(SessionError::Remote { .. })) {
             self.last_reply = Instant::now();
         }
         match res {
@@ -746,7 +970,7 @@ enum Step {
     Unexpected(String),
 }
 
-/// header → (ack → payload)* → reply. `Ok(Ok(body))` for `ok`, `Ok(Err(body))` for `err`.
+/// header → (ack → payload)* → the final reply's header: `(Ok or Err, body length)`.
 async fn lockstep(
     stdin: &mut Stdin,
     stdout: &mut BufReader<Output>,
@@ -754,17 +978,22 @@ async fn lockstep(
     max: u64,
     header: &str,
     payloads: &[&[u8]],
-) -> Result<Result<Vec<u8>, Vec<u8>>, Step> {
+) -> Result<(Status, u64), Step> {
     wire::write_header(stdin, header)
         .await
         .map_err(Step::Write)?;
     for p in payloads {
-        let r = wire::read_reply(stdout, max).await.map_err(Step::Read)?;
-        match r.status {
-            Status::Ack => wire::write_payload(stdin, reader, p)
-                .await
-                .map_err(Step::Write)?,
-            Status::Err => return Ok(Err(r.body)),
+        let (status, len) = wire::read_header(stdout).await.map_err(Step::Read)?;
+        match status {
+            Status::Ack => {
+                wire::read_body(stdout, len, max)
+                    .await
+                    .map_err(Step::Read)?;
+                wire::write_payload(stdin, reader, p)
+                    .await
+                    .map_err(Step::Write)?
+            }
+            Status::Err => return Ok((Status::Err, len)),
             Status::Ok => {
                 return Err(Step::Unexpected(
                     "a reply before the payload was sent".into(),
@@ -772,10 +1001,9 @@ async fn lockstep(
             }
         }
     }
-    let r = wire::read_reply(stdout, max).await.map_err(Step::Read)?;
-    match r.status {
-        Status::Ok => Ok(Ok(r.body)),
-        Status::Err => Ok(Err(r.body)),
+    let (status, len) = wire::read_header(stdout).await.map_err(Step::Read)?;
+    match status {
         Status::Ack => Err(Step::Unexpected("an ack where a reply was due".into())),
+        s => Ok((s, len)),
     }
 }

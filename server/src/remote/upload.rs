@@ -34,6 +34,59 @@ pub struct UploadReport {
     pub sent_bytes: u64,
     /// Whether the archive was gzip-compressed.
     pub compressed: bool,
+    /// The container could not unpack the archive at all (a full disk, …): nothing of
+    /// this upload landed, and every file of it is in [`UploadReport::failed`] with
+    /// this reason. A smaller upload may still fit: split the batch.
+    pub rejected: Option<Rejected>,
+}
+
+/// Why the container could not unpack an upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// Bytes available to the container's user on the sync folder's file system, when
+    /// the container could tell.
+    pub free: Option<u64>,
+    /// `tar`'s message.
+    pub message: String,
+}
+
+impl Rejected {
+    /// Whether the file system is full (or the quota exceeded): busybox tar says
+    /// `No space left on device`, GNU tar `Wrote only N of M bytes`.
+    pub fn no_space(&self) -> bool {
+        let m = self.message.to_ascii_lowercase();
+        m.contains("no space left") || m.contains("quota exceeded") || m.contains("wrote only")
+    }
+
+    /// The per-file error for `path`: "no space left in the container (N KiB free on
+    /// its file system)", or tar's message.
+    pub fn error_for(&self, path: &str) -> FileError {
+        let free = match self.free {
+            Some(n) => format!("{} KiB free on its file system", n / 1024),
+            None => "free space unknown".to_string(),
+        };
+        if self.no_space() {
+            let detail = format!("{free}; free some space there, ferry retries");
+            FileError::new(path, FileErrorKind::NoSpace, Some(&detail))
+        } else {
+            FileError::new(
+                path,
+                FileErrorKind::Move,
+                Some(&format!("unpacking failed: {}; {free}", self.message)),
+            )
+        }
+    }
+}
+
+/// The `X FREE MESSAGE` body of a `put` whose archive could not be unpacked.
+pub(crate) fn parse_rejection(body: &[u8]) -> Option<Rejected> {
+    let text = String::from_utf8_lossy(body);
+    let rest = text.strip_prefix("X ")?;
+    let (free, message) = rest.split_once(' ').unwrap_or((rest, ""));
+    Some(Rejected {
+        free: free.parse().ok(),
+        message: message.trim().to_string(),
+    })
 }
 
 /// Below this many compressible bytes, gzip does not pay: the container's `gzip`
@@ -225,6 +278,24 @@ mod tests {
         assert!(seen[2].0.len() > 120);
         let small = build(&refs[..1], false, false).unwrap();
         assert!(!small.gzip);
+    }
+
+    #[test]
+    fn rejections_parse() {
+        let r = parse_rejection(b"X 524288 tar: ./big: Cannot write: No space left on device\n")
+            .unwrap();
+        assert_eq!(r.free, Some(524_288));
+        assert!(r.no_space());
+        let e = r.error_for("big");
+        assert_eq!(e.kind, FileErrorKind::NoSpace);
+        assert!(e.message.contains("512 KiB free"), "{}", e.message);
+        let gnu = parse_rejection(b"X 1048576 tar: big: Wrote only 4608 of 10240 bytes\n");
+        assert!(gnu.unwrap().no_space());
+        let r = parse_rejection(b"X - tar: short read\n").unwrap();
+        assert_eq!(r.free, None);
+        assert_eq!(r.error_for("x").kind, FileErrorKind::Move);
+        assert!(r.error_for("x").message.contains("short read"));
+        assert_eq!(parse_rejection(b"E move a\n"), None);
     }
 
     #[test]

@@ -57,6 +57,15 @@ pub(crate) async fn read_reply<R: AsyncBufRead + Unpin>(
     r: &mut R,
     max: u64,
 ) -> Result<Reply, ReadError> {
+    let (status, len) = read_header(r).await?;
+    let body = read_body(r, len, max).await?;
+    Ok(Reply { status, body })
+}
+
+/// Reads a reply's header line: its status and body length (the body follows).
+pub(crate) async fn read_header<R: AsyncBufRead + Unpin>(
+    r: &mut R,
+) -> Result<(Status, u64), ReadError> {
     let mut line = Vec::new();
     loop {
         let buf = r.fill_buf().await.map_err(ReadError::Io)?;
@@ -88,8 +97,7 @@ pub(crate) async fn read_reply<R: AsyncBufRead + Unpin>(
     }
     line.pop();
     let text = std::str::from_utf8(&line).unwrap_or("");
-    let (status, len) = text
-        .split_once(' ')
+    text.split_once(' ')
         .and_then(|(s, n)| {
             let st = match s {
                 "ok" => Status::Ok,
@@ -104,7 +112,16 @@ pub(crate) async fn read_reply<R: AsyncBufRead + Unpin>(
                 "expected a reply header, got {:?}",
                 String::from_utf8_lossy(&line)
             ))
-        })?;
+        })
+}
+
+/// Reads a body of `len` bytes into memory, refusing one over `max` (before reading
+/// any of it).
+pub(crate) async fn read_body<R: AsyncBufRead + Unpin>(
+    r: &mut R,
+    len: u64,
+    max: u64,
+) -> Result<Vec<u8>, ReadError> {
     if len > max {
         return Err(ReadError::TooLarge(len));
     }
@@ -117,7 +134,7 @@ pub(crate) async fn read_reply<R: AsyncBufRead + Unpin>(
     if (n as u64) < len {
         return Err(ReadError::Eof);
     }
-    Ok(Reply { status, body })
+    Ok(body)
 }
 
 /// Writes a header line.

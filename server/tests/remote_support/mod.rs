@@ -9,7 +9,10 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use ferry::remote::{LocalShell, Session, SessionOptions};
+use ferry::remote::{
+    BoxFuture, Download, LaunchError, Launcher, LocalShell, MemorySink, RelPath, RemoteProcess,
+    Session, SessionOptions,
+};
 
 /// The sync folder inside every test root file system.
 pub const ROOT: &str = "/app";
@@ -20,12 +23,21 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Skips the calling test (returns true) when not root.
+/// Fails the calling test, loudly, when not root: the remote tests chroot, mknod and
+/// chown. CI runs as root; a test that silently passed without running would prove
+/// nothing.
+pub fn require_root() {
+    assert!(
+        is_root(),
+        "this test needs root (it chroots into container root file systems, mknods \
+         /dev/null and chowns files): run it as root, as CI does"
+    );
+}
+
+/// The older spelling of [`require_root`], kept for the files that still call it: it
+/// never skips — it fails the test when not root, and returns false otherwise.
 pub fn skip() -> bool {
-    if !is_root() {
-        eprintln!("skipped: the remote tests need root (chroot, mknod, chown)");
-        return true;
-    }
+    require_root();
     false
 }
 
@@ -199,4 +211,38 @@ pub fn hostile_names() -> Vec<String> {
         long,
         format!("{}/{}/{}", "a".repeat(90), "b".repeat(90), "c".repeat(90)),
     ]
+}
+
+/// A [`LocalShell`] whose session script starts with `prelude`: shell functions defined
+/// there take the place of the container's tools of the same name (in busybox ash as in
+/// dash, a function wins over a built-in applet, which a wrapper earlier in `PATH`
+/// cannot do). For tests that need a tool to fail or lie in a precise way.
+pub struct Prelude {
+    /// The shell that runs the script.
+    pub shell: LocalShell,
+    /// Shell text put before the session script.
+    pub prelude: String,
+}
+
+impl Launcher for Prelude {
+    fn launch(&self, mut argv: Vec<String>) -> BoxFuture<'_, Result<RemoteProcess, LaunchError>> {
+        if argv.len() > 2 && argv[0] == "sh" && argv[1] == "-c" {
+            argv[2] = format!("{}\n{}", self.prelude, argv[2]);
+        }
+        self.shell.launch(argv)
+    }
+
+    fn describe(&self) -> String {
+        format!("{} (with a test prelude)", self.shell.describe())
+    }
+}
+
+/// Downloads `paths` into memory, any size accepted; the session must stay usable.
+pub async fn download_all(s: &mut Session, paths: &[RelPath]) -> (Download, MemorySink) {
+    let mut sink = MemorySink::default();
+    let d = s
+        .download(paths, &|_| Some(u64::MAX), &mut sink)
+        .await
+        .unwrap_or_else(|e| panic!("downloading {paths:?}: {e}"));
+    (d, sink)
 }

@@ -1,24 +1,32 @@
 # get LEN: the payload lists relative paths, one a line. Body: a tar archive of them
 # (folders with their contents), written by the container's tar and parsed by ferry,
-# which checks every path in it. A path that is missing is simply absent.
+# which checks every path in it. A path that is missing is simply absent (none at all:
+# an empty body). When tar fails (a file it cannot read, one that changed while it was
+# read) the reply is err with tar's messages and nothing of the archive is sent.
 cmd_get() {
 	recv "$1" "$st/in" || desync
 	set --
 	while IFS= read -r p; do
-		set -- "$@" "./$p"
+		if [ -e "$root/$p" ] || [ -L "$root/$p" ]; then set -- "$@" "./$p"; fi
 	done <"$st/in"
 	rm -f "$st/out"
+	if [ $# = 0 ]; then
+		say ok ''
+		return
+	fi
 	# GNU tar decodes \n, \t, \\ and \0 in names on its command line unless told not to.
 	if [ "$tarv" = gnu ]; then
 		(cd "$root" && tar cf "$st/out" --no-unquote "$@") 2>"$st/e"
 	else
 		(cd "$root" && tar cf "$st/out" "$@") 2>"$st/e"
 	fi
-	if [ -f "$st/out" ]; then
+	r=$?
+	if [ "$r" = 0 ] && [ -f "$st/out" ]; then
 		send ok "$st/out"
 	else
-		fail 'tar could not write the archive' "$st/e"
+		fail "tar failed (status $r)" "$st/e"
 	fi
+	rm -f "$st/out"
 }
 
 # getf LEN: like get, without tar, for regular files only. Body, per listed path in

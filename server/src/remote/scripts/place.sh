@@ -49,7 +49,7 @@ cmd_mark() {
 	g=0
 	if [ -f "$dir/marker" ] && read -r m v t2 g2 x <"$dir/marker" 2>/dev/null; then
 		case $m.$v.$g2 in
-		ferry-marker.1.*[!0-9]* | ferry-marker.1. | ferry-marker.1.????????????????*) ;;
+		ferry-marker.1.*[!0-9]* | ferry-marker.1. | ferry-marker.1.0* | ferry-marker.1.????????????????*) ;;
 		ferry-marker.1.*)
 			case $t2 in '' | *[!A-Za-z0-9]*) ;; *) t=$t2 g=$g2 ;; esac
 			;;
@@ -60,12 +60,13 @@ cmd_mark() {
 	if [ "$2" = w ]; then
 		[ -n "$t" ] || t=$new
 		n=$((g + 1))
+		# { …; } 2>: a failed redirection's own message is captured too.
 		if mkdir -p "$dir" 2>"$st/e" &&
-			printf 'ferry-marker 1 %s %s\n' "$t" "$n" >"$dir/marker.new" 2>"$st/e"; then
+			{ printf 'ferry-marker 1 %s %s\n' "$t" "$n" >"$dir/marker.new"; } 2>"$st/e"; then
 			if [ -n "$has_mv" ]; then
 				mv -f "$dir/marker.new" "$dir/marker" 2>"$st/e"
 			else
-				cat "$dir/marker.new" >"$dir/marker" 2>"$st/e" && rm -f "$dir/marker.new"
+				{ cat "$dir/marker.new" >"$dir/marker"; } 2>"$st/e" && rm -f "$dir/marker.new"
 			fi
 			read -r m v t2 g2 x <"$dir/marker" 2>/dev/null
 			[ "$t2 $g2" = "$t $n" ] && a=$n

@@ -46,16 +46,18 @@ probe() {
 		esac
 	fi
 	rm -rf "$t" "$t.x" "$t.tar"
-	sf='%f %s %Y %n'
+	# sf: the listing's stat format; tf: its mtime part alone.
+	tf=%Y
 	mt=s
 	case $(stat -c %.9Y "$t.f" 2>/dev/null) in
-	[0-9]*.[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]) sf='%f %s %.9Y %n' mt=n ;;
+	[0-9]*.[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]) tf=%.9Y mt=n ;;
 	*)
 		case $(stat -c %y "$t.f" 2>/dev/null) in
-		[0-9]*-*-*' '*:*:*.[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]' '[+-]*) sf='%f %s %y %n' mt=y ;;
+		[0-9]*-*-*' '*:*:*.[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]' '[+-]*) tf=%y mt=y ;;
 		esac
 		;;
 	esac
+	sf="%f %s $tf %n"
 	fmd=
 	! off maxdepth && find "$t.f" -maxdepth 0 >/dev/null 2>&1 && fmd=1
 	fnw=

@@ -3,9 +3,11 @@
 # inside the root (same file system), then each file is moved into place with one
 # rename, so a reader or watcher in the container only ever sees complete files, with
 # the mode and mtime from the archive. Body: per-file failures ("E CODE PATH", maybe
-# followed by "M MESSAGE"); everything else landed. The staging folder
-# (.ferry-tmp-PID) stays for the session, empty but for folders, and goes when the
-# session ends; it is removed at once if extraction fails.
+# followed by "M MESSAGE"); everything else landed. When extraction fails (a full
+# disk, …) nothing lands and the body is "X FREE MESSAGE": the bytes available to this
+# user on the sync folder's file system (or -) and tar's first messages. The staging
+# folder (.ferry-tmp-PID) stays for the session, empty but for folders, and goes when
+# the session ends; it is removed at once if extraction fails.
 cmd_put() {
 	recv "$1" "$st/in" || desync
 	: >"$st/out"
@@ -21,7 +23,16 @@ cmd_put() {
 	fi
 	if [ $? != 0 ]; then
 		rm -rf "$stg"
-		fail 'extracting the upload failed; nothing was changed' "$st/e"
+		f=$(stat -f -c '%a %S' "$root" 2>/dev/null)
+		case $f in
+		*[!0-9\ ]* | '' | *' '*' '* | ' '* | *' ') f=- ;;
+		*' '*) f=$((${f% *} * ${f#* })) ;;
+		*) f=- ;;
+		esac
+		m=
+		{ IFS= read -r a && m=$a && IFS= read -r a && m="$m; $a"; } <"$st/e"
+		printf 'X %s %s\n' "$f" "$m" >"$st/out"
+		send ok "$st/out"
 		return
 	fi
 	find "$stg" ! -type d >"$st/list"
@@ -80,7 +91,7 @@ land() {
 	if [ -n "$has_mv" ]; then
 		mv -f "$1" "$d" 2>"$st/e" || recm move "$2"
 	else
-		cat "$1" >"$d" 2>"$st/e" || {
+		{ cat "$1" >"$d"; } 2>"$st/e" || {
 			recm move "$2"
 			return
 		}
