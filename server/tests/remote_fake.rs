@@ -1,0 +1,897 @@
+//! Conformance of the in-memory container (`ferry::remote::fake`) with the real scripts:
+//! the same sequence of `Session` calls against `LocalShell` chrooted into the busybox and
+//! debian root file systems (as root, like the other `remote_*` tests) and against a
+//! `FakeContainer` configured like each image must give the same capabilities, listings,
+//! downloads, upload reports and failure lists, and leave the same trees.
+//!
+//! What is normalised, because it must differ: the session's pid (in the probe, the state
+//! folder's name and `.ferry-tmp-PID` staging names inside messages and trees); folder
+//! sizes and folder mtimes (the real file system's, and the real clock's); the order of
+//! entries (real `find` and `tar` use directory order, the fake name order: everything is
+//! sorted before comparing); the sync folder's inode number in `mark` replies (only
+//! whether it is known). Nothing else: every message of every per-file failure is
+//! compared as the tools wrote it.
+
+mod remote_support;
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ferry::remote::fake::{Cred, FakeContainer, Profile, TreeEntry};
+use ferry::remote::{
+    Compression, Depth, Download, DownloadedKind, EntryKind, Launcher, Listing, Mtime, RelPath,
+    Session, SessionOptions, UploadFile, UploadReport,
+};
+use remote_support::{hostile_names, skip, Rootfs, ROOT};
+
+fn rel(s: &str) -> RelPath {
+    RelPath::new(s).unwrap()
+}
+
+/// `.ferry-tmp-1234…` → `.ferry-tmp-PID…` everywhere in `s`.
+fn norm_pid(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find(".ferry-tmp-") {
+        let (head, tail) = rest.split_at(i + ".ferry-tmp-".len());
+        out.push_str(head);
+        let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 {
+            out.push_str("PID");
+        }
+        rest = &tail[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn norm_listing(mut l: Listing) -> String {
+    for e in &mut l.entries {
+        if e.kind == EntryKind::Dir {
+            e.size = 0;
+            e.mtime = Mtime::default();
+        }
+    }
+    l.entries.sort_by(|a, b| a.path.cmp(&b.path));
+    l.errors.sort_by(|a, b| a.path.cmp(&b.path));
+    l.missing.sort();
+    norm_pid(&format!("{l:#?}"))
+}
+
+fn norm_download(d: Download) -> String {
+    norm_download_times(d, true)
+}
+
+/// `times`: keep file mtimes (false where files got the clock's time).
+fn norm_download_times(mut d: Download, times: bool) -> String {
+    for e in &mut d.entries {
+        if e.kind == DownloadedKind::Dir || !times {
+            e.mtime = Mtime::default();
+        }
+    }
+    d.entries.sort_by(|a, b| a.path.cmp(&b.path));
+    d.errors.sort_by(|a, b| a.path.cmp(&b.path));
+    d.missing.sort();
+    norm_pid(&format!("{d:#?}"))
+}
+
+fn norm_report(mut r: UploadReport) -> String {
+    r.failed.sort_by(|a, b| a.path.cmp(&b.path));
+    r.landed.sort();
+    norm_pid(&format!("{r:#?}"))
+}
+
+fn norm_failures(mut f: Vec<ferry::remote::FileError>) -> String {
+    f.sort_by(|a, b| a.path.cmp(&b.path));
+    norm_pid(&format!("{f:#?}"))
+}
+
+/// The tree below a folder of a real root file system, as [`FakeContainer::tree`] gives it.
+fn real_tree(dir: &Path) -> BTreeMap<String, TreeEntry> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, TreeEntry>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let md = std::fs::symlink_metadata(&p).unwrap();
+            let relp = p.strip_prefix(base).unwrap();
+            let name = String::from_utf8_lossy(relp.as_os_str().as_bytes()).into_owned();
+            let entry = if md.file_type().is_symlink() {
+                TreeEntry::Symlink {
+                    target: String::from_utf8_lossy(
+                        std::fs::read_link(&p).unwrap().as_os_str().as_bytes(),
+                    )
+                    .into_owned(),
+                }
+            } else if md.is_dir() {
+                TreeEntry::Dir {
+                    mode: md.mode() & 0o7777,
+                }
+            } else if md.is_file() {
+                TreeEntry::File {
+                    content: std::fs::read(&p).unwrap(),
+                    mode: md.mode() & 0o7777,
+                    mtime: Mtime::new(md.mtime(), md.mtime_nsec() as u32),
+                }
+            } else {
+                TreeEntry::Special
+            };
+            out.insert(name, entry);
+            if md.is_dir() {
+                walk(base, &p, out);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// `times`: keep file mtimes (false for files whose mtime is the clock's).
+fn norm_tree(t: BTreeMap<String, TreeEntry>, times: bool) -> String {
+    let t: BTreeMap<String, TreeEntry> = t
+        .into_iter()
+        .map(|(k, mut v)| {
+            if let TreeEntry::File { mtime, .. } = &mut v {
+                if !times {
+                    *mtime = Mtime::default();
+                }
+            }
+            (norm_pid(&k), v)
+        })
+        .collect();
+    format!("{t:#?}")
+}
+
+/// One side of the comparison: a real root file system, or a fake container.
+enum Side {
+    Real(Rootfs),
+    Fake(FakeContainer),
+}
+
+impl Side {
+    fn fake(image: &str, profile: Profile) -> Side {
+        let c = FakeContainer::new(profile);
+        c.fs(|fs| {
+            fs.mkdir(b"/app", 0o777, Cred::ROOT).unwrap();
+        });
+        let _ = image;
+        Side::Fake(c)
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Side::Real(_) => "real",
+            Side::Fake(_) => "fake",
+        }
+    }
+
+    fn shell_launcher(&self, user: Option<(u32, u32)>) -> Box<dyn Launcher> {
+        match self {
+            Side::Real(fs) => Box::new(match user {
+                Some((u, g)) => fs.shell().user(u, g),
+                None => fs.shell(),
+            }),
+            Side::Fake(c) => Box::new(c.clone()),
+        }
+    }
+
+    /// Writes a file below `/app` (bytes path), its folders first, with mode and mtime.
+    fn file(&self, path: &[u8], content: &[u8], mode: u32, mtime: Mtime) {
+        let full = [b"/app/".as_slice(), path].concat();
+        match self {
+            Side::Real(fs) => {
+                let host = fs
+                    .host(std::str::from_utf8(b"/app").unwrap())
+                    .join(OsStr::from_bytes(path));
+                std::fs::create_dir_all(host.parent().unwrap()).unwrap();
+                std::fs::write(&host, content).unwrap();
+                std::fs::set_permissions(&host, std::fs::Permissions::from_mode(mode)).unwrap();
+                filetime::set_symlink_file_times(&host, ft(mtime), ft(mtime)).unwrap();
+            }
+            Side::Fake(c) => c.fs(|fs| {
+                if let Some(i) = full.iter().rposition(|&b| b == b'/') {
+                    fs.mkdir_all(&full[..i], 0o755, Cred::ROOT).unwrap();
+                }
+                fs.write(&full, content.to_vec(), mode, Cred::ROOT).unwrap();
+                fs.chmod(&full, mode, Cred::ROOT).unwrap();
+                fs.set_mtime(&full, mtime, false, Cred::ROOT).unwrap();
+            }),
+        }
+    }
+
+    fn dir(&self, path: &str, mode: u32) {
+        match self {
+            Side::Real(fs) => {
+                let host = fs.app(path);
+                std::fs::create_dir_all(&host).unwrap();
+                std::fs::set_permissions(&host, std::fs::Permissions::from_mode(mode)).unwrap();
+            }
+            Side::Fake(c) => c.fs(|fs| {
+                let full = format!("/app/{path}");
+                fs.mkdir_all(full.as_bytes(), 0o755, Cred::ROOT).unwrap();
+                fs.chmod(full.as_bytes(), mode, Cred::ROOT).unwrap();
+            }),
+        }
+    }
+
+    fn symlink(&self, target: &str, path: &str, mtime: Mtime) {
+        match self {
+            Side::Real(fs) => {
+                let host = fs.app(path);
+                std::os::unix::fs::symlink(target, &host).unwrap();
+                filetime::set_symlink_file_times(&host, ft(mtime), ft(mtime)).unwrap();
+            }
+            Side::Fake(c) => c.fs(|fs| {
+                let full = format!("/app/{path}");
+                fs.symlink(target.as_bytes(), full.as_bytes(), Cred::ROOT)
+                    .unwrap();
+                fs.set_mtime(full.as_bytes(), mtime, false, Cred::ROOT)
+                    .unwrap();
+            }),
+        }
+    }
+
+    fn chmod(&self, path: &str, mode: u32) {
+        match self {
+            Side::Real(fs) => {
+                std::fs::set_permissions(fs.host(path), std::fs::Permissions::from_mode(mode))
+                    .unwrap()
+            }
+            Side::Fake(c) => c.chmod(path, mode).unwrap(),
+        }
+    }
+
+    fn exists(&self, path: &str) -> bool {
+        match self {
+            Side::Real(fs) => std::fs::symlink_metadata(fs.host(path)).is_ok(),
+            Side::Fake(c) => c.stat(path).is_ok(),
+        }
+    }
+
+    fn remove(&self, path: &str) {
+        match self {
+            Side::Real(fs) => {
+                let h = fs.host(path);
+                if h.is_dir() {
+                    std::fs::remove_dir_all(h).unwrap();
+                } else {
+                    std::fs::remove_file(h).unwrap();
+                }
+            }
+            Side::Fake(c) => c.remove(path).unwrap(),
+        }
+    }
+
+    fn tree(&self, dir: &str) -> String {
+        self.tree_times(dir, true)
+    }
+
+    fn tree_times(&self, dir: &str, times: bool) -> String {
+        norm_tree(
+            match self {
+                Side::Real(fs) => real_tree(&fs.host(dir)),
+                Side::Fake(c) => c.tree(dir, false),
+            },
+            times,
+        )
+    }
+}
+
+fn ft(t: Mtime) -> filetime::FileTime {
+    filetime::FileTime::from_unix_time(t.secs, t.nanos)
+}
+
+/// The record of one run: (step, normalised result), in order.
+#[derive(Default)]
+struct Record(Vec<(String, String)>);
+
+impl Record {
+    fn push(&mut self, step: &str, value: String) {
+        self.0.push((step.to_string(), value));
+    }
+}
+
+/// Compares two runs step by step.
+fn same(image: &str, real: Record, fake: Record) {
+    if let Ok(dir) = std::env::var("FERRY_FAKE_DUMP") {
+        let text: String = real
+            .0
+            .iter()
+            .map(|(k, v)| format!("== {k}\n{v}\n"))
+            .collect();
+        std::fs::write(format!("{dir}/{image}.txt"), text).unwrap();
+    }
+    let n = real.0.len().max(fake.0.len());
+    for i in 0..n {
+        let (rs, rv) = real.0.get(i).cloned().unwrap_or_default();
+        let (fs, fv) = fake.0.get(i).cloned().unwrap_or_default();
+        assert_eq!(rs, fs, "{image}: the runs took different steps");
+        if rv != fv {
+            let (a, b): (Vec<&str>, Vec<&str>) = (rv.lines().collect(), fv.lines().collect());
+            let at = a
+                .iter()
+                .zip(&b)
+                .position(|(x, y)| x != y)
+                .unwrap_or(a.len().min(b.len()));
+            let from = at.saturating_sub(12);
+            let show = |v: &[&str]| v[from.min(v.len())..(at + 12).min(v.len())].join("\n");
+            panic!(
+                "{image}: step {rs:?} differs at line {at}\n--- real ---\n{}\n--- fake ---\n{}",
+                show(&a),
+                show(&b)
+            );
+        }
+    }
+}
+
+fn caps_text(s: &Session) -> String {
+    let c = s.capabilities();
+    let mut t = format!("{c:#?}");
+    t = t.replace(
+        &format!("session_pid: {},", c.session_pid),
+        "session_pid: PID,",
+    );
+    norm_pid(&t)
+}
+
+/// The tree every root scenario starts from.
+fn populate(side: &Side) {
+    let t = |s: i64| Mtime::new(1_650_000_000 + s, 123_456_789);
+    for (i, n) in hostile_names().iter().enumerate() {
+        side.file(
+            n.as_bytes(),
+            format!("content {i}").as_bytes(),
+            0o644,
+            t(i as i64),
+        );
+    }
+    side.file(b"src/main.rs", b"fn main() {}\n", 0o644, t(100));
+    side.file(b"src/deep/er/x.txt", b"deep", 0o600, t(101));
+    side.file(b"bin/run", b"#!/bin/sh\n", 0o755, t(102));
+    side.file(b"new\nline/inside", b"x", 0o644, t(103));
+    side.file(b"new\nname", b"x", 0o644, t(104));
+    side.file(b"bad\xffutf8", b"x", 0o644, t(105));
+    side.file(b"folder/file", b"in the way", 0o644, t(106));
+    side.file(b"plain", b"a plain file", 0o644, t(107));
+    side.dir("empty", 0o755);
+    side.dir("full", 0o755);
+    side.file(b"full/keep", b"k", 0o644, t(108));
+    side.symlink("src/main.rs", "link", t(109));
+    side.symlink("src", "dirlink", t(110));
+    side.symlink("/etc/passwd", "outside", t(111));
+}
+
+fn files(list: &[(&str, &[u8], u32)]) -> Vec<UploadFile> {
+    list.iter()
+        .enumerate()
+        .map(|(i, (p, c, m))| UploadFile {
+            path: rel(p),
+            contents: c.to_vec(),
+            mode: *m,
+            mtime: Mtime::new(1_660_000_000 + i as i64, 987_654_321),
+        })
+        .collect()
+}
+
+/// Records a command's result: its normalised value, or the error's text.
+fn res<T>(
+    r: &mut Record,
+    step: &str,
+    v: Result<T, ferry::remote::SessionError>,
+    norm: impl FnOnce(T) -> String,
+) {
+    let text = match v {
+        Ok(v) => norm(v),
+        Err(e) => norm_pid(&format!("Err({e})")),
+    };
+    r.push(step, text);
+}
+
+fn debug<T: std::fmt::Debug>(v: T) -> String {
+    norm_pid(&format!("{v:#?}"))
+}
+
+/// Device numbers are the host's: keep only which candidates share one.
+fn norm_places(mut places: ferry::remote::PlaceReport) -> String {
+    let mut devs: Vec<u64> = Vec::new();
+    for c in &mut places.candidates {
+        let i = devs.iter().position(|d| *d == c.dev).unwrap_or_else(|| {
+            devs.push(c.dev);
+            devs.len() - 1
+        });
+        c.dev = i as u64;
+    }
+    format!("{places:#?}")
+}
+
+fn norm_mark(mut m: ferry::remote::Mark) -> String {
+    m.root_inode = m.root_inode.map(|_| 1);
+    format!("{m:#?}")
+}
+
+async fn start(side: &Side, user: Option<(u32, u32)>, opts: SessionOptions) -> Session {
+    let launcher = side.shell_launcher(user);
+    Session::start(&*launcher, ROOT, opts)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", side.name()))
+}
+
+/// The scenario run as root: every command, their failure cases, place and mark, and a
+/// sync folder that vanishes.
+async fn root_scenario(side: &Side, opts: SessionOptions) -> Record {
+    let mut r = Record::default();
+    // Without touch, files land with the clock's time.
+    let times = !opts.disable.iter().any(|t| t == "touch");
+    populate(side);
+    let mut s = start(side, None, opts).await;
+    r.push("caps", caps_text(&s));
+    res(&mut r, "ping", s.ping().await, |_| "ok".into());
+    res(&mut r, "list_all", s.list_all().await, norm_listing);
+    res(
+        &mut r,
+        "list_root children",
+        s.list_root(Depth::Children).await,
+        norm_listing,
+    );
+    let some = [
+        rel("src"),
+        rel("nope"),
+        rel("plain"),
+        rel("dirlink"),
+        rel("link"),
+    ];
+    res(
+        &mut r,
+        "list children",
+        s.list(&some, Depth::Children).await,
+        norm_listing,
+    );
+    res(
+        &mut r,
+        "list recursive",
+        s.list(&some, Depth::Recursive).await,
+        norm_listing,
+    );
+
+    let big = b"let x = 42; // compressible source code\n".repeat(2000);
+    let batch = files(&[
+        ("up/a.txt", b"a", 0o644),
+        ("up/exec", b"#!/bin/sh\necho hi\n", 0o755),
+        ("up/big.rs", &big, 0o640),
+        ("with space", b"replaced", 0o644),
+        ("link", b"replaces the symlink itself", 0o644),
+        ("folder", b"a folder is in the way", 0o644),
+        ("plain/below", b"a file is in the way", 0o644),
+        ("dirlink", b"replaces a symlink to a folder", 0o644),
+        ("empty/new", b"into an empty folder", 0o600),
+    ]);
+    res(&mut r, "upload", s.upload(&batch).await, norm_report);
+    r.push("tree after upload", side.tree_times("/app", times));
+    let wanted = [
+        rel("src"),
+        rel("up/exec"),
+        rel("up/big.rs"),
+        rel("outside"),
+        rel("gone"),
+        rel("empty"),
+        rel("link"),
+    ];
+    res(&mut r, "download", s.download(&wanted).await, |d| {
+        norm_download_times(d, times)
+    });
+    res(
+        &mut r,
+        "mkdir",
+        s.mkdir(&[rel("m/a/b"), rel("plain/x"), rel("up/a.txt"), rel("src")])
+            .await,
+        norm_failures,
+    );
+    res(
+        &mut r,
+        "rename",
+        s.rename(&[
+            (rel("up/a.txt"), rel("moved/deeper/a.txt")),
+            (rel("gone"), rel("x")),
+            (rel("up/exec"), rel("full")),
+            (rel("full"), rel("plain")),
+            (rel("m"), rel("m/a/b/inside")),
+            (rel("src/main.rs"), rel("plain/sub")),
+            (rel("bin"), rel("bin2")),
+        ])
+        .await,
+        norm_failures,
+    );
+    res(
+        &mut r,
+        "rmdir",
+        s.remove_empty_dirs(&[rel("m/a/b"), rel("full"), rel("gone"), rel("plain")])
+            .await,
+        norm_failures,
+    );
+    res(
+        &mut r,
+        "delete",
+        s.delete(&[rel("up"), rel("gone"), rel("dirlink"), rel("bin2/run")])
+            .await,
+        norm_failures,
+    );
+    let listed = s
+        .list(
+            &[rel("src/deep/er/x.txt"), rel("with space")],
+            Depth::Children,
+        )
+        .await
+        .unwrap();
+    let mut unchanged = vec![
+        (rel("with space"), 1, 1),
+        (rel("src/deep"), 4096, 0),
+        (rel("gone"), 1, 1),
+    ];
+    if let Some(e) = listed
+        .entries
+        .iter()
+        .find(|e| e.path.as_str() == "src/deep/er/x.txt")
+    {
+        unchanged.push((e.path.clone(), e.size, e.mtime.secs));
+    }
+    res(
+        &mut r,
+        "delete_unchanged",
+        s.delete_unchanged(&unchanged).await,
+        norm_failures,
+    );
+    r.push("tree after edits", side.tree_times("/app", times));
+    res(&mut r, "place", s.places().await, norm_places);
+    let dir = ferry::remote::place::marker_dir("/", ROOT);
+    for (step, token, write) in [
+        ("mark new", "tokenA", true),
+        ("mark read", "tokenB", false),
+        ("mark again", "tokenB", true),
+    ] {
+        res(&mut r, step, s.mark(&dir, token, write).await, norm_mark);
+    }
+    r.push("marker tree", side.tree_times("/.ferry", false));
+    // The sync folder goes away under the session.
+    side.remove("/app");
+    res(
+        &mut r,
+        "list without the folder",
+        s.list_all().await,
+        norm_listing,
+    );
+    res(
+        &mut r,
+        "download without the folder",
+        s.download(&[rel("a")]).await,
+        norm_download,
+    );
+    res(&mut r, "ping after", s.ping().await, |_| "ok".into());
+    res(&mut r, "close", s.close().await, debug);
+    r
+}
+
+/// As a user other than root, in a world-writable `/app` holding root's files: read-only
+/// files and folders, an unreadable folder and file.
+async fn nonroot_scenario(side: &Side, opts: SessionOptions) -> Record {
+    let mut r = Record::default();
+    let t = Mtime::new(1_650_000_000, 5);
+    side.file(b"ro.txt", b"root's", 0o444, t);
+    side.file(b"rodir/x", b"root's", 0o644, t);
+    side.chmod("/app/rodir", 0o755);
+    side.file(b"secret/inside", b"hidden", 0o644, t);
+    side.chmod("/app/secret", 0o700);
+    side.file(b"private", b"root only", 0o600, t);
+    side.file(b"mine/a", b"a", 0o666, t);
+    side.chmod("/app/mine", 0o777);
+    let mut s = start(side, Some((1000, 1000)), opts).await;
+    r.push("caps", caps_text(&s));
+    res(&mut r, "list_all", s.list_all().await, norm_listing);
+    res(
+        &mut r,
+        "list secret",
+        s.list(&[rel("secret"), rel("secret/inside")], Depth::Children)
+            .await,
+        norm_listing,
+    );
+    let batch = files(&[
+        ("ro.txt", b"new", 0o644),
+        ("ok1", b"new", 0o755),
+        ("rodir/x", b"new", 0o644),
+        ("rodir/new", b"new", 0o644),
+        ("rodir/sub/new", b"new", 0o644),
+        ("sub/ok2", b"new", 0o600),
+        ("secret/x", b"new", 0o644),
+    ]);
+    res(&mut r, "upload", s.upload(&batch).await, norm_report);
+    r.push("tree after upload", side.tree("/app"));
+    res(
+        &mut r,
+        "download",
+        s.download(&[rel("private"), rel("secret"), rel("ok1"), rel("mine")])
+            .await,
+        norm_download,
+    );
+    res(
+        &mut r,
+        "mkdir",
+        s.mkdir(&[rel("rodir/d"), rel("secret/d"), rel("mine/d")])
+            .await,
+        norm_failures,
+    );
+    res(
+        &mut r,
+        "rename",
+        s.rename(&[
+            (rel("rodir/x"), rel("x")),
+            (rel("ok1"), rel("rodir/ok1")),
+            (rel("mine/a"), rel("mine/b")),
+        ])
+        .await,
+        norm_failures,
+    );
+    res(
+        &mut r,
+        "delete",
+        s.delete(&[rel("rodir/x"), rel("rodir"), rel("secret"), rel("ro.txt")])
+            .await,
+        norm_failures,
+    );
+    res(
+        &mut r,
+        "rmdir",
+        s.remove_empty_dirs(&[rel("rodir"), rel("mine/d")]).await,
+        norm_failures,
+    );
+    r.push("tree after edits", side.tree("/app"));
+    res(&mut r, "place", s.places().await, norm_places);
+    res(
+        &mut r,
+        "mark where not allowed",
+        s.mark("/.ferry/app", "tok", true).await,
+        norm_mark,
+    );
+    res(&mut r, "close", s.close().await, debug);
+    r
+}
+
+/// A read-only session (a dry run) refuses every write and creates nothing.
+async fn read_only_scenario(side: &Side) -> Record {
+    let mut r = Record::default();
+    side.file(b"a.txt", b"x", 0o644, Mtime::new(1_650_000_000, 0));
+    let opts = SessionOptions {
+        read_only: true,
+        ..SessionOptions::default()
+    };
+    let mut s = start(side, None, opts.clone()).await;
+    r.push("caps", caps_text(&s));
+    res(&mut r, "list_all", s.list_all().await, norm_listing);
+    res(
+        &mut r,
+        "upload",
+        s.upload(&files(&[("b.txt", b"b", 0o644)])).await,
+        norm_report,
+    );
+    res(&mut r, "mkdir", s.mkdir(&[rel("d")]).await, norm_failures);
+    res(
+        &mut r,
+        "delete",
+        s.delete(&[rel("a.txt")]).await,
+        norm_failures,
+    );
+    res(
+        &mut r,
+        "rename",
+        s.rename(&[(rel("a.txt"), rel("c.txt"))]).await,
+        norm_failures,
+    );
+    res(
+        &mut r,
+        "mark w",
+        s.mark("/.ferry/app", "tok", true).await,
+        norm_mark,
+    );
+    res(
+        &mut r,
+        "mark r",
+        s.mark("/.ferry/app", "tok", false).await,
+        norm_mark,
+    );
+    res(
+        &mut r,
+        "download",
+        s.download(&[rel("a.txt")]).await,
+        norm_download,
+    );
+    r.push("tree", side.tree("/app"));
+    drop(s);
+    side.remove("/app");
+    let s = start(side, None, opts).await;
+    r.push("caps without the folder", caps_text(&s));
+    r.push("folder not created", format!("{}", side.exists("/app")));
+    r
+}
+
+async fn compare(image: &str, profile: Profile, run: impl AsyncFn(&Side) -> Record) {
+    let real = Side::Real(Rootfs::new(image));
+    let fake = Side::fake(image, profile);
+    let rr = run(&real).await;
+    let fr = run(&fake).await;
+    same(image, rr, fr);
+}
+
+fn need_root() {
+    if skip() {
+        panic!("the conformance tests need root (chroot into the image root file systems)");
+    }
+}
+
+fn opts_disabling(tools: &[&str]) -> SessionOptions {
+    SessionOptions {
+        disable: tools.iter().map(|t| t.to_string()).collect(),
+        ..SessionOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn remote_fake_conforms_as_root_busybox() {
+    need_root();
+    compare("busybox", Profile::busybox(), async |s: &Side| {
+        root_scenario(s, SessionOptions::default()).await
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn remote_fake_conforms_as_root_debian() {
+    need_root();
+    compare("debian", Profile::debian(), async |s: &Side| {
+        root_scenario(s, SessionOptions::default()).await
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn remote_fake_conforms_without_compression() {
+    need_root();
+    let opts = SessionOptions {
+        compression: Compression::Never,
+        ..SessionOptions::default()
+    };
+    compare("busybox", Profile::busybox(), async |s: &Side| {
+        root_scenario(s, opts.clone()).await
+    })
+    .await;
+    compare("debian", Profile::debian(), async |s: &Side| {
+        root_scenario(s, opts.clone()).await
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn remote_fake_conforms_without_tar() {
+    need_root();
+    let opts = opts_disabling(&["tar"]);
+    compare("busybox", Profile::busybox(), async |s: &Side| {
+        root_scenario(s, opts.clone()).await
+    })
+    .await;
+    compare("debian", Profile::debian(), async |s: &Side| {
+        root_scenario(s, opts.clone()).await
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn remote_fake_conforms_without_mv_touch_chmod() {
+    need_root();
+    let opts = opts_disabling(&["mv", "tar"]);
+    compare("busybox", Profile::busybox(), async |s: &Side| {
+        root_scenario(s, opts.clone()).await
+    })
+    .await;
+    let opts = opts_disabling(&["mv", "touch", "chmod", "tar"]);
+    compare("debian", Profile::debian(), async |s: &Side| {
+        root_scenario(s, opts.clone()).await
+    })
+    .await;
+    let opts = opts_disabling(&["mv"]);
+    compare("debian", Profile::debian(), async |s: &Side| {
+        root_scenario(s, opts.clone()).await
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn remote_fake_conforms_with_other_payload_readers() {
+    need_root();
+    for tools in [&["head"][..], &["head", "dd"][..], &["head", "ddcount"][..]] {
+        let opts = opts_disabling(tools);
+        compare("busybox", Profile::busybox(), async |s: &Side| {
+            root_scenario(s, opts.clone()).await
+        })
+        .await;
+        compare("debian", Profile::debian(), async |s: &Side| {
+            root_scenario(s, opts.clone()).await
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn remote_fake_conforms_without_maxdepth_and_checksums() {
+    need_root();
+    let opts = opts_disabling(&["maxdepth", "sha256sum", "newer", "sleepfrac", "gzip"]);
+    compare("busybox", Profile::busybox(), async |s: &Side| {
+        root_scenario(s, opts.clone()).await
+    })
+    .await;
+    compare("debian", Profile::debian(), async |s: &Side| {
+        root_scenario(s, opts.clone()).await
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn remote_fake_conforms_as_another_user() {
+    need_root();
+    for (image, p) in [
+        ("busybox", Profile::busybox()),
+        ("debian", Profile::debian()),
+    ] {
+        compare(image, p.as_user(1000, 1000), async |s: &Side| {
+            nonroot_scenario(s, SessionOptions::default()).await
+        })
+        .await;
+    }
+    let opts = opts_disabling(&["tar", "mv"]);
+    compare(
+        "debian",
+        Profile::debian().as_user(1000, 1000),
+        async |s: &Side| nonroot_scenario(s, opts.clone()).await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn remote_fake_conforms_read_only() {
+    need_root();
+    compare("busybox", Profile::busybox(), async |s: &Side| {
+        read_only_scenario(s).await
+    })
+    .await;
+    compare("debian", Profile::debian(), async |s: &Side| {
+        read_only_scenario(s).await
+    })
+    .await;
+}
+
+/// Speed: one session start and 20 commands against the fake.
+#[tokio::test]
+async fn remote_fake_is_fast() {
+    let rounds = 200;
+    let t = Instant::now();
+    for _ in 0..rounds {
+        let c = FakeContainer::busybox();
+        c.write("/app/a.txt", "hello").unwrap();
+        let mut s = Session::start(&c, ROOT, SessionOptions::default())
+            .await
+            .unwrap();
+        for i in 0..5 {
+            s.ping().await.unwrap();
+            s.list_all().await.unwrap();
+            let f = files(&[(&format!("f{i}"), b"data", 0o644)]);
+            s.upload(&f).await.unwrap();
+            s.download(&[rel("a.txt")]).await.unwrap();
+        }
+        s.close().await.unwrap();
+    }
+    let per = t.elapsed() / rounds;
+    eprintln!("one session start + 20 commands + close against the fake: {per:?}");
+    assert!(per < Duration::from_millis(50), "{per:?}");
+}
