@@ -283,9 +283,11 @@ impl Shell {
         });
         if let Some(msg) = failed {
             let mut free = None;
+            let root = self.root.clone();
             self.sys(|sys| -> Result<(), Stop> {
-                free = sys.fs().space(&stg).1;
-                outcome(sys.rm_rf(&stg)).map(|_| ())
+                outcome(sys.rm_rf(&stg))?;
+                free = sys.fs().space(&root).1;
+                Ok(())
             })?;
             self.set_e(Some(&msg));
             if self.spec.put_space_report {
@@ -334,6 +336,9 @@ impl Shell {
             mtime: Mtime,
             data: Vec<u8>,
             link: Vec<u8>,
+            /// Where the content starts in the archive (GNU tar writes it record by
+            /// record: a short write names the record's part).
+            at: u64,
         }
         let gnu = self.tarv == Some(TarFlavor::Gnu);
         let mut members = Vec::new();
@@ -369,6 +374,7 @@ impl Shell {
                         .link_name_bytes()
                         .map(|l| l.into_owned())
                         .unwrap_or_default();
+                    let at = entry.raw_file_position();
                     let mut data = Vec::new();
                     if let Err(e) = entry.read_to_end(&mut data) {
                         broken = Some(e.to_string());
@@ -381,6 +387,7 @@ impl Shell {
                         mtime,
                         data,
                         link,
+                        at,
                     });
                 }
             }
@@ -416,6 +423,7 @@ impl Shell {
                 } else {
                     m.mode & 0o7777 & !sys.umask
                 };
+                let (len, at) = (m.data.len() as u64, m.at);
                 let r = match m.kind {
                     tar::EntryType::Directory => match sys.fs().stat(&dest, sys.cred) {
                         Ok(s) if s.kind == Kind::Dir => Ok(()),
@@ -450,7 +458,13 @@ impl Shell {
                         let name = lossy(&rel);
                         match tarv {
                             Some(TarFlavor::Gnu) => {
-                                errors.push(format!("tar: {name}: Cannot write: {e}"));
+                                let written = sys.fs().lstat(&dest, sys.cred).map_or(0, |s| s.size);
+                                errors.push(match short_write(at, len, written) {
+                                    Some((n, of)) if e == Errno::ENOSPC && n > 0 => {
+                                        format!("tar: {name}: Wrote only {n} of {of} bytes")
+                                    }
+                                    _ => format!("tar: {name}: Cannot write: {e}"),
+                                });
                             }
                             _ => {
                                 // busybox tar stops at the first error.
@@ -1135,12 +1149,14 @@ impl Shell {
             let n = match shell_number(&g_text) {
                 Some(v) => v + 1,
                 None => {
+                    let line = script_line("n=$((g + 1))");
                     let msg = match self.flavor {
-                        Flavor::Busybox => "ferry-session: arithmetic syntax error\n".to_string(),
-                        Flavor::Gnu => format!(
-                            "ferry-session: {}: arithmetic expression: expecting EOF: \"{g_text} + 1\"\n",
-                            script_line("n=$((g + 1))")
+                        // busybox ash counts from the line before.
+                        Flavor::Busybox => format!(
+                            "ferry-session: line {}: arithmetic syntax error\n",
+                            line.saturating_sub(1)
                         ),
+                        Flavor::Gnu => format!("ferry-session: {line}: Illegal number: {g_text}\n"),
                     };
                     self.io.write_err(msg.as_bytes()).await;
                     return Err(Abort::Stop(Stop::Exit {
@@ -1225,6 +1241,22 @@ impl Shell {
         self.send("ok", &out).await?;
         Ok(())
     }
+}
+
+/// GNU tar writes a member's content in pieces that end at its 10240-byte records: for
+/// content at archive offset `at`, `len` bytes long, of which `written` landed, the piece
+/// that came out short — `(bytes of it written, its size)`.
+fn short_write(at: u64, len: u64, written: u64) -> Option<(u64, u64)> {
+    const RECORD: u64 = 10240;
+    let mut start = 0;
+    while start < len {
+        let size = (RECORD - (at + start) % RECORD).min(len - start);
+        if written < start + size {
+            return Some((written - start, size));
+        }
+        start += size;
+    }
+    None
 }
 
 /// A number as `$((…))` reads it: decimal, or octal with a leading zero; `None` where

@@ -873,17 +873,18 @@ impl FakeFs {
     /// `open(path, O_WRONLY|O_CREAT|O_TRUNC, perm)` + `write` + `close` (symlinks
     /// followed, like a shell redirection): replaces the content of an existing file
     /// (keeping its mode and owner), or creates it with `perm` (umask already applied).
+    /// When the mount runs out of space, what fits is written and the call fails with
+    /// `ENOSPC` (the file keeps the part written, as after a short write).
     pub fn write(
         &mut self,
         path: &[u8],
-        content: Vec<u8>,
+        mut content: Vec<u8>,
         perm: u32,
         cred: Cred,
     ) -> Result<(), Errno> {
         let loc = self.resolve(path, true, cred)?;
         let canon = loc.path();
-        let len = content.len() as u64;
-        match self.node(&loc) {
+        let existing = match self.node(&loc) {
             Some(n) => {
                 match n.data {
                     Data::File(_) => {}
@@ -893,26 +894,40 @@ impl FakeFs {
                 if !Self::may(n, cred, WRITE) {
                     return Err(Errno::EACCES);
                 }
-                let old = n.bytes();
-                self.writable_mount(&canon, len.saturating_sub(old))?;
-                let t = self.stamp();
-                let n = self.node_mut(&loc).expect("just found");
-                n.data = Data::File(Arc::new(content));
-                n.mtime = t;
+                Some(n.bytes())
             }
             None => {
                 if loc.name.is_none() {
                     return Err(Errno::EISDIR);
                 }
                 self.may_modify(&loc.parent, cred)?;
-                self.writable_mount(&canon, len)?;
-                let node = self.new_node(Data::File(Arc::new(content)), perm, cred);
-                self.insert(&loc, node);
-                self.event(canon.clone(), "CREATE", false);
+                None
+            }
+        };
+        let mut result = Ok(());
+        let i = self.mount_index(&canon);
+        if self.mounts[i].read_only {
+            return Err(Errno::EROFS);
+        }
+        if let Some(cap) = self.mounts[i].capacity {
+            let free = cap.saturating_sub(self.used(i)) + existing.unwrap_or(0);
+            if content.len() as u64 > free {
+                content.truncate(free as usize);
+                result = Err(Errno::ENOSPC);
             }
         }
+        let t = self.stamp();
+        if existing.is_some() {
+            let n = self.node_mut(&loc).expect("just found");
+            n.data = Data::File(Arc::new(content));
+            n.mtime = t;
+        } else {
+            let node = self.new_node(Data::File(Arc::new(content)), perm, cred);
+            self.insert(&loc, node);
+            self.event(canon.clone(), "CREATE", false);
+        }
         self.event(canon, "CLOSE_WRITE,CLOSE", false);
-        Ok(())
+        result
     }
 
     /// `symlink(target, path)`.
@@ -1249,6 +1264,9 @@ mod tests {
             fs.write(b"/app/b", vec![0; 6], 0o644, Cred::ROOT),
             Err(Errno::ENOSPC)
         );
+        // A short write: what fits is there.
+        assert_eq!(fs.stat(b"/app/b", Cred::ROOT).unwrap().size, 4);
+        fs.unlink(b"/app/b", Cred::ROOT).unwrap();
         // Replacing a file counts only the growth; other mounts are not affected.
         fs.write(b"/app/a", vec![0; 10], 0o644, Cred::ROOT).unwrap();
         fs.write(b"/tmp/big", vec![0; 100], 0o644, Cred::ROOT)
