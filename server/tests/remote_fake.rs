@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use ferry::remote::fake::{Cred, FakeContainer, Profile, TreeEntry};
 use ferry::remote::{
     Compression, Depth, Download, DownloadedKind, EntryKind, Launcher, Listing, Mtime, RelPath,
-    Session, SessionOptions, UploadFile, UploadReport,
+    RemoteWatcher, Session, SessionOptions, UploadFile, UploadReport, WatchMode, WatchOptions,
 };
 use remote_support::{hostile_names, skip, Rootfs, ROOT};
 
@@ -1015,6 +1015,130 @@ async fn remote_fake_conforms_when_the_disk_is_full() {
         drop(guard);
         same(image, rr, fr);
     }
+}
+
+/// What a watcher reports until it has been quiet for a moment, in order.
+async fn quiet_events(w: &mut RemoteWatcher) -> String {
+    let mut out = Vec::new();
+    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(250), w.next()).await {
+        out.push(e);
+    }
+    format!("{out:#?}")
+}
+
+/// The same, sorted: for batches the scripts walk in directory order (`find` of the
+/// staging folder, `rm -rf`), which the fake replaces by name order.
+async fn quiet_events_sorted(w: &mut RemoteWatcher) -> String {
+    let mut out = Vec::new();
+    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(250), w.next()).await {
+        out.push(format!("{e:?}"));
+    }
+    out.sort();
+    out.join("\n")
+}
+
+/// The inotify watcher: the same changes, by the container's own processes and by ferry,
+/// give the same events (echoes of ferry's own uploads included; the staging folder never).
+async fn inotify_scenario(side: &Side) -> Record {
+    let mut r = Record::default();
+    side.file(b"existing", b"e", 0o644, Mtime::new(1_650_000_000, 0));
+    side.dir("d", 0o755);
+    let mut s = start(side, None, SessionOptions::default()).await;
+    let launcher = side.shell_launcher(None);
+    let mut w = RemoteWatcher::start(
+        &*launcher,
+        ROOT,
+        s.capabilities(),
+        WatchOptions {
+            mode: WatchMode::Inotify,
+            ..WatchOptions::default()
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{}: {e}", side.name()));
+    type Change<'a> = (&'a str, &'a str, fn(&FakeContainer));
+    let changes: [Change; 8] = [
+        ("create", "printf x > /app/c.txt", |c| {
+            c.write("/app/c.txt", "x").unwrap()
+        }),
+        ("overwrite", "printf y > /app/c.txt", |c| {
+            c.write("/app/c.txt", "y").unwrap()
+        }),
+        ("mkdir", "mkdir /app/m", |c| c.mkdir("/app/m").unwrap()),
+        ("chmod", "chmod 700 /app/m", |c| {
+            c.chmod("/app/m", 0o700).unwrap()
+        }),
+        ("touch", "touch -h -d @1600000000 /app/existing", |c| {
+            c.set_mtime("/app/existing", Mtime::new(1_600_000_000, 0))
+                .unwrap()
+        }),
+        ("mv", "mv /app/c.txt /app/d/c.txt", |c| {
+            c.rename("/app/c.txt", "/app/d/c.txt").unwrap()
+        }),
+        ("rm", "rm /app/d/c.txt", |c| {
+            c.remove("/app/d/c.txt").unwrap()
+        }),
+        ("rm -r", "rm -r /app/m", |c| c.remove("/app/m").unwrap()),
+    ];
+    for (step, script, fake) in changes {
+        match side {
+            Side::Real(fs) => {
+                fs.sh(script);
+            }
+            Side::Fake(c) => fake(c),
+        }
+        r.push(&format!("container {step}"), quiet_events(&mut w).await);
+    }
+    res(
+        &mut r,
+        "ferry upload",
+        s.upload(&files(&[("d/up", b"u", 0o644), ("new/up2", b"u", 0o644)]))
+            .await,
+        norm_report,
+    );
+    r.push("ferry upload events", quiet_events_sorted(&mut w).await);
+    res(
+        &mut r,
+        "ferry rename",
+        s.rename(&[(rel("new/up2"), rel("d/up3"))]).await,
+        norm_failures,
+    );
+    r.push("ferry rename events", quiet_events(&mut w).await);
+    res(
+        &mut r,
+        "ferry delete",
+        s.delete(&[rel("d/up"), rel("new")]).await,
+        norm_failures,
+    );
+    r.push("ferry delete events", quiet_events_sorted(&mut w).await);
+    res(
+        &mut r,
+        "ferry mkdir",
+        s.mkdir(&[rel("made")]).await,
+        norm_failures,
+    );
+    r.push("ferry mkdir events", quiet_events(&mut w).await);
+    res(
+        &mut r,
+        "ferry delete folder",
+        s.delete(&[rel("d")]).await,
+        norm_failures,
+    );
+    r.push("ferry delete folder events", quiet_events(&mut w).await);
+    w.stop().await;
+    res(&mut r, "close", s.close().await, debug);
+    r
+}
+
+#[tokio::test]
+async fn remote_fake_conforms_to_inotifywait() {
+    need_root();
+    compare(
+        "debian:inotify",
+        Profile::debian().with_inotify(),
+        async |s: &Side| inotify_scenario(s).await,
+    )
+    .await;
 }
 
 /// Speed: one session start and 20 commands against the fake.

@@ -574,6 +574,11 @@ impl Shell {
                     if let Err(SysErr::Stop(s)) = sys.set_mtime(&d, s.mtime, true) {
                         return Err(s);
                     }
+                    if sys.flavor == Flavor::Gnu {
+                        // GNU touch -r opens the file: its close is an event too.
+                        let cred = sys.cred;
+                        sys.st.fs.closed_after_write(&d, cred);
+                    }
                 }
             }
             if let Err(SysErr::Stop(s)) = sys.unlink(src) {

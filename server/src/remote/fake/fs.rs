@@ -411,6 +411,19 @@ impl FakeFs {
         self.events.push(FsEvent { path, event, dir });
     }
 
+    /// An attribute change: the folder holding the entry reports it, and a folder's own
+    /// watch too (as `PATH/`).
+    fn attrib(&mut self, path: Vec<u8>, dir: bool) {
+        if dir {
+            let mut own = path.clone();
+            own.push(b'/');
+            self.event(path, "ATTRIB", true);
+            self.event(own, "ATTRIB", true);
+        } else {
+            self.event(path, "ATTRIB", false);
+        }
+    }
+
     // ----- mounts -------------------------------------------------------------------
 
     /// The mounts, in mount order.
@@ -1067,7 +1080,7 @@ impl FakeFs {
         self.writable_mount(&loc.path(), 0)?;
         let dir = n.kind() == Kind::Dir;
         self.node_mut(&loc).expect("just found").perm = perm & 0o7777;
-        self.event(loc.path(), "ATTRIB", dir);
+        self.attrib(loc.path(), dir);
         Ok(())
     }
 
@@ -1078,7 +1091,7 @@ impl FakeFs {
         n.uid = uid;
         n.gid = gid;
         let dir = matches!(n.data, Data::Dir(_));
-        self.event(loc.path(), "ATTRIB", dir);
+        self.attrib(loc.path(), dir);
         Ok(())
     }
 
@@ -1100,8 +1113,18 @@ impl FakeFs {
         let dir = n.kind() == Kind::Dir;
         let g = self.granularity.max(1);
         self.node_mut(&loc).expect("just found").mtime = Mtime::new(t.secs, t.nanos / g * g);
-        self.event(loc.path(), "ATTRIB", dir);
+        self.attrib(loc.path(), dir);
         Ok(())
+    }
+
+    /// The close of a file opened for writing without writing (GNU `touch` opens the file
+    /// it stamps): only the event.
+    pub(crate) fn closed_after_write(&mut self, path: &[u8], cred: Cred) {
+        if let Ok(loc) = self.resolve(path, true, cred) {
+            if self.node(&loc).is_some() {
+                self.event(loc.path(), "CLOSE_WRITE,CLOSE", false);
+            }
+        }
     }
 
     /// Marks `path` (not followed) as denied for reading and/or writing for everybody,
