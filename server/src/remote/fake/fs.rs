@@ -18,7 +18,7 @@
 //! Invariants: names are raw bytes (any byte but `/` and NUL, so hostile and non-UTF-8
 //! names exist as on Linux); a folder's children are kept sorted by name bytes, which is
 //! the order every listing of the fake uses; every mutation records an [`FsEvent`] and sets
-//! the changed folder's mtime to [`FakeFs::now`].
+//! the changed folder's mtime to the time of [`FakeFs::set_now`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

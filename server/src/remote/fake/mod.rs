@@ -33,6 +33,25 @@
 //! before them). The protocol items of issue 8 not yet in the scripts are in
 //! [`SpecItems`], off by default.
 //!
+//! # Use
+//!
+//! ```ignore
+//! let c = FakeContainer::busybox();                // or ::new(Profile::debian().as_user(1000, 1000))
+//! c.write("/app/seed.txt", "from the image")?;     // the container's own processes
+//! let mut s = Session::start(&c, "/app", SessionOptions::default()).await?;
+//! // … or hand `c.clone()` to the engine as the launcher its connector returns.
+//!
+//! // A crash at every I/O step: run the scenario until the fault no longer fires.
+//! for k in 0.. {
+//!     let c = FakeContainer::busybox();
+//!     c.inject(Fault::at(k).kill());                // or .drop_stream(), .fail(), .hang(),
+//!                                                   // .then(Replacement::Pod(image)) …
+//!     run_scenario(&c).await;
+//!     if c.fired().is_empty() { break }            // fewer than k steps: done
+//!     check(&c);                                    // c.tree("/app", true), c.processes()
+//! }
+//! ```
+//!
 //! # The container's clock
 //!
 //! Mtimes come from the container's clock: by default it starts at 2023-11-14T22:13:20Z
