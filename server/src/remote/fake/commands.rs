@@ -430,8 +430,7 @@ impl Shell {
                         _ => sys.mkdir(&dest, perm),
                     },
                     tar::EntryType::Symlink => {
-                        let _ =
-                            sys.fs().lstat(&dest, sys.cred).is_ok() && sys.unlink(&dest).is_ok();
+                        sys.unlink_if_there(&dest)?;
                         sys.symlink(&m.link, &dest)
                     }
                     tar::EntryType::Regular | tar::EntryType::Continuous => {
@@ -502,6 +501,8 @@ impl Shell {
         let cat_line = script_line("cat \"$1\" >\"$d\" 2>\"$st/e\" || {");
         enum Landed {
             Ok,
+            /// Landed by the in-place copy: `$st/e` was emptied by its `2>`.
+            Copied,
             Rec(&'static str),
             Recm(&'static str, Option<String>),
         }
@@ -584,12 +585,12 @@ impl Shell {
             if let Err(SysErr::Stop(s)) = sys.unlink(src) {
                 return Err(s);
             }
-            Ok(Landed::Recm("", Some(String::new())))
+            Ok(Landed::Copied)
         })?;
         match r {
             Landed::Ok => {}
             Landed::Rec(code) => out.rec(code, rel),
-            Landed::Recm("", _) => self.set_e(None),
+            Landed::Copied => self.set_e(None),
             Landed::Recm(code, msg) => {
                 if let Some(m) = msg {
                     self.set_e(Some(&m));

@@ -373,6 +373,17 @@ impl<'a> Sys<'a> {
         }
     }
 
+    /// `rm -f PATH` of a non-folder, ignoring failures (but not a fault's stop).
+    pub fn unlink_if_there(&mut self, path: &[u8]) -> Result<(), Stop> {
+        if self.fs().lstat(path, self.cred).is_err() {
+            return Ok(());
+        }
+        match self.unlink(path) {
+            Err(SysErr::Stop(s)) => Err(s),
+            _ => Ok(()),
+        }
+    }
+
     /// `mv` across mounts: copy (files and symlinks; folders recursively), then remove.
     fn copy_then_remove(&mut self, from: &[u8], to: &[u8]) -> Result<(), ToolErr> {
         self.copy_tree(from, to)?;
@@ -386,17 +397,19 @@ impl<'a> Sys<'a> {
         let st = self.fs().lstat(from, self.cred).map_err(|e| msg(self, e))?;
         let r = match st.kind {
             Kind::Dir => {
-                let _ = self.rm_rf(to);
+                if let Err(ToolErr::Stop(s)) = self.rm_rf(to) {
+                    return Err(ToolErr::Stop(s));
+                }
                 self.mkdir(to, st.perm)
             }
             Kind::Symlink => {
                 let target = self.fs().readlink(from, self.cred).unwrap_or_default();
-                let _ = self.unlink(to);
+                self.unlink_if_there(to)?;
                 self.symlink(&target, to)
             }
             _ => {
                 let data = self.fs().read(from, self.cred).map_err(|e| msg(self, e))?;
-                let _ = self.unlink(to);
+                self.unlink_if_there(to)?;
                 self.write(to, (*data).clone(), st.perm)
             }
         };
