@@ -3,8 +3,9 @@
 //! system effects in the script's order, the reply body byte for byte, and the per-file
 //! failure records (`E CODE PATH`, `M MESSAGE` with the tool's first line).
 //!
-//! Items marked **spec-only** follow `SPEC-issue8.md` (the scripts do not have them yet)
-//! and are active only with the matching [`super::SpecItems`] flag.
+//! Items marked **spec-only** follow the protocol changes planned for issue 8 (the
+//! scripts do not have them yet) and are active only with the matching
+//! [`super::SpecItems`] flag.
 
 use std::io::Read;
 

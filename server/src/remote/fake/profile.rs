@@ -30,7 +30,7 @@ pub enum StatTimes {
     Human,
 }
 
-/// The protocol items of issue 8 that are specified (`SPEC-issue8.md`) but not yet in the
+/// The protocol items of issue 8 that are specified (the issue's working spec) but not yet in the
 /// real scripts of this tree. Each is off by default, so that the fake speaks exactly what
 /// the scripts speak today; the conformance tests (`server/tests/remote_fake.rs`) cover
 /// only what is off here. **Every item turned on is emulated from the spec alone and needs

@@ -308,14 +308,14 @@ async fn a_restart_keeps_the_volumes_only() {
     c.mount("/app", 1, true, None).unwrap();
     c.write("/app/on-volume", "kept").unwrap();
     c.write("/srv/baked", "changed").unwrap();
-    c.write("/tmp/scratch", "lost").unwrap();
+    c.write("/tmp/lost", "lost").unwrap();
     let pod = c.identity();
     c.replace(Replacement::Restart);
     assert_eq!(c.identity().pod_uid, pod.pod_uid);
     assert_ne!(c.identity().container_id, pod.container_id);
     assert_eq!(c.read("/app/on-volume").as_deref(), Some(&b"kept"[..]));
     assert_eq!(c.read("/srv/baked").as_deref(), Some(&b"image"[..]));
-    assert_eq!(c.read("/tmp/scratch"), None);
+    assert_eq!(c.read("/tmp/lost"), None);
     // The marker place follows the mounts: /app is its own mount now.
     c.update_profile(|p| p.mountinfo = true);
     let mut s = Session::start(&c, ROOT, opts()).await.unwrap();
