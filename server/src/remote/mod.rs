@@ -35,6 +35,8 @@
 pub mod caps;
 pub mod download;
 pub mod error;
+#[cfg(any(test, feature = "fake-container"))]
+pub mod fake;
 pub mod listing;
 pub mod local;
 pub mod path;
