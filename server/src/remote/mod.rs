@@ -65,3 +65,16 @@ pub use upload::{Rejected, UploadFile, UploadReport};
 pub use watch::{
     ActiveMode, RemoteWatcher, WatchEvent, WatchMode, WatchOptions, MAX_LINE, SILENCE_LIMIT,
 };
+
+/// `512 B`, `12 KiB`, `3.5 MiB`: a size for messages.
+pub(crate) fn human_bytes(n: u64) -> String {
+    if n < 1024 {
+        format!("{n} B")
+    } else if n < 1024 * 1024 {
+        format!("{} KiB", n / 1024)
+    } else if n < 1024 * 1024 * 1024 {
+        format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0))
+    } else {
+        format!("{:.1} GiB", n as f64 / (1024.0 * 1024.0 * 1024.0))
+    }
+}

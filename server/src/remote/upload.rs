@@ -62,7 +62,7 @@ impl Rejected {
     /// its file system)", or tar's message.
     pub fn error_for(&self, path: &str) -> FileError {
         let free = match self.free {
-            Some(n) => format!("{} KiB free on its file system", n / 1024),
+            Some(n) => format!("{} free on its file system", super::human_bytes(n)),
             None => "free space unknown".to_string(),
         };
         if self.no_space() {

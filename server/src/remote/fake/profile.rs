@@ -162,7 +162,7 @@ impl Profile {
             tmpdir: None,
             workdir: "/".into(),
             v4: false,
-            spec: SpecItems::none(),
+            spec: SpecItems::all(),
         }
     }
 

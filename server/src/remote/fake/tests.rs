@@ -335,12 +335,16 @@ async fn disk_full_and_unreadable_paths() {
         contents: vec![b'x'; 2000],
         ..file("big", "")
     };
-    let e = s.upload(&[big, file("small", "s")]).await.unwrap_err();
+    let report = s.upload(&[big, file("small", "s")]).await.unwrap();
+    let rejected = report.rejected.expect("the batch is rejected as a whole");
+    assert_eq!(rejected.free, Some(1000));
     assert!(
-        e.to_string()
-            .contains("extracting the upload failed; nothing was changed: tar: write error: No space left on device"),
-        "{e}"
+        rejected
+            .message
+            .contains("tar: write error: No space left on device"),
+        "{rejected:?}"
     );
+    assert!(report.landed.is_empty());
     assert!(c.tree(ROOT, false).is_empty(), "{:?}", c.tree(ROOT, false));
     s.upload(&[file("small", "s")]).await.unwrap();
     // Root cannot read a denied folder: it is listed, its contents are not.
@@ -356,7 +360,11 @@ async fn disk_full_and_unreadable_paths() {
     let l = s.list_all().await.unwrap();
     let paths: Vec<&str> = l.entries.iter().map(|e| e.path.as_str()).collect();
     assert_eq!(paths, ["d", "small"]);
-    let d = s.download(&[rel("d")]).await.unwrap();
+    let mut sink = crate::remote::download::MemorySink::default();
+    let d = s
+        .download(&[rel("d")], &|_| Some(1 << 20), &mut sink)
+        .await
+        .unwrap();
     assert!(d.entries.iter().all(|e| e.path.as_str() == "d"), "{d:?}");
     s.close().await.unwrap();
 }
@@ -608,14 +616,6 @@ async fn spec_get_fails_as_a_whole_when_tar_fails() {
         "{}",
         String::from_utf8_lossy(&body)
     );
-    // Without the spec item: the archive of what could be read.
-    c.update_profile(|p| p.spec = SpecItems::none());
-    let (mut raw, _) = Raw::start(&c).await;
-    let (status, body) = raw.call("get 4", Some(b"a\nb\n")).await;
-    assert_eq!(status, "ok");
-    let d = crate::remote::download::parse_archive(&body, &[rel("a"), rel("b")]).unwrap();
-    assert_eq!(d.entries.len(), 1);
-    assert_eq!(d.missing, [rel("b")]);
 }
 
 #[tokio::test]
