@@ -618,3 +618,27 @@ fn a_renamed_folder_with_racy_hashed_entries_is_still_one_rename() {
         "{plan:#?}"
     );
 }
+
+#[test]
+fn independent_changes_agree_only_by_hash_or_the_exact_time() {
+    use ferry::core::ContentHash;
+    // Both sides changed `a` since the index; the container keeps whole seconds.
+    let idx = index(&[("a", file(1, T))]);
+    let local_edit = Entry::file(5, s(T + 3) + 200_000_000);
+    let remote_edit = Entry::file(5, s(T + 3));
+    let view = snap(&[("a", remote_edit.clone())]);
+    let plan = local(&[change("a", Some(local_edit.clone()))], &idx, Some(&view));
+    assert_eq!(
+        plan.conflicts.len(),
+        1,
+        "same size and second prove nothing: {plan:#?}"
+    );
+    // The same content, known by hash: one version, recorded.
+    let hashed = |e: &Entry| Entry {
+        hash: Some(ContentHash("sha256:same".into())),
+        ..e.clone()
+    };
+    let view = snap(&[("a", hashed(&remote_edit))]);
+    let plan = local(&[change("a", Some(hashed(&local_edit)))], &idx, Some(&view));
+    assert!(plan.conflicts.is_empty() && !plan.has_io(), "{plan:#?}");
+}

@@ -108,8 +108,9 @@ async fn disk_full(image: &str) {
             trash: &trash,
             sync: "test",
             deletion_reason: ferry::local::Reason::DeletedInContainer,
-            untrusted_remote: None,
+            remote_before: None,
         },
+        racy: Vec::new(),
     };
     let out = exec.run(&plan).await.unwrap();
     assert_eq!(out.uploaded, 10, "{image}: {:#?}", out.failures);

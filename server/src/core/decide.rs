@@ -3,7 +3,7 @@
 //! by the strategy when there is none (see [`super::initial`] for the rules).
 
 use super::compare::{difference, same_version, Difference, Tolerance};
-use super::entry::{Entry, Side};
+use super::entry::{Entry, EntryKind, Side};
 use super::path::RelPath;
 use super::plan::{ConflictKind, SkipReason};
 use super::planner::{Decision, Mode, PendingResolution, Planner, Slot};
@@ -110,9 +110,11 @@ impl Planner<'_> {
     /// Both sides changed since the index.
     fn both_changed(&self, l: Option<&Entry>, r: Option<&Entry>, flows: Flows) -> Slot {
         use PendingResolution::{Kept, Restored, Unresolved};
-        // Two independent changes agree only by the precision rule, not within the slack:
-        // a same-size edit on each side a moment apart must not pass for one version.
-        if same_version(l, r, Tolerance::EXACT) {
+        // Two independent changes agree only when they are surely one version: the same
+        // content hash, or the same mtime to the nanosecond. The precision rule is not
+        // enough here: a side that keeps whole seconds (busybox tar) makes a same-size
+        // edit on the other side in the same second look equal.
+        if agree(l, r) {
             return Slot::new(if l.is_none() {
                 Decision::Forget
             } else {
@@ -262,6 +264,24 @@ impl Planner<'_> {
                 Slot::conflict(Decision::Hold, kind, PendingResolution::Unresolved)
             }
         }
+    }
+}
+
+/// Whether two entries changed independently on the two sides are surely the same
+/// version (see `both_changed`).
+fn agree(l: Option<&Entry>, r: Option<&Entry>) -> bool {
+    match (l, r) {
+        (None, None) => true,
+        (Some(l), Some(r)) if l.kind == EntryKind::File && r.kind == EntryKind::File => {
+            let by_hash = match (&l.hash, &r.hash) {
+                (Some(a), Some(b)) => a.same_content(b),
+                _ => None,
+            };
+            let same_content = by_hash.unwrap_or(l.size == r.size && l.mtime == r.mtime);
+            same_content && l.same_exec_bits(r)
+        }
+        (Some(_), Some(_)) => same_version(l, r, Tolerance::EXACT),
+        _ => false,
     }
 }
 

@@ -107,20 +107,39 @@ pub fn local_changes(
     Ok((into_changes(changes), failures))
 }
 
-/// The paths of `changes` the index knows, split into those to look at alone and those
-/// whose whole subtree matters: a folder that was deleted (or replaced by a file) stands
-/// for everything the index knows below it, and the other side may have changed any of
-/// that since.
+/// The paths of `changes` whose other side matters, split into those to look at alone
+/// and those whose whole subtree matters: a folder that was deleted (or replaced by a
+/// file) stands for everything the index knows below it, and the other side may have
+/// changed any of that since. A path the index does not know may exist on the other side
+/// too (created there meanwhile, not reported yet): the top-most of them are looked at
+/// as well (a new folder whole), so that nothing the other side has unseen is
+/// overwritten.
 fn touched(changes: &[Change], index: &Index) -> (Vec<RelPath>, Vec<RelPath>) {
     let (mut single, mut whole) = (Vec::new(), Vec::new());
+    let new: BTreeSet<&RelPath> = changes
+        .iter()
+        .filter(|c| c.new.is_some() && index.get(&c.path).is_none())
+        .map(|c| &c.path)
+        .collect();
     for c in changes {
-        let Some(base) = index.get(&c.path) else {
-            continue;
-        };
-        if base.is_dir() && !c.new.as_ref().is_some_and(Entry::is_dir) {
-            whole.push(c.path.clone());
-        } else {
-            single.push(c.path.clone());
+        match index.get(&c.path) {
+            Some(base) if base.is_dir() && !c.new.as_ref().is_some_and(Entry::is_dir) => {
+                whole.push(c.path.clone())
+            }
+            Some(_) => single.push(c.path.clone()),
+            None => {
+                let Some(entry) = &c.new else {
+                    continue;
+                };
+                if c.path.ancestors().any(|a| new.contains(&a)) {
+                    continue;
+                }
+                if entry.is_dir() {
+                    whole.push(c.path.clone());
+                } else {
+                    single.push(c.path.clone());
+                }
+            }
         }
     }
     single.sort();
@@ -563,7 +582,8 @@ mod tests {
             },
         ];
         let (single, whole) = touched(&changes, &index);
-        assert_eq!(single, vec![RelPath::new("g.txt").unwrap()]);
+        let p = |s: &str| RelPath::new(s).unwrap();
+        assert_eq!(single, vec![p("g.txt"), p("new.txt")]);
         assert_eq!(whole, vec![RelPath::new("d").unwrap()]);
         // Locally: the folder's view keeps a file edited there since the index.
         let dir = tempfile::tempdir().unwrap();

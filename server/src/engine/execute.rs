@@ -17,10 +17,12 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Instant;
 
-use crate::core::{Action, Deletion, Entry, EntryKind, Index, Item, Plan, RelPath, Side, Snapshot};
+use crate::core::{
+    Action, Deletion, Entry, EntryKind, Index, Item, Plan, RelPath, Side, Snapshot, Tolerance,
+};
 use crate::local::{self, LocalErrorKind, Reason, Trash};
 use crate::remote::{
-    Depth, DownloadedKind, EntryKind as RemoteKind, FileError, FileErrorKind, Session,
+    Depth, DownloadedKind, EntryKind as RemoteKind, Expect, FileError, FileErrorKind, Session,
     SessionError, UploadFile,
 };
 
@@ -206,6 +208,8 @@ pub struct Executor<'a> {
     pub stop: Option<&'a tokio::sync::watch::Receiver<bool>>,
     /// Where every local file that the plan deletes or overwrites is kept first.
     pub keep: Keep<'a>,
+    /// The paths this execution recorded as racy (to be checked again later).
+    pub racy: Vec<RelPath>,
 }
 
 /// The local safety net of an execution (see [`crate::local::trash`]).
@@ -217,11 +221,12 @@ pub struct Keep<'a> {
     /// Why local deletions happen in this plan (a deletion in the container, or a mirror
     /// strategy).
     pub deletion_reason: Reason,
-    /// The container's listing when the plan was made without a trusted index: a file
-    /// there that an upload replaces is kept in the trash first (its history is unknown,
-    /// so it may hold a change nobody has seen). `None` with a trusted index: an upload
-    /// then only ever replaces the agreed version.
-    pub untrusted_remote: Option<&'a Snapshot>,
+    /// The container's state the plan was made from (its listing, or the view of the
+    /// paths a batch touches): a file there that an upload replaces and that is not the
+    /// version the index agreed on (its history is unknown: a container edit nobody has
+    /// seen, or a file created there too) is kept in the trash first. An upload over the
+    /// agreed version keeps nothing (that version is the one both sides had).
+    pub remote_before: Option<&'a Snapshot>,
 }
 
 impl Executor<'_> {
@@ -252,6 +257,26 @@ impl Executor<'_> {
         Ok(out)
     }
 
+    /// Records copies or agreed entries in the index, and marks the racy ones there and
+    /// then (see [`super::racy`]): a checkpoint right after must save the mark too, or a
+    /// crash would leave a racy entry that counts as unchanged on size and mtime.
+    fn book(&mut self, action: &Action) {
+        self.index.apply(action);
+        let caps = self.session.capabilities();
+        let (items, precise) = match action {
+            Action::Upload { items } => (items, caps.tar == Some(crate::remote::TarFlavor::Gnu)),
+            Action::Download { items } | Action::Record { items } => (items, caps.mtime_nanos()),
+            _ => return,
+        };
+        let marked = super::racy::mark(
+            self.index,
+            items.iter().map(|i| &i.path),
+            super::racy::now_ns(),
+            precise,
+        );
+        self.racy.extend(marked);
+    }
+
     /// Whether the caller asked to stop.
     fn stopped(&self) -> bool {
         self.stop.is_some_and(|s| *s.borrow())
@@ -275,7 +300,8 @@ impl Executor<'_> {
     ) -> Result<(), SessionError> {
         {
             match action {
-                Action::Record { .. } | Action::Forget { .. } => self.index.apply(action),
+                Action::Record { .. } => self.book(action),
+                Action::Forget { .. } => self.index.apply(action),
                 Action::SaveConflictCopy { path, copy, side } => {
                     if !self.save_conflict_copy(path, copy, *side, out).await? {
                         run.unsaved.insert(path.clone());
@@ -457,10 +483,28 @@ impl Executor<'_> {
         // A batch the container cannot unpack (a full disk) is split in halves until
         // what fits has landed; a single file that still fails is a per-file error
         // that says how much space is left.
+        // Each file lands only while the container still has what the plan saw there (a
+        // container edit made since is never replaced; it comes back as a change).
+        let before = self.keep.remote_before;
+        let index = &*self.index;
+        let expect = move |p: &RelPath| {
+            let there = match before {
+                Some(remote) => remote.get(p),
+                None => index.get(p),
+            };
+            match there {
+                Some(e) if e.kind == EntryKind::File => Expect::File {
+                    size: e.size,
+                    secs: e.mtime.div_euclid(1_000_000_000),
+                },
+                Some(_) => Expect::Anything,
+                None => Expect::Absent,
+            }
+        };
         let mut failed = Vec::new();
         let mut todo = vec![(0, files.len())];
         while let Some((a, b)) = todo.pop() {
-            let report = self.session.upload(&files[a..b]).await?;
+            let report = self.session.upload_expecting(&files[a..b], &expect).await?;
             out.bytes_up = out.bytes_up.saturating_add(report.sent_bytes);
             if let (Some(r), true) = (&report.rejected, b - a > 1) {
                 tracing::info!(
@@ -475,10 +519,20 @@ impl Executor<'_> {
             }
             failed.extend(report.failed);
         }
+        // A file the container changed meanwhile is fetched again (then a conflict).
+        let (changed, failed): (Vec<FileError>, Vec<FileError>) = failed
+            .into_iter()
+            .partition(|f| f.kind == FileErrorKind::Changed);
+        out.failures
+            .extend(changed.iter().map(|e| Failure::remote(e, Retry::Download)));
+        let read: Vec<Item> = read
+            .into_iter()
+            .filter(|i| !changed.iter().any(|c| c.path == i.path.as_str()))
+            .collect();
         let ok = self.keep_ok(&read, &failed, Retry::Upload, out);
         out.uploaded += ok.len() as u64;
         out.uploaded_paths.extend(ok.iter().map(|i| i.path.clone()));
-        self.index.apply(&Action::Upload { items: ok });
+        self.book(&Action::Upload { items: ok });
         Ok(())
     }
 
@@ -518,7 +572,7 @@ impl Executor<'_> {
         let booked = |ok: Vec<Item>, this: &mut Self, out: &mut Outcome| {
             out.downloaded += ok.iter().filter(|i| !i.entry.is_dir()).count() as u64;
             out.done.extend(ok.iter().map(|i| i.path.clone()));
-            this.index.apply(&Action::Download { items: ok });
+            this.book(&Action::Download { items: ok });
         };
         let d = match result {
             Ok(d) => d,
@@ -553,22 +607,22 @@ impl Executor<'_> {
     }
 
     /// Before `files` replace what the container has, keeps the container's version of
-    /// each one that exists there and whose history is unknown ([`Keep::untrusted_remote`])
+    /// each one that exists there and is not the agreed version ([`Keep::remote_before`])
     /// in the trash. Returns the paths that could not be kept (not to be uploaded).
     async fn keep_container_versions(
         &mut self,
         files: &[UploadFile],
         out: &mut Outcome,
     ) -> Result<Vec<RelPath>, SessionError> {
-        let Some(remote) = self.keep.untrusted_remote else {
+        let Some(remote) = self.keep.remote_before else {
             return Ok(Vec::new());
         };
         let wanted: Vec<RelPath> = files
             .iter()
             .filter(|f| {
-                remote
-                    .get(&f.path)
-                    .is_some_and(|e| e.kind == EntryKind::File)
+                let there = remote.get(&f.path);
+                there.is_some_and(|e| e.kind == EntryKind::File)
+                    && !crate::core::same_version(there, self.index.get(&f.path), Tolerance::EXACT)
             })
             .map(|f| f.path.clone())
             .collect();

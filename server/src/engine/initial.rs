@@ -167,7 +167,7 @@ impl SyncTask {
             } else {
                 crate::local::Reason::DeletedInContainer
             },
-            untrusted_remote: (!trusted).then_some(&remote),
+            remote_before: Some(&remote),
         };
         let outcome = self
             .execute(

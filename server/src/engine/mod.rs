@@ -46,6 +46,8 @@ pub mod hooks;
 pub mod identity;
 mod initial;
 pub mod landing;
+#[cfg(test)]
+mod model;
 pub mod plan_text;
 pub mod racy;
 pub mod status;

@@ -130,16 +130,16 @@ pub enum Control {
 pub(super) struct Safety<'a> {
     /// Why local deletions happen.
     pub deletion_reason: local::Reason,
-    /// The container's listing, when the plan was made without a trusted index (see
-    /// [`super::execute::Keep::untrusted_remote`]).
-    pub untrusted_remote: Option<&'a Snapshot>,
+    /// The container's state the plan was made from (see
+    /// [`super::execute::Keep::remote_before`]).
+    pub remote_before: Option<&'a Snapshot>,
 }
 
 impl Safety<'_> {
     /// Live changes: deletions come from the container; the index is trusted.
     pub const LIVE: Safety<'static> = Safety {
         deletion_reason: local::Reason::DeletedInContainer,
-        untrusted_remote: None,
+        remote_before: None,
     };
 }
 
@@ -161,7 +161,7 @@ pub struct SyncTask {
     /// The files that configure ferry inside the local folder: download-excluded, and a
     /// container's attempt to change one is reported (see [`SyncPath::protected`]).
     pub(super) protected: Vec<RelPath>,
-    connector: Arc<dyn Connector>,
+    pub(super) connector: Arc<dyn Connector>,
     pub(super) index: Index,
     /// The container folder's identity the index is recorded with (`None` until the
     /// first initial sync decided it; never saved without one).
@@ -562,6 +562,14 @@ impl SyncTask {
         safety: Safety<'_>,
     ) -> Result<Outcome, EngineError> {
         let initial = store.is_some();
+        if tracing::enabled!(tracing::Level::TRACE) {
+            for a in &plan.actions {
+                tracing::trace!(sync = %self.sync.name, "plan: {a:?}");
+            }
+            for c in &plan.conflicts {
+                tracing::trace!(sync = %self.sync.name, "conflict: {c:?}");
+            }
+        }
         let hub = self.hub.clone();
         let slot = self.slot;
         let name = self.sync.name.clone();
@@ -630,28 +638,17 @@ impl SyncTask {
                 trash: &self.trash,
                 sync: &self.sync.name,
                 deletion_reason: safety.deletion_reason,
-                untrusted_remote: safety.untrusted_remote,
+                remote_before: safety.remote_before,
             },
+            racy: Vec::new(),
         };
-        let out = exec.run(plan).await?;
+        let out = exec.run(plan).await;
+        let mut racy = std::mem::take(&mut exec.racy);
+        let out = out?;
         if out.downloaded > 0 && store.is_none() {
             self.unflushed = true;
         }
-        // What was just recorded within the mtime resolution of either side is racy.
-        let caps = session.capabilities();
-        let uploads_precise = caps.tar == Some(crate::remote::TarFlavor::Gnu);
-        let listings_precise = caps.mtime_nanos();
-        let now = super::racy::now_ns();
-        for action in &plan.actions {
-            let (items, precise) = match action {
-                Action::Upload { items } => (items, uploads_precise),
-                Action::Download { items } | Action::Record { items } => (items, listings_precise),
-                _ => continue,
-            };
-            let paths = items.iter().map(|i| &i.path);
-            let marked = super::racy::mark(&mut self.index, paths, now, precise);
-            self.racy_queue.extend(marked);
-        }
+        self.racy_queue.extend(std::mem::take(&mut racy));
         if state.is_some() && transfers > 0 {
             self.state(PathState::Watching);
         }
@@ -797,7 +794,7 @@ impl SyncTask {
         }
     }
 
-    fn problem_list(&self) -> Vec<FileProblem> {
+    pub(super) fn problem_list(&self) -> Vec<FileProblem> {
         self.problems
             .values()
             .map(|f| FileProblem {
@@ -1157,8 +1154,12 @@ impl SyncTask {
             Tolerance::EXACT,
         );
         let plan = self.directions(plan);
+        let safety = Safety {
+            remote_before: view.as_ref(),
+            ..Safety::LIVE
+        };
         let outcome = self
-            .execute(session, &plan, None, None, None, Safety::LIVE)
+            .execute(session, &plan, None, None, None, safety)
             .await?;
         let uploaded = outcome.uploaded_paths.clone();
         self.record(&plan, outcome, failures, t.elapsed());
@@ -1203,7 +1204,11 @@ impl SyncTask {
 
     /// Re-lists what the container's watcher hinted at, and plans and carries out the
     /// differences.
-    async fn on_remote(&mut self, session: &mut Session, hints: Hints) -> Result<(), EngineError> {
+    pub(super) async fn on_remote(
+        &mut self,
+        session: &mut Session,
+        hints: Hints,
+    ) -> Result<(), EngineError> {
         let t = Instant::now();
         let (mut changes, failures) = changes::remote_changes(session, &hints, &self.index).await?;
         super::racy::hash_remote_changes(session, &mut changes, &self.index).await?;

@@ -59,7 +59,7 @@ pub use listing::{Depth, EntryKind, Listing, RemoteEntry};
 pub use local::LocalShell;
 pub use path::{Mtime, PathError, RelPath};
 pub use place::{Mark, PlaceReport};
-pub use session::{Compression, Session, SessionOptions};
+pub use session::{Compression, Expect, Session, SessionOptions};
 pub use transport::{BoxFuture, ExitStatus, LaunchError, Launcher, RemoteProcess};
 pub use upload::{Rejected, UploadFile, UploadReport};
 pub use watch::{

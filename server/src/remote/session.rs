@@ -16,7 +16,7 @@
 //! |---|---|---|
 //! | `ping` | – | empty |
 //! | `list LEN 1\|r` | paths, one a line (`.` = root) | `T MTIME` (the container's clock), then per path I: `MODEHEX SIZE MTIME ./PATH` lines, `! ./ESCAPED` for newline names, `W I TEXT` per line of find/stat stderr, `F I STATUS` if find failed (see [`Listing`]: unknown is never empty) |
-//! | `put LEN z\|p` | tar (gzip members with `z`) | failures: `E CODE PATH` (+ `M MESSAGE`); or `X FREE MESSAGE` when unpacking failed (nothing landed; FREE = bytes available, or `-`) |
+//! | `put LEN z\|p [MLEN]` | tar (gzip members with `z`); with MLEN pairs of lines EXPECT (`*`, `-`, `SIZE SECS`), PATH: each file lands only while its path is so | failures: `E CODE PATH` (+ `M MESSAGE`); or `X FREE MESSAGE` when unpacking failed (nothing landed; FREE = bytes available, or `-`) |
 //! | `putf NAMELEN LEN MODE MTIME` | path + newline; content | failures |
 //! | `get LEN` | paths | tar archive (streamed); `err` with tar's messages when tar failed |
 //! | `getf LEN` | paths | `F INDEX MODEHEX MTIME SIZE` + content, or `E INDEX CODE` (streamed) |
@@ -65,6 +65,34 @@ enum Batch {
         rest: Vec<RelPath>,
         why: String,
     },
+}
+
+/// What a conditional upload expects at a path in the container
+/// ([`Session::upload_expecting`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Land whatever is there.
+    Anything,
+    /// Nothing may be there.
+    Absent,
+    /// A regular file of this size and mtime (whole seconds).
+    File {
+        /// Size in bytes.
+        size: u64,
+        /// Mtime, whole seconds since the epoch.
+        secs: i64,
+    },
+}
+
+impl Expect {
+    /// The line the `put` command reads (`*`, `-`, or `SIZE SECS`).
+    fn as_line(self) -> String {
+        match self {
+            Expect::Anything => "*".into(),
+            Expect::Absent => "-".into(),
+            Expect::File { size, secs } => format!("{size} {secs}"),
+        }
+    }
 }
 
 /// Largest payload of paths for one `get` (the container passes them to `tar` as
@@ -376,6 +404,18 @@ impl Session {
     /// [`UploadReport::rejected`] says why and how much space is left; the session
     /// stays usable.
     pub async fn upload(&mut self, files: &[UploadFile]) -> Result<UploadReport, SessionError> {
+        self.upload_expecting(files, &|_| Expect::Anything).await
+    }
+
+    /// [`Session::upload`], where each file lands only while its path in the container is
+    /// still as `expect` says (checked right before its rename); one that is not is left
+    /// alone and reported as [`FileErrorKind::Changed`]. Without tar in the container the
+    /// files land one by one and the expectation is not checked.
+    pub async fn upload_expecting(
+        &mut self,
+        files: &[UploadFile],
+        expect: &(dyn Fn(&RelPath) -> Expect + Sync),
+    ) -> Result<UploadReport, SessionError> {
         let mut report = UploadReport::default();
         // A file whose folder is another file of the batch cannot land (the archive
         // would not even extract): refuse it alone.
@@ -408,13 +448,28 @@ impl Session {
                 source: e,
             })?;
             let z = if archive.gzip { "z" } else { "p" };
-            let body = self
-                .exchange(
+            let mut wants = Vec::new();
+            let mut conditional = false;
+            for f in &files {
+                let e = expect(&f.path);
+                conditional |= e != Expect::Anything;
+                wants.extend_from_slice(format!("{}\n{}\n", e.as_line(), f.path).as_bytes());
+            }
+            let body = if conditional {
+                self.exchange(
+                    "put",
+                    format!("put {} {z} {}", archive.bytes.len(), wants.len()),
+                    &[&archive.bytes, &wants],
+                )
+                .await?
+            } else {
+                self.exchange(
                     "put",
                     format!("put {} {z}", archive.bytes.len()),
                     &[&archive.bytes],
                 )
-                .await?;
+                .await?
+            };
             match upload::parse_rejection(&body) {
                 Some(r) => {
                     report

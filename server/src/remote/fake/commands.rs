@@ -12,7 +12,7 @@ use std::io::Read;
 use crate::remote::caps::TarFlavor;
 use crate::remote::path::Mtime;
 
-use super::fs::{Errno, FakeFs, Kind, Stat};
+use super::fs::{Cred, Errno, FakeFs, Kind, Stat};
 use super::profile::{Flavor, StatTimes};
 use super::shell::{cat, lines, script_line, Abort, Flow, Shell};
 use super::tools::{cd_msg, lossy, outcome, redirect_msg, SysErr, ToolErr};
@@ -233,9 +233,14 @@ impl Shell {
 
     // ----- put / putf -------------------------------------------------------------------
 
-    /// `put LEN Z` (`put.sh`).
-    pub async fn cmd_put(&mut self, len: &str, z: &str) -> Flow {
+    /// `put LEN Z [MLEN]` (`put.sh`).
+    pub async fn cmd_put(&mut self, len: &str, z: &str, mlen: &str) -> Flow {
         let payload = self.recv(len, &self.st.clone()).await?;
+        let wants = if mlen.is_empty() {
+            None
+        } else {
+            Some(self.recv(mlen, &self.st.clone()).await?)
+        };
         let stg = self.staging();
         let made = self.sys(|sys| -> Result<Option<String>, Stop> {
             if sys
@@ -305,6 +310,40 @@ impl Shell {
             }
             return Err(self.fail("extracting the upload failed; nothing was changed"));
         }
+        let mut out = Records::default();
+        if let Some(wants) = wants {
+            // while read w && read p: want "$w" "$root/$p" && land … || rec changed
+            let ls: Vec<&[u8]> = wants.split(|&b| b == b'\n').collect();
+            for pair in ls.chunks(2) {
+                let [w, rel] = pair else { break };
+                if rel.is_empty() {
+                    continue;
+                }
+                let target = cat(&[&self.root, b"/", rel]);
+                let st = self.c.lock().fs.lstat(&target, Cred::ROOT);
+                let ok = match *w {
+                    b"*" => true,
+                    b"-" => st.is_err(),
+                    w => {
+                        let want = String::from_utf8_lossy(w).into_owned();
+                        st.is_ok_and(|s| {
+                            s.kind == Kind::File && format!("{} {}", s.size, s.mtime.secs) == want
+                        })
+                    }
+                };
+                if ok {
+                    let src = cat(&[&stg, b"/", rel]);
+                    self.land(&src, rel, &mut out)?;
+                } else {
+                    out.rec("changed", rel);
+                }
+            }
+            if !out.0.is_empty() {
+                self.sys(|sys| outcome(sys.rm_rf(&stg)))?;
+            }
+            self.send("ok", &out.0).await?;
+            return Ok(());
+        }
         // find "$stg" ! -type d
         let staged: Vec<Vec<u8>> = {
             let st = self.c.lock();
@@ -316,7 +355,6 @@ impl Shell {
                 .map(|e| e.rel)
                 .collect()
         };
-        let mut out = Records::default();
         for rel in staged {
             let src = cat(&[&stg, b"/", &rel]);
             self.land(&src, &rel, &mut out)?;

@@ -504,7 +504,7 @@ impl Shell {
         match c {
             "ping" => Ok(self.say("ok", b"").await?),
             "list" => self.cmd_list(a, b).await,
-            "put" => self.cmd_put(a, b).await,
+            "put" => self.cmd_put(a, b, x).await,
             "putf" => self.cmd_putf(a, b, x, y).await,
             "get" => self.cmd_get(a).await,
             "getf" => self.cmd_getf(a).await,

@@ -50,7 +50,7 @@ while read -r c a b x y; do
 	case $c in
 	ping) say ok '' ;;
 	list) cmd_list "$a" "$b" ;;
-	put) cmd_put "$a" "$b" ;;
+	put) cmd_put "$a" "$b" "$x" ;;
 	putf) cmd_putf "$a" "$b" "$x" "$y" ;;
 	get) cmd_get "$a" ;;
 	getf) cmd_getf "$a" ;;

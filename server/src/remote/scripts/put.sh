@@ -1,5 +1,8 @@
-# put LEN Z: the payload is a tar archive (gzip members when Z is z) of regular files
-# and symlinks with paths relative to the root. It is extracted into a staging folder
+# put LEN Z [MLEN]: the payload is a tar archive (gzip members when Z is z) of regular
+# files and symlinks with paths relative to the root. With MLEN, a second payload lists
+# every file of the archive as pairs of lines EXPECT and PATH, and a file lands only
+# while its path in the container is still as ferry expects ("want"); otherwise the
+# record "E changed PATH" (a container edit made after ferry looked is never replaced). It is extracted into a staging folder
 # inside the root (same file system), then each file is moved into place with one
 # rename, so a reader or watcher in the container only ever sees complete files, with
 # the mode and mtime from the archive. Body: per-file failures ("E CODE PATH", maybe
@@ -10,6 +13,7 @@
 # the session ends; it is removed at once if extraction fails.
 cmd_put() {
 	recv "$1" "$st/in" || desync
+	if [ -n "$3" ]; then recv "$3" "$st/want" || desync; fi
 	: >"$st/out"
 	stg=$root/.ferry-tmp-$$
 	if [ ! -d "$stg" ] && ! mkdir "$stg" 2>"$st/e"; then
@@ -35,10 +39,20 @@ cmd_put() {
 		send ok "$st/out"
 		return
 	fi
-	find "$stg" ! -type d >"$st/list"
-	while IFS= read -r f; do
-		land "$f" "${f#"$stg"/}"
-	done <"$st/list"
+	if [ -n "$3" ]; then
+		while IFS= read -r w && IFS= read -r p; do
+			if want "$w" "$root/$p"; then
+				land "$stg/$p" "$p"
+			else
+				rec changed "$p"
+			fi
+		done <"$st/want"
+	else
+		find "$stg" ! -type d >"$st/list"
+		while IFS= read -r f; do
+			land "$f" "${f#"$stg"/}"
+		done <"$st/list"
+	fi
 	# Files that did not land must not land with a later upload.
 	[ -s "$st/out" ] && rm -rf "$stg"
 	send ok "$st/out"
@@ -99,4 +113,14 @@ land() {
 		[ -z "$has_touch" ] || touch -r "$1" "$d"
 		rm -f "$1"
 	fi
+}
+
+# want EXPECT FILE: whether FILE is as expected: EXPECT "*" (anything), "-" (nothing
+# there), or "SIZE SECS" as stat -c '%s %Y' prints it for a regular file.
+want() {
+	case $1 in
+	'*') return 0 ;;
+	-) [ ! -e "$2" ] && [ ! -L "$2" ] ;;
+	*) [ -f "$2" ] && [ ! -L "$2" ] && [ "$(stat -c '%s %Y' "$2" 2>/dev/null)" = "$1" ] ;;
+	esac
 }

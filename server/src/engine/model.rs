@@ -1,0 +1,792 @@
+//! The model test of the engine (`docs/safety.md` §9): random interleavings of local and
+//! container edits, deletions and folder renames, pod replacements (empty, prefilled
+//! with an older tree, the same pod with a reset container, a new pod on a kept volume)
+//! and ferry runs — each the real [`SyncTask`] with its index saves: the initial sync,
+//! then live batches of what changed on either side and rescans — against an in-memory
+//! container ([`crate::remote::fake`]) and a local folder on tmpfs. A run may be
+//! crashed at any step of the container protocol (every command, payload, file system
+//! change and reply is a step): ferry is then dropped mid-flight, as by `kill -9`, or
+//! its stream breaks, as when a pod dies.
+//!
+//! Checked after every case, against a reference of what users did:
+//!
+//! - **No edit is lost.** Every version a user wrote (each write has unique content)
+//!   survives somewhere — on either side, in a conflict copy or in `.ferry/trash` —
+//!   unless a user replaced or deleted it on a side where it was current, or the
+//!   container it lived in only was replaced or reset (the environment lost it, not
+//!   ferry).
+//! - **Nothing half-done stays**: every file on both sides holds a version somebody wrote
+//!   (a user or an image), and no temporary name of ferry's is left in the local folder.
+//! - **Convergence**: after a clean run the two sides hold the same files, except paths
+//!   with a reported problem and local conflict copies, and another clean run moves
+//!   nothing.
+//!
+//! Cases are generated from fixed seeds (`FERRY_MODEL_SEEDS` to change how many,
+//! `FERRY_MODEL_SEED` to replay one); a failing seed is printed with the case's steps, and
+//! kept in [`REGRESSIONS`] once fixed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::config::{self, Target};
+use crate::core::RelPath;
+use crate::local::LocalBatch;
+use crate::remote::fake::fs::Cred;
+use crate::remote::fake::{FakeContainer, FakeFs, Fault, Replacement, TreeEntry};
+use crate::remote::{BoxFuture, Mtime, Session, SessionOptions};
+
+use super::changes::Hints;
+use super::connect::{Connected, Connector, PodIdentity};
+use super::store::IndexStore;
+use super::task::{EngineError, EngineOptions, SyncTask};
+use super::StatusHub;
+
+/// Seeds that once failed, replayed first.
+const REGRESSIONS: &[u64] = &[];
+
+/// The paths users touch (folders are made as needed).
+const FILES: &[&str] = &["a", "b", "d/x", "d/y", "d/e/z", "f/w"];
+/// The folders that may be renamed, and their new names.
+const RENAMES: &[(&str, &str)] = &[("d", "g"), ("f", "h"), ("d/e", "d/q")];
+
+/// A small deterministic generator (xorshift*).
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// What happened, for the failure message.
+#[derive(Clone)]
+enum Step {
+    Local(String),
+    Remote(String),
+    Run {
+        rounds: Vec<Round>,
+        crash: Option<(u64, &'static str)>,
+        outcome: String,
+    },
+    Pod(&'static str),
+}
+
+impl std::fmt::Debug for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Local(what) => write!(f, "local: {what}"),
+            Step::Remote(what) => write!(f, "container: {what}"),
+            Step::Pod(what) => write!(f, "pod: {what}"),
+            Step::Run {
+                rounds,
+                crash,
+                outcome,
+            } => {
+                write!(f, "ferry: initial sync, then {rounds:?}")?;
+                if let Some((k, how)) = crash {
+                    write!(f, ", {how} at step {k}")?;
+                }
+                write!(f, ": {outcome}")
+            }
+        }
+    }
+}
+
+/// One thing a running ferry does after its initial sync.
+#[derive(Debug, Clone)]
+enum Round {
+    /// The local watcher's batch: the paths users touched locally since the last one.
+    Local,
+    /// The container watcher's hints: the paths touched there.
+    Remote,
+    /// A full comparison of both sides.
+    Rescan,
+}
+
+/// The connector of the model: always the one fake container.
+struct Fake(FakeContainer);
+
+impl Connector for Fake {
+    fn connect<'a>(&'a self, _target: &'a Target) -> BoxFuture<'a, Result<Connected, EngineError>> {
+        Box::pin(async move {
+            let id = self.0.identity();
+            Ok(Connected {
+                launcher: Arc::new(self.0.clone()),
+                pod: PodIdentity {
+                    namespace: "model".into(),
+                    pod: id.pod,
+                    pod_uid: id.pod_uid,
+                    container: id.container,
+                    container_id: Some(id.container_id),
+                },
+            })
+        })
+    }
+}
+
+/// One case: the two sides, what users wrote, and what they superseded.
+struct World {
+    _ws: tempfile::TempDir,
+    ws: PathBuf,
+    root: PathBuf,
+    c: FakeContainer,
+    rng: Rng,
+    next: u64,
+    /// Every version users wrote (contents are unique), with where.
+    written: BTreeMap<Vec<u8>, String>,
+    /// Versions that users replaced or deleted where they were current, or that lived
+    /// only in a container that was replaced or reset.
+    superseded: BTreeSet<Vec<u8>>,
+    /// Contents that images brought (allowed to exist, not protected).
+    images: BTreeSet<Vec<u8>>,
+    touched_local: BTreeSet<RelPath>,
+    touched_remote: BTreeSet<RelPath>,
+    /// The container folder is a volume (kept across container restarts).
+    volume: bool,
+    steps: Vec<Step>,
+}
+
+const APP: &str = "/app";
+
+fn tmpfs_dir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    let b = tempfile::Builder::new().prefix("ferry-model.").to_owned();
+    if shm.is_dir() {
+        if let Ok(d) = b.tempdir_in(shm) {
+            return d;
+        }
+    }
+    b.tempdir().expect("a temporary folder")
+}
+
+fn rel(p: &str) -> RelPath {
+    RelPath::new(p).expect("a model path")
+}
+
+impl World {
+    fn new(seed: u64) -> World {
+        let dir = tmpfs_dir();
+        let ws = dir.path().to_path_buf();
+        let root = ws.join("src");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(
+            ws.join("devspace.yaml"),
+            "version: v2beta1\nname: model\ndev:\n  app:\n    labelSelector:\n      app: web\n    sync:\n    - path: ./src:/app\n",
+        )
+        .unwrap();
+        let mut rng = Rng::new(seed);
+        let c = if rng.chance(50) {
+            FakeContainer::busybox()
+        } else {
+            FakeContainer::debian()
+        };
+        // Until the fake speaks `sum`, no checksum tool (racy entries then compare as
+        // changed, and downloads settle them).
+        c.update_profile(|p| p.checksums.clear());
+        c.freeze(true);
+        c.set_time(Mtime::from_system_time(std::time::SystemTime::now()));
+        let volume = rng.chance(40);
+        if volume {
+            c.mount(APP, 1, true, None).unwrap();
+        } else {
+            c.mkdir(APP).unwrap();
+        }
+        let mut w = World {
+            _ws: dir,
+            ws,
+            root,
+            c,
+            rng,
+            next: 0,
+            written: BTreeMap::new(),
+            superseded: BTreeSet::new(),
+            images: BTreeSet::new(),
+            touched_local: BTreeSet::new(),
+            touched_remote: BTreeSet::new(),
+            volume,
+            steps: Vec::new(),
+        };
+        // Both sides start with some files.
+        for _ in 0..w.rng.below(4) {
+            w.local_write();
+        }
+        for _ in 0..w.rng.below(3) {
+            w.remote_write();
+        }
+        w.touched_local.clear();
+        w.touched_remote.clear();
+        w
+    }
+
+    /// A new unique version (same length as most others: same-size edits are common).
+    fn version(&mut self, side: &str) -> Vec<u8> {
+        self.next += 1;
+        format!("{side}{:04}", self.next).into_bytes()
+    }
+
+    // ----- the local user ---------------------------------------------------------------
+
+    fn local_files(&self) -> BTreeMap<String, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        walk_local(&self.root, &self.root, &mut out);
+        out
+    }
+
+    fn local_write(&mut self) {
+        let p = self.rng.pick(FILES).to_string();
+        let abs = self.root.join(&p);
+        if abs.is_dir() || abs.ancestors().skip(1).any(|a| a.is_file()) {
+            return;
+        }
+        if let Ok(old) = std::fs::read(&abs) {
+            self.superseded.insert(old);
+        }
+        let v = self.version("L");
+        std::fs::create_dir_all(abs.parent().unwrap()).unwrap();
+        std::fs::write(&abs, &v).unwrap();
+        if self.rng.chance(30) {
+            // Keep the mtime to the second (a same-second, same-size edit).
+            let t = filetime::FileTime::from_unix_time(filetime::FileTime::now().unix_seconds(), 0);
+            let _ = filetime::set_file_mtime(&abs, t);
+        }
+        self.written.insert(v.clone(), format!("local {p}"));
+        self.touched_local.insert(rel(&p));
+        self.steps
+            .push(Step::Local(format!("write {p} = {}", show(&v))));
+    }
+
+    fn local_delete(&mut self) {
+        let p = self
+            .rng
+            .pick(&["a", "b", "d", "d/x", "d/e", "f", "g", "h"])
+            .to_string();
+        let abs = self.root.join(&p);
+        if !abs.exists() {
+            return;
+        }
+        let mut gone = BTreeMap::new();
+        if abs.is_dir() {
+            walk_local(&self.root, &abs, &mut gone);
+            std::fs::remove_dir_all(&abs).unwrap();
+        } else {
+            gone.insert(p.clone(), std::fs::read(&abs).unwrap());
+            std::fs::remove_file(&abs).unwrap();
+        }
+        self.superseded.extend(gone.into_values());
+        self.touched_local.insert(rel(&p));
+        self.steps.push(Step::Local(format!("delete {p}")));
+    }
+
+    fn local_rename(&mut self) {
+        let (from, to) = *self.rng.pick(RENAMES);
+        let (a, b) = (self.root.join(from), self.root.join(to));
+        if !a.is_dir() || b.exists() || !b.parent().unwrap().is_dir() {
+            return;
+        }
+        std::fs::rename(&a, &b).unwrap();
+        self.touched_local.insert(rel(from));
+        self.touched_local.insert(rel(to));
+        self.steps
+            .push(Step::Local(format!("rename {from} → {to}")));
+    }
+
+    // ----- the container's processes ----------------------------------------------------
+
+    fn remote_files(&self) -> BTreeMap<String, Vec<u8>> {
+        self.c
+            .tree(APP, true)
+            .into_iter()
+            .filter(|(p, _)| !is_ferrys(p))
+            .filter_map(|(p, e)| match e {
+                TreeEntry::File { content, .. } => Some((p, content)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn remote_write(&mut self) {
+        let p = self.rng.pick(FILES).to_string();
+        let abs = format!("{APP}/{p}");
+        let tree = self.c.tree(APP, true);
+        if matches!(tree.get(&p), Some(TreeEntry::Dir { .. }))
+            || rel(&p)
+                .ancestors()
+                .any(|a| matches!(tree.get(a.as_str()), Some(TreeEntry::File { .. })))
+        {
+            return;
+        }
+        if let Some(old) = self.c.read(&abs) {
+            self.superseded.insert(old);
+        }
+        // Sometimes in the same container second as the last write.
+        if self.rng.chance(60) {
+            self.c.advance(Duration::from_millis(self.rng.below(1500)));
+        }
+        let v = self.version("R");
+        self.c.write(&abs, v.clone()).unwrap();
+        self.written.insert(v.clone(), format!("container {p}"));
+        self.touched_remote.insert(rel(&p));
+        self.steps
+            .push(Step::Remote(format!("write {p} = {}", show(&v))));
+    }
+
+    fn remote_delete(&mut self) {
+        let p = self
+            .rng
+            .pick(&["a", "b", "d", "d/x", "d/e", "f", "g", "h"])
+            .to_string();
+        let tree = self.c.tree(APP, true);
+        if !tree.contains_key(&p) {
+            return;
+        }
+        for (q, e) in &tree {
+            if q == &p || q.starts_with(&format!("{p}/")) {
+                if let TreeEntry::File { content, .. } = e {
+                    self.superseded.insert(content.clone());
+                }
+            }
+        }
+        self.c.remove(&format!("{APP}/{p}")).unwrap();
+        self.touched_remote.insert(rel(&p));
+        self.steps.push(Step::Remote(format!("delete {p}")));
+    }
+
+    fn remote_rename(&mut self) {
+        let (from, to) = *self.rng.pick(RENAMES);
+        let tree = self.c.tree(APP, true);
+        let parent = rel(to).parent();
+        if !matches!(tree.get(from), Some(TreeEntry::Dir { .. }))
+            || tree.contains_key(to)
+            || parent.is_some_and(|p| !matches!(tree.get(p.as_str()), Some(TreeEntry::Dir { .. })))
+        {
+            return;
+        }
+        self.c
+            .rename(&format!("{APP}/{from}"), &format!("{APP}/{to}"))
+            .unwrap();
+        self.touched_remote.insert(rel(from));
+        self.touched_remote.insert(rel(to));
+        self.steps
+            .push(Step::Remote(format!("rename {from} → {to}")));
+    }
+
+    // ----- the pod ------------------------------------------------------------------------
+
+    /// The container's versions that live nowhere else are lost with it: the environment
+    /// lost them, not ferry.
+    fn container_goes(&mut self) {
+        let mut elsewhere: BTreeSet<Vec<u8>> = self.local_files().into_values().collect();
+        elsewhere.extend(self.trash_contents());
+        for content in self.remote_files().into_values() {
+            if !elsewhere.contains(&content) {
+                self.superseded.insert(content);
+            }
+        }
+    }
+
+    fn replace_pod(&mut self) {
+        let kind = self.rng.below(4);
+        match kind {
+            // A new pod from an image that holds an older tree (COPY . /app).
+            0 | 1 => {
+                self.container_goes();
+                let mut image = FakeFs::new();
+                image.set_now(self.c.now());
+                image.mkdir_all(APP.as_bytes(), 0o755, Cred::ROOT).unwrap();
+                if kind == 1 {
+                    for p in FILES.iter().filter(|_| self.rng.chance(40)) {
+                        self.next += 1;
+                        let v = format!("I{:04}", self.next).into_bytes();
+                        let abs = format!("{APP}/{p}");
+                        if let Some((dir, _)) = abs.rsplit_once('/') {
+                            image.mkdir_all(dir.as_bytes(), 0o755, Cred::ROOT).unwrap();
+                        }
+                        image
+                            .write(abs.as_bytes(), v.clone(), 0o644, Cred::ROOT)
+                            .unwrap();
+                        self.images.insert(v);
+                    }
+                }
+                if self.volume {
+                    image.mount(APP, 1, true, None).unwrap();
+                }
+                self.c.replace(Replacement::Pod(image));
+                self.steps.push(Step::Pod(if kind == 0 {
+                    "a new, empty pod"
+                } else {
+                    "a new pod whose image holds an older tree"
+                }));
+            }
+            // The container restarts: a folder on the root file system is reset.
+            2 => {
+                if !self.volume {
+                    self.container_goes();
+                }
+                self.c.replace(Replacement::Restart);
+                self.steps.push(Step::Pod("the container restarted"));
+            }
+            // A new pod on the same (kept) volume.
+            _ => {
+                self.c.replace(Replacement::PodKeepingFs);
+                self.steps.push(Step::Pod("a new pod on the same volume"));
+            }
+        }
+        self.c.freeze(true);
+    }
+
+    // ----- ferry ------------------------------------------------------------------------
+
+    fn task(&self) -> SyncTask {
+        let cfg = match config::load(&self.ws, None, &|_| None).unwrap() {
+            config::Loaded::Config(cfg) => cfg,
+            config::Loaded::NoConfig { .. } => panic!("no config"),
+        };
+        let opts = Arc::new(EngineOptions::new(self.ws.join(".ferry")));
+        let sync = cfg.sync.into_iter().next().unwrap();
+        SyncTask::new(0, sync, opts, StatusHub::new())
+            .unwrap()
+            .with_connector(Arc::new(Fake(self.c.clone())))
+    }
+
+    /// One ferry process: connect, initial sync, `rounds`, the final save. With
+    /// `crash`, a fault fires at that protocol step: `hang` (ferry is then killed: the
+    /// future is dropped), `drop` (the stream breaks: ferry's error path runs).
+    async fn run(&mut self, rounds: Vec<Round>, crash: Option<(u64, &'static str)>) -> SyncTask {
+        let mut task = self.task();
+        self.c.clear_faults();
+        if let Some((k, how)) = crash {
+            let f = Fault::at(self.c.step_count() + k);
+            self.c.inject(if how == "hang" {
+                f.hang()
+            } else {
+                f.drop_stream()
+            });
+        }
+        let (local, remote) = (
+            std::mem::take(&mut self.touched_local),
+            std::mem::take(&mut self.touched_remote),
+        );
+        let work = session(&mut task, &rounds, local, remote);
+        let outcome = match tokio::time::timeout(Duration::from_secs(3), work).await {
+            Ok(Ok(())) => "done".to_string(),
+            Ok(Err(e)) => format!("error: {e}"),
+            Err(_) => "killed".to_string(),
+        };
+        self.c.clear_faults();
+        let outcome = if std::env::var("FERRY_MODEL_TRACE").is_ok() {
+            format!(
+                "{outcome}\n      local  {:?}\n      remote {:?}",
+                shown(&self.local_files()),
+                shown(&self.remote_files())
+            )
+        } else {
+            outcome
+        };
+        self.steps.push(Step::Run {
+            rounds,
+            crash,
+            outcome,
+        });
+        task
+    }
+
+    /// What the trash holds.
+    fn trash_contents(&self) -> Vec<Vec<u8>> {
+        let dir = self.ws.join(".ferry/trash");
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("data")).ok())
+            .collect()
+    }
+
+    /// Every content on either side (conflict copies are local files) and in the trash.
+    fn everywhere(&self) -> BTreeSet<Vec<u8>> {
+        let mut all: BTreeSet<Vec<u8>> = self.local_files().into_values().collect();
+        all.extend(self.remote_files().into_values());
+        all.extend(self.trash_contents());
+        all
+    }
+
+    fn describe(&self) -> String {
+        let mut s = format!("volume: {}\n", self.volume);
+        for step in &self.steps {
+            s.push_str(&format!("  {step:?}\n"));
+        }
+        s.push_str(&format!("local:  {:?}\n", shown(&self.local_files())));
+        s.push_str(&format!("remote: {:?}\n", shown(&self.remote_files())));
+        s
+    }
+}
+
+/// One ferry session against the fake, as `SyncTask::connection` runs it, with the
+/// watch loop replaced by `rounds` (deterministic).
+async fn session(
+    task: &mut SyncTask,
+    rounds: &[Round],
+    mut local: BTreeSet<RelPath>,
+    mut remote: BTreeSet<RelPath>,
+) -> Result<(), EngineError> {
+    let connector = task.connector.clone();
+    let connected = connector.connect(&task.sync.target).await?;
+    let root = task.sync.container_path.clone();
+    let mut session =
+        Session::start(&*connected.launcher, &root, SessionOptions::default()).await?;
+    let store = IndexStore::new(
+        &task.opts.state_dir,
+        &task.sync.name,
+        &task.sync.local_path,
+        &root,
+    );
+    let (_stop, stopped) = watch::channel(false);
+    task.initial_sync(&mut session, &store, &connected.pod, &stopped)
+        .await?;
+    // What changed before the initial sync is covered by it.
+    local.clear();
+    remote.clear();
+    let mut result = Ok(());
+    for round in rounds {
+        let r = match round {
+            Round::Local => {
+                let batch = LocalBatch {
+                    paths: std::mem::take(&mut local),
+                    ..LocalBatch::default()
+                };
+                task.on_local(&mut session, batch).await
+            }
+            Round::Remote => {
+                let hints = Hints {
+                    children: std::mem::take(&mut remote),
+                    ..Hints::default()
+                };
+                task.on_remote(&mut session, hints).await
+            }
+            Round::Rescan => {
+                let batch = LocalBatch {
+                    rescan: true,
+                    ..LocalBatch::default()
+                };
+                let r = task.on_local(&mut session, batch).await;
+                match r {
+                    Ok(()) => {
+                        let hints = Hints {
+                            rescan: true,
+                            ..Hints::default()
+                        };
+                        task.on_remote(&mut session, hints).await
+                    }
+                    e => e,
+                }
+            }
+        };
+        if let Err(e) = r {
+            result = Err(e);
+            break;
+        }
+    }
+    task.save(&store);
+    let _ = session.close().await;
+    result
+}
+
+fn is_ferrys(p: &str) -> bool {
+    p.split('/')
+        .any(|c| c == ".ferry" || c.starts_with(".ferry-tmp-") || c.contains(".ferry-tmp-"))
+}
+
+fn walk_local(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        let meta = std::fs::symlink_metadata(&p).unwrap();
+        if meta.is_dir() {
+            walk_local(root, &p, out);
+        } else if meta.is_file() {
+            out.insert(rel, std::fs::read(&p).unwrap());
+        }
+    }
+}
+
+fn show(v: &[u8]) -> String {
+    String::from_utf8_lossy(v).into_owned()
+}
+
+fn shown(m: &BTreeMap<String, Vec<u8>>) -> BTreeMap<&str, String> {
+    m.iter().map(|(k, v)| (k.as_str(), show(v))).collect()
+}
+
+/// Runs one case; `Err` describes what broke.
+async fn case(seed: u64) -> Result<(), String> {
+    let mut w = World::new(seed);
+    let steps = 3 + w.rng.below(8);
+    for _ in 0..steps {
+        match w.rng.below(20) {
+            0..=3 => w.local_write(),
+            4 => w.local_delete(),
+            5 => w.local_rename(),
+            6..=9 => w.remote_write(),
+            10 => w.remote_delete(),
+            11 => w.remote_rename(),
+            12 => w.replace_pod(),
+            _ => {
+                let mut rounds = Vec::new();
+                for _ in 0..w.rng.below(4) {
+                    rounds.push(match w.rng.below(5) {
+                        0 | 1 => Round::Local,
+                        2 | 3 => Round::Remote,
+                        _ => Round::Rescan,
+                    });
+                }
+                let crash = w.rng.chance(50).then(|| {
+                    (
+                        w.rng.below(60),
+                        if w.rng.chance(60) { "hang" } else { "drop" },
+                    )
+                });
+                // Users keep working while ferry runs: their edits land between rounds.
+                w.run(rounds, crash).await;
+                if w.rng.chance(40) {
+                    w.local_write();
+                }
+                if w.rng.chance(40) {
+                    w.remote_write();
+                }
+            }
+        }
+    }
+    // Recovery: clean runs until nothing moves (at most three).
+    let mut last = None;
+    for _ in 0..3 {
+        let task = w
+            .run(vec![Round::Local, Round::Remote, Round::Rescan], None)
+            .await;
+        let moved = task.summary.uploaded + task.summary.downloaded + task.summary.deleted;
+        last = Some(task);
+        if moved == 0 {
+            break;
+        }
+    }
+    let task = last.expect("a recovery run");
+
+    // 1. No edit is lost.
+    let all = w.everywhere();
+    let lost: Vec<String> = w
+        .written
+        .iter()
+        .filter(|(v, _)| !w.superseded.contains(*v) && !all.contains(*v))
+        .map(|(v, at)| format!("{} ({at})", show(v)))
+        .collect();
+    if !lost.is_empty() {
+        return Err(format!("edits lost: {lost:?}\n{}", w.describe()));
+    }
+    // 2. Nothing half-done.
+    let local = w.local_files();
+    let remote = w.remote_files();
+    for (side, files) in [("local", &local), ("container", &remote)] {
+        for (p, content) in files {
+            if is_ferrys(p) {
+                if side == "local" {
+                    return Err(format!("a temporary file is left: {p}\n{}", w.describe()));
+                }
+                continue;
+            }
+            if !w.written.contains_key(content) && !w.images.contains(content) {
+                return Err(format!(
+                    "{side} {p} holds {:?}, which nobody wrote\n{}",
+                    show(content),
+                    w.describe()
+                ));
+            }
+        }
+    }
+    // 3. Convergence, outside reported problems and conflict copies.
+    let problems: BTreeSet<String> = task.problem_list().into_iter().map(|p| p.path).collect();
+    let reported = |p: &str| {
+        problems
+            .iter()
+            .any(|q| p == q || p.starts_with(&format!("{q}/")) || q.starts_with(&format!("{p}/")))
+    };
+    let keys: BTreeSet<&String> = local.keys().chain(remote.keys()).collect();
+    for p in keys {
+        if p.contains(".ferry-conflict-") || reported(p) || is_ferrys(p) {
+            continue;
+        }
+        if local.get(p) != remote.get(p) {
+            return Err(format!(
+                "the sides differ at {p} (local {:?}, container {:?}) without a reported \
+                 problem ({problems:?})\n{}",
+                local.get(p).map(|v| show(v)),
+                remote.get(p).map(|v| show(v)),
+                w.describe()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn seeds() -> Vec<u64> {
+    if let Ok(one) = std::env::var("FERRY_MODEL_SEED") {
+        return vec![one.parse().expect("FERRY_MODEL_SEED is a number")];
+    }
+    let n: u64 = std::env::var("FERRY_MODEL_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
+    REGRESSIONS.iter().copied().chain(1..=n).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn model_no_edit_is_ever_lost() {
+    if std::env::var("FERRY_MODEL_TRACE").is_ok() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(std::env::var("FERRY_MODEL_TRACE").unwrap_or_default())
+            .with_test_writer()
+            .try_init();
+    }
+    let t = std::time::Instant::now();
+    let seeds = seeds();
+    let mut failures = Vec::new();
+    for &seed in &seeds {
+        if let Err(e) = case(seed).await {
+            failures.push(format!("seed {seed}: {e}"));
+            if failures.len() >= 3 {
+                break;
+            }
+        }
+    }
+    eprintln!(
+        "model: {} cases in {:.1} s",
+        seeds.len(),
+        t.elapsed().as_secs_f64()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failing cases (replay one with FERRY_MODEL_SEED=N):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
