@@ -19,13 +19,18 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, ReadBuf};
 
 use ferry::remote::fake::{Cred, FakeContainer, FakeFs, Profile, TreeEntry};
 use ferry::remote::{
-    Compression, Depth, Download, DownloadedKind, EntryKind, Expected, Launcher, Listing,
-    MemorySink, Mtime, RelPath, RemoteWatcher, Session, SessionError, SessionOptions, UploadFile,
-    UploadReport, WatchEvent, WatchMode, WatchOptions,
+    BoxFuture, Compression, Depth, Download, DownloadedKind, EntryKind, Expected, LaunchError,
+    Launcher, Listing, MemorySink, Mtime, RelPath, RemoteProcess, RemoteWatcher, Session,
+    SessionError, SessionOptions, UploadFile, UploadReport, WatchEvent, WatchMode, WatchOptions,
 };
 use remote_support::{hostile_names, skip, Rootfs, ROOT};
 
@@ -180,6 +185,164 @@ fn norm_tree(t: BTreeMap<String, TreeEntry>, times: bool) -> String {
     format!("{t:#?}")
 }
 
+/// A launcher that keeps a copy of what its processes write to stdout, so that a
+/// scenario can compare the replies themselves (`T`, `W`, `F`, `X`, `sum` lines, `get`'s
+/// `err`), not only what `Session` makes of them.
+struct Tee {
+    inner: Box<dyn Launcher>,
+    /// stdout of the session processes and of the watchers, each as one stream.
+    session: Arc<Mutex<Vec<u8>>>,
+    watch: Arc<Mutex<Vec<u8>>>,
+    /// How far [`Tee::replies`] has read `session`.
+    seen: Mutex<usize>,
+}
+
+/// A process's stdout, copied into a log as it is read.
+struct Copied {
+    inner: Box<dyn AsyncRead + Send + Unpin>,
+    log: Arc<Mutex<Vec<u8>>>,
+}
+
+impl AsyncRead for Copied {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = &r {
+            self.log
+                .lock()
+                .unwrap()
+                .extend_from_slice(&buf.filled()[before..]);
+        }
+        r
+    }
+}
+
+impl Tee {
+    fn new(inner: Box<dyn Launcher>) -> Tee {
+        Tee {
+            inner,
+            session: Arc::default(),
+            watch: Arc::default(),
+            seen: Mutex::new(0),
+        }
+    }
+
+    /// The reply frames (`STATUS`, body) the session sent since the last call, acks
+    /// left out.
+    fn replies(&self) -> Vec<(String, Vec<u8>)> {
+        let log = self.session.lock().unwrap();
+        let mut seen = self.seen.lock().unwrap();
+        let mut out = Vec::new();
+        while let Some(nl) = log[*seen..].iter().position(|&b| b == b'\n') {
+            let head = String::from_utf8_lossy(&log[*seen..*seen + nl]).into_owned();
+            let (status, len) = head.split_once(' ').expect("a reply header");
+            let len: usize = len.parse().expect("a reply length");
+            let start = *seen + nl + 1;
+            if log.len() < start + len {
+                break;
+            }
+            if status != "ack" {
+                out.push((status.to_string(), log[start..start + len].to_vec()));
+            }
+            *seen = start + len;
+        }
+        out
+    }
+
+    /// The last reply frame since the last call.
+    fn reply(&self) -> (String, Vec<u8>) {
+        self.replies().pop().expect("a reply")
+    }
+
+    /// What the watchers printed so far.
+    fn watch_text(&self) -> String {
+        String::from_utf8_lossy(&self.watch.lock().unwrap()).into_owned()
+    }
+}
+
+impl Launcher for Tee {
+    fn launch(&self, argv: Vec<String>) -> BoxFuture<'_, Result<RemoteProcess, LaunchError>> {
+        Box::pin(async move {
+            let log = match argv.get(3).map(String::as_str) {
+                Some("ferry-session") => Some(self.session.clone()),
+                Some("ferry-watch") => Some(self.watch.clone()),
+                _ => None,
+            };
+            let mut p = self.inner.launch(argv).await?;
+            let Some(log) = log else { return Ok(p) };
+            let (Some(stdin), Some(stdout), Some(status)) =
+                (p.take_stdin(), p.take_stdout(), p.take_status())
+            else {
+                return Ok(p);
+            };
+            let copied = Copied { inner: stdout, log };
+            let mut q = RemoteProcess::new(
+                stdin,
+                copied,
+                p.take_stderr(),
+                status,
+                p.supports_stdin_close(),
+            );
+            if let Some(keep) = p.take_keep_alive() {
+                q = q.keep_alive(keep);
+            }
+            Ok(q)
+        })
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+/// A `list` reply body, comparable: the clock's value, folder sizes and mtimes dropped,
+/// lines sorted (real `find` walks in directory order).
+fn norm_list_body(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if let Some(t) = l.strip_prefix("T ") {
+                return if t.is_empty() {
+                    "T".into()
+                } else {
+                    "T NOW".into()
+                };
+            }
+            let f: Vec<&str> = l.split(' ').collect();
+            let folder = f.len() >= 4
+                && u32::from_str_radix(f[0], 16).is_ok_and(|m| m & 0o170000 == 0o040000);
+            if !folder {
+                return l.to_string();
+            }
+            // MODE SIZE MTIME NAME, the mtime in one field or three (`%y`).
+            let human = f.len() >= 6 && f[4].len() == 5 && f[4].starts_with(['+', '-']);
+            let name = f[if human { 5 } else { 3 }..].join(" ");
+            format!("{} SIZE MTIME {name}", f[0])
+        })
+        .collect();
+    lines.sort();
+    norm_pid(&lines.join("\n"))
+}
+
+/// A reply frame as text (`get`'s archives by their presence only: the tar crate pads
+/// otherwise than the container's tar).
+fn norm_frame((status, body): (String, Vec<u8>), archive: bool) -> String {
+    if archive && status == "ok" {
+        let what = if body.is_empty() {
+            "empty"
+        } else {
+            "an archive"
+        };
+        return format!("ok: {what}");
+    }
+    norm_pid(&format!("{status}: {}", String::from_utf8_lossy(&body)))
+}
+
 /// One side of the comparison: a real root file system, or a fake container.
 enum Side {
     Real(Rootfs),
@@ -269,17 +432,22 @@ impl Side {
         }
     }
 
-    /// `mkfifo /app/PATH`.
-    fn fifo(&self, path: &str) {
+    /// `mkfifo /app/PATH`, with mode 0644 and `mtime`.
+    fn fifo(&self, path: &str, mtime: Mtime) {
         match self {
             Side::Real(fs) => {
-                let host = std::ffi::CString::new(fs.app(path).as_os_str().as_bytes()).unwrap();
+                let host = fs.app(path);
+                let c = std::ffi::CString::new(host.as_os_str().as_bytes()).unwrap();
                 // SAFETY: a valid C string; mkfifo has no other precondition.
-                assert_eq!(unsafe { libc::mkfifo(host.as_ptr(), 0o644) }, 0, "mkfifo");
+                assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo");
+                std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o644)).unwrap();
+                filetime::set_symlink_file_times(&host, ft(mtime), ft(mtime)).unwrap();
             }
             Side::Fake(c) => c.fs(|fs| {
                 let full = format!("/app/{path}");
                 fs.mkfifo(full.as_bytes(), 0o644, Cred::ROOT).unwrap();
+                fs.set_mtime(full.as_bytes(), mtime, false, Cred::ROOT)
+                    .unwrap();
             }),
         }
     }
@@ -357,15 +525,22 @@ impl Record {
     }
 }
 
-/// Compares two runs step by step.
+/// Compares two runs step by step. With `FERRY_FAKE_DUMP=DIR`, the real run's record is
+/// appended to `DIR/IMAGE.txt` (to read what the scripts said).
 fn same(image: &str, real: Record, fake: Record) {
     if let Ok(dir) = std::env::var("FERRY_FAKE_DUMP") {
+        use std::io::Write;
         let text: String = real
             .0
             .iter()
             .map(|(k, v)| format!("== {k}\n{v}\n"))
             .collect();
-        std::fs::write(format!("{dir}/{image}.txt"), text).unwrap();
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(format!("{dir}/{image}.txt"))
+            .and_then(|mut f| write!(f, "===== a run\n{text}"))
+            .unwrap();
     }
     let n = real.0.len().max(fake.0.len());
     for i in 0..n {
@@ -976,6 +1151,126 @@ async fn remote_fake_conforms_read_only() {
     .await;
 }
 
+/// The replies themselves, where `Session` hides what the script said: `list`'s `T`,
+/// `W` and `F` lines (a folder of root's, 0700, listed as uid 1000; a path that does
+/// not exist), `get` failing as a whole on a file the user may not read and the
+/// per-path retries `Session::download` then makes, and `sum` over regular files, a
+/// backslash name, a symlink, a FIFO, a folder, a missing path and an unreadable file.
+async fn replies_scenario(side: &Side, user: Option<(u32, u32)>, opts: SessionOptions) -> Record {
+    let mut r = Record::default();
+    let t = Mtime::new(1_650_000_000, 5);
+    side.file(b"ok.txt", b"readable", 0o644, t);
+    side.file(b"sub/x", b"below", 0o644, t);
+    side.file(b"back\\slash", b"a backslash name", 0o644, t);
+    side.file(b"secret/inside", b"hidden", 0o644, t);
+    side.chmod("/app/secret", 0o700);
+    side.file(b"private", b"root only", 0o600, t);
+    side.symlink("ok.txt", "link", t);
+    side.fifo("fifo", t);
+    let tee = Tee::new(side.shell_launcher(user));
+    let mut s = Session::start(&tee, ROOT, opts)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", side.name()));
+    tee.replies();
+    let list_reply = |tee: &Tee| {
+        let (status, body) = tee.reply();
+        format!("{status}\n{}", norm_list_body(&body))
+    };
+    res(&mut r, "list_all", s.list_all().await, norm_listing);
+    r.push("list_all reply", list_reply(&tee));
+    let some = [
+        rel("secret"),
+        rel("secret/inside"),
+        rel("nope"),
+        rel("ok.txt"),
+        rel("sub"),
+    ];
+    for (step, depth) in [
+        ("list children", Depth::Children),
+        ("list recursive", Depth::Recursive),
+    ] {
+        res(&mut r, step, s.list(&some, depth).await, norm_listing);
+        r.push(&format!("{step} reply"), list_reply(&tee));
+    }
+    res(
+        &mut r,
+        "list missing",
+        s.list(&[rel("nope"), rel("nope/deeper")], Depth::Recursive)
+            .await,
+        norm_listing,
+    );
+    r.push("list missing reply", list_reply(&tee));
+
+    let wanted = [
+        rel("ok.txt"),
+        rel("private"),
+        rel("sub"),
+        rel("secret"),
+        rel("nope"),
+        rel("link"),
+        rel("fifo"),
+    ];
+    res(
+        &mut r,
+        "download",
+        download(&mut s, &wanted).await,
+        norm_download,
+    );
+    let tar = s.capabilities().tar.is_some();
+    let frames: Vec<String> = tee
+        .replies()
+        .into_iter()
+        .map(|f| norm_frame(f, tar))
+        .collect();
+    r.push("download replies", frames.join("\n"));
+
+    let summed = [
+        rel("ok.txt"),
+        rel("back\\slash"),
+        rel("link"),
+        rel("fifo"),
+        rel("nope"),
+        rel("sub"),
+        rel("private"),
+        rel("sub/x"),
+        rel("secret/inside"),
+    ];
+    res(&mut r, "checksums", s.checksums(&summed).await, debug);
+    let frames: Vec<String> = tee
+        .replies()
+        .into_iter()
+        .map(|f| norm_frame(f, false))
+        .collect();
+    r.push("checksums replies", frames.join("\n"));
+    res(&mut r, "close", s.close().await, debug);
+    r
+}
+
+#[tokio::test]
+async fn remote_fake_conforms_in_its_replies() {
+    need_root();
+    for (image, p) in [
+        ("busybox", Profile::busybox()),
+        ("debian", Profile::debian()),
+    ] {
+        let user = Some((1000, 1000));
+        compare(image, p.clone().as_user(1000, 1000), async |s: &Side| {
+            replies_scenario(s, user, SessionOptions::default()).await
+        })
+        .await;
+        compare(image, p.clone(), async |s: &Side| {
+            replies_scenario(s, None, SessionOptions::default()).await
+        })
+        .await;
+        // Without tar: getf, file by file.
+        let opts = opts_disabling(&["tar"]);
+        compare(image, p.as_user(1000, 1000), async |s: &Side| {
+            replies_scenario(s, user, opts.clone()).await
+        })
+        .await;
+    }
+}
+
 /// Markers written by someone else: what the scripts do with generations that are not
 /// decimal (a leading zero reads as octal in `$((…))`; `08` is an arithmetic error that
 /// ends the shell).
@@ -1029,9 +1324,13 @@ async fn remote_fake_conforms_with_odd_markers() {
 }
 
 /// Disk full: the sync folder on a 64 KiB tmpfs (real) or a mount of that capacity (fake).
-async fn disk_full_scenario(side: &Side) -> Record {
+async fn disk_full_scenario(side: &Side, opts: SessionOptions) -> Record {
     let mut r = Record::default();
-    let mut s = start(side, None, SessionOptions::default()).await;
+    let tee = Tee::new(side.shell_launcher(None));
+    let mut s = Session::start(&tee, ROOT, opts)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", side.name()));
+    tee.replies();
     let big = vec![b'x'; 200 * 1024];
     let batch = files(&[
         ("small", b"s", 0o644),
@@ -1039,6 +1338,11 @@ async fn disk_full_scenario(side: &Side) -> Record {
         ("after", b"a", 0o644),
     ]);
     res(&mut r, "upload", s.upload(&batch).await, norm_report);
+    // X FREE MESSAGE: nothing landed (FREE is the same: the folder is empty again).
+    r.push(
+        "upload reply",
+        norm_numbers(&norm_frame(tee.reply(), false)),
+    );
     r.push("tree", side.tree("/app"));
     res(
         &mut r,
@@ -1046,6 +1350,7 @@ async fn disk_full_scenario(side: &Side) -> Record {
         s.upload(&batch[..1]).await,
         norm_report,
     );
+    r.push("upload small reply", norm_frame(tee.reply(), false));
     r.push("tree after", side.tree("/app"));
     res(&mut r, "close", s.close().await, debug);
     r
@@ -1082,8 +1387,20 @@ async fn remote_fake_conforms_when_the_disk_is_full() {
             c.mount(ROOT, 77, true, Some(64 * 1024)).unwrap();
             c.chmod(ROOT, 0o777).unwrap();
         }
-        let rr = disk_full_scenario(&real).await;
-        let fr = disk_full_scenario(&fake).await;
+        let mut rr = Record::default();
+        let mut fr = Record::default();
+        for opts in [
+            SessionOptions::default(),
+            SessionOptions {
+                compression: Compression::Never,
+                ..SessionOptions::default()
+            },
+        ] {
+            rr.0.extend(disk_full_scenario(&real, opts.clone()).await.0);
+            real.remove("/app/small");
+            fr.0.extend(disk_full_scenario(&fake, opts).await.0);
+            fake.remove("/app/small");
+        }
         drop(guard);
         same(image, rr, fr);
     }
@@ -1229,6 +1546,101 @@ async fn remote_fake_conforms_to_inotifywait() {
         async |s: &Side| inotify_scenario(s).await,
     )
     .await;
+}
+
+/// What an inotify watcher prints until its `beats`-th `TOKEN alive` (the token as
+/// `TOKEN`), and when each `alive` came, counted from the watcher being ready (tokio's
+/// clock: the fake's runs paused).
+async fn heartbeat(side: &Side, beats: usize) -> (String, Vec<Duration>) {
+    let tee = Tee::new(side.shell_launcher(None));
+    let s = Session::start(&tee, ROOT, SessionOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", side.name()));
+    let mut w = RemoteWatcher::start(
+        &tee,
+        ROOT,
+        s.capabilities(),
+        WatchOptions {
+            mode: WatchMode::Inotify,
+            ..WatchOptions::default()
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{}: {e}", side.name()));
+    let ready = tokio::time::Instant::now();
+    let limit = ready + Duration::from_secs(5 * beats as u64 + 5);
+    let mut at = Vec::new();
+    let text = loop {
+        let text = tee.watch_text();
+        let n = text.lines().filter(|l| l.ends_with(" alive")).count();
+        if n > at.len() {
+            at.push(ready.elapsed());
+        }
+        if at.len() >= beats || tokio::time::Instant::now() > limit {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // Nothing but the heartbeat meanwhile: no event, not stopped for silence.
+    let mut events = Vec::new();
+    while let Some(e) = w.try_next() {
+        events.push(e);
+    }
+    assert!(events.is_empty(), "{}: {events:?}", side.name());
+    w.stop().await;
+    drop(s);
+    let mut shown: Vec<String> = Vec::new();
+    for l in text.lines() {
+        let l = match l.split_once(' ') {
+            Some((tok, rest)) if tok.starts_with("ferry") && tok.len() == 21 => {
+                format!("TOKEN {rest}")
+            }
+            _ => l.to_string(),
+        };
+        shown.push(l);
+        if shown.iter().filter(|l| l.ends_with(" alive")).count() == beats {
+            break;
+        }
+    }
+    (shown.join("\n"), at)
+}
+
+/// The inotify watcher's guard prints `TOKEN alive` every 5 s (`watch_inotify.sh`), so
+/// ferry can tell a stalled watcher from a quiet folder. The real one is waited for once
+/// (about 5 s); the fake runs on a paused clock, where two beats take no time, and must
+/// print the same lines on the same period.
+#[tokio::test]
+async fn remote_fake_conforms_to_the_inotify_heartbeat() {
+    need_root();
+    let real = Side::Real(Rootfs::new("debian:inotify"));
+    let (real_text, real_at) = heartbeat(&real, 1).await;
+    tokio::time::pause();
+    let fake = Side::fake("debian:inotify", Profile::debian().with_inotify());
+    let (fake_text, fake_at) = heartbeat(&fake, 2).await;
+    let first = |text: &str| {
+        let end = text
+            .find(" alive")
+            .map_or(text.len(), |i| i + " alive".len());
+        text[..end].to_string()
+    };
+    assert_eq!(first(&real_text), first(&fake_text));
+    assert!(
+        fake_text.ends_with("TOKEN alive\nTOKEN alive"),
+        "{fake_text}"
+    );
+    // The real guard starts before inotifywait has set its watches up: its first beat
+    // comes a little less than 5 s after ready; the fake's 5 s after.
+    assert_eq!(
+        real_at.len(),
+        1,
+        "no heartbeat from the real watcher: {real_text}"
+    );
+    assert!(
+        real_at[0] > Duration::from_millis(3500) && real_at[0] < Duration::from_millis(6500),
+        "{real_at:?}"
+    );
+    let secs: Vec<u64> = fake_at.iter().map(|d| d.as_secs()).collect();
+    assert_eq!(secs, [5, 10], "{fake_at:?}");
 }
 
 /// The engine's seam: the fake as the container every connect finds.
