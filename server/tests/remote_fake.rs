@@ -1,16 +1,24 @@
 //! Conformance of the in-memory container (`ferry::remote::fake`) with the real scripts:
-//! the same sequence of `Session` calls against `LocalShell` chrooted into the busybox and
-//! debian root file systems (as root, like the other `remote_*` tests) and against a
-//! `FakeContainer` configured like each image must give the same capabilities, listings,
-//! downloads, upload reports and failure lists, and leave the same trees.
+//! the same sequence of `Session` (and `RemoteWatcher`) calls against `LocalShell`
+//! chrooted into the busybox and debian root file systems (as root, like the other
+//! `remote_*` tests, or as uid 1000) and against a `FakeContainer` configured like each
+//! image must give the same capabilities, listings, downloads (what landed in the sink,
+//! errors, missing), upload reports, checksums and failure lists, leave the same trees,
+//! and — where `Session` would hide a difference — send the same reply bodies (a [`Tee`]
+//! launcher keeps what each process printed: `list`'s `T`/`W`/`F` lines, `get`'s `err`,
+//! `put`'s `X`, `sum`'s lines, the watcher's `TOKEN alive`).
 //!
 //! What is normalised, because it must differ: the session's pid (in the probe, the state
 //! folder's name and `.ferry-tmp-PID` staging names inside messages and trees); folder
-//! sizes and folder mtimes (the real file system's, and the real clock's); the order of
-//! entries (real `find` and `tar` use directory order, the fake name order: everything is
-//! sorted before comparing); the sync folder's inode number in `mark` replies (only
-//! whether it is known). Nothing else: every message of every per-file failure is
-//! compared as the tools wrote it.
+//! sizes and folder mtimes (the real file system's, and the real clock's); the container
+//! clock (`Listing::now`, a `T` line's value: only whether it was read); the order of
+//! entries and of reply lines (real `find` and `tar` use directory order, the fake name
+//! order: everything is sorted before comparing); tar archives as bytes (only whether one
+//! came); the count in GNU tar's `Wrote only N of` (a real tmpfs counts pages, the fake
+//! bytes); the sync folder's inode number in `mark` replies (only whether it is known);
+//! a watcher's random token; watcher events below a folder created in the same batch
+//! (a real `inotifywait -r` may miss them). Nothing else: every message of every
+//! per-file failure is compared as the tools wrote it.
 
 mod remote_support;
 

@@ -31,7 +31,10 @@
 //! the `tar` crate (same entries, other padding); the inotify watcher never misses an
 //! event (a real `inotifywait -r` can miss the first entries of a folder created right
 //! before them); the inotify watcher's `TOKEN alive` comes every 5 s of tokio's clock
-//! (the real guard counts five `sleep 1`), so a paused test clock sees it at once.
+//! (the real guard counts five `sleep 1`), so a paused test clock sees it at once; a
+//! mount's capacity counts bytes of file content (a real tmpfs counts pages: the count
+//! in GNU tar's `Wrote only N of M bytes` differs, and the free space `put` reports in
+//! its `X` line is exact only for an empty mount).
 //!
 //! # Use
 //!
