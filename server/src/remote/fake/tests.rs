@@ -1,6 +1,7 @@
 //! Tests of the fake container's own machinery: fault injection at every step, pod
-//! replacement, watchers and echoes, the clock, process lifetimes, and the spec items
-//! (spoken at the raw protocol level, since the parsers of this tree do not know them yet).
+//! replacement, watchers and echoes, the clock, process lifetimes, and a few replies at
+//! the raw protocol level (`list`'s `W`/`F`, `get`'s `err`, `put`'s `X`, the heartbeat).
+//! Conformance to the real scripts is `server/tests/remote_fake.rs`.
 
 use std::time::Duration;
 
@@ -646,6 +647,32 @@ async fn put_reports_the_free_space_and_stays_usable() {
     );
     assert_eq!(raw.call("ping", None).await.0, "ok");
     assert!(c.tree(ROOT, false).is_empty());
+}
+
+#[tokio::test]
+async fn sum_hashes_regular_files_only() {
+    for (c, escaped) in [
+        (FakeContainer::debian(), "\\"),
+        (FakeContainer::busybox(), ""),
+    ] {
+        c.write("/app/a", "a").unwrap();
+        c.write("/app/back\\slash", "").unwrap();
+        c.symlink("a", "/app/link").unwrap();
+        c.fs(|fs| fs.mkfifo(b"/app/fifo", 0o644, Cred::ROOT))
+            .unwrap();
+        let (mut raw, _) = Raw::start(&c).await;
+        let payload = b"a\nback\\slash\nlink\nfifo\nnope\n.\n";
+        let (status, body) = raw
+            .call(&format!("sum {}", payload.len()), Some(payload))
+            .await;
+        assert_eq!(status, "ok");
+        let want = format!(
+            "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb  ./a\n\
+             {escaped}e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  \
+             ./back\\{escaped}slash\n"
+        );
+        assert_eq!(String::from_utf8(body).unwrap(), want);
+    }
 }
 
 #[tokio::test(start_paused = true)]
