@@ -1,11 +1,8 @@
 //! One handler per session command, each emulating the contract its script states
-//! (`list.sh`, `put.sh`, `get.sh`, `edit.sh`, `place.sh`): the payload it reads, the file
-//! system effects in the script's order, the reply body byte for byte, and the per-file
-//! failure records (`E CODE PATH`, `M MESSAGE` with the tool's first line).
-//!
-//! Items marked **spec-only** follow the protocol changes planned for issue 8 (the
-//! scripts do not have them yet) and are active only with the matching
-//! [`super::SpecItems`] flag.
+//! (`list.sh`, `put.sh`, `get.sh`, `sum.sh`, `edit.sh`, `place.sh`): the payload it
+//! reads, the file system effects in the script's order, the reply body byte for byte,
+//! and the per-file failure records (`E CODE PATH`, `M MESSAGE` with the tool's first
+//! line).
 
 use std::io::Read;
 
@@ -132,12 +129,9 @@ impl Shell {
                 return Err(self.fail("cannot enter the sync folder"));
             }
         };
-        let mut out = Vec::new();
-        if self.spec.list_status {
-            // spec-only (1): the container's time, as a file touched in the state folder.
-            let now = self.c.now();
-            out.extend_from_slice(format!("T {}\n", fmt_time(now, self.sf)).as_bytes());
-        }
+        // The container's time, as a file touched in the state folder.
+        let now = self.c.now();
+        let mut out = format!("T {}\n", fmt_time(now, self.sf)).into_bytes();
         {
             let st = self.c.lock();
             for (i, p) in lines(&payload).into_iter().enumerate() {
@@ -154,22 +148,17 @@ impl Shell {
                 let mut esc = Vec::new();
                 let mut stats = Vec::new();
                 let mut errs = Vec::new();
-                if st.fs.lstat(&abs, self.cred).is_err() && self.spec.list_status {
-                    // spec-only (1): a missing path is assumed to give no line at all.
-                    continue;
-                }
+                // A path that does not exist (or cannot be reached) is find's error too.
                 self.find(
                     &st.fs, &abs, &shown, 0, maxdepth1, &mut esc, &mut stats, &mut errs,
                 );
                 out.extend(esc);
                 out.extend(stats);
-                if self.spec.list_status {
-                    for e in &errs {
-                        out.extend_from_slice(format!("W {i} {e}\n").as_bytes());
-                    }
-                    if !errs.is_empty() {
-                        out.extend_from_slice(format!("F {i} 1\n").as_bytes());
-                    }
+                for e in &errs {
+                    out.extend_from_slice(format!("W {i} {e}\n").as_bytes());
+                }
+                if !errs.is_empty() {
+                    out.extend_from_slice(format!("F {i} 1\n").as_bytes());
                 }
             }
         }
@@ -296,19 +285,17 @@ impl Shell {
                 Ok(())
             })?;
             self.set_e(Some(&msg));
-            if self.spec.put_space_report {
-                // spec-only (4): `X FREE MESSAGE`, nothing landed, the session goes on.
-                let free = match (self.statfs, free) {
-                    (true, Some(f)) => f.to_string(),
-                    (true, None) => (1u64 << 40).to_string(),
-                    (false, _) => "-".into(),
-                };
-                let first = msg.lines().next().unwrap_or("").to_string();
-                self.send("ok", format!("X {free} {first}\n").as_bytes())
-                    .await?;
-                return Ok(());
-            }
-            return Err(self.fail("extracting the upload failed; nothing was changed"));
+            // `X FREE MESSAGE`: nothing landed, the session goes on. FREE from
+            // `stat -f -c '%a %S'`; MESSAGE: tar's first two lines, joined by "; ".
+            let free = match (self.statfs, free) {
+                (true, Some(f)) => f.to_string(),
+                (true, None) => (1u64 << 40).to_string(),
+                (false, _) => "-".into(),
+            };
+            let m = msg.lines().take(2).collect::<Vec<_>>().join("; ");
+            self.send("ok", format!("X {free} {m}\n").as_bytes())
+                .await?;
+            return Ok(());
         }
         let mut out = Records::default();
         if let Some(wants) = wants {
@@ -537,7 +524,7 @@ impl Shell {
         let d = self.under_root(rel);
         let has_mv = self.has_mv;
         let (has_chmod, has_touch) = (self.has_chmod, self.has_touch);
-        let cat_line = script_line("cat \"$1\" >\"$d\" 2>\"$st/e\" || {");
+        let cat_line = script_line("{ cat \"$1\" >\"$d\"; } 2>\"$st/e\" || {");
         enum Landed {
             Ok,
             /// Landed by the in-place copy: `$st/e` was emptied by its `2>`.
@@ -580,7 +567,7 @@ impl Shell {
                     Some(m) => Landed::Recm("move", Some(m)),
                 });
             }
-            // cat "$1" >"$d" 2>"$st/e": a failed redirection leaves $st/e as it was.
+            // { cat "$1" >"$d"; } 2>"$st/e": a failed redirection's message is captured.
             let data = match sys.fs().read(src, sys.cred) {
                 Ok(d) => (*d).clone(),
                 Err(e) => {
@@ -594,9 +581,8 @@ impl Shell {
                 Ok(()) => {}
                 Err(SysErr::Stop(s)) => return Err(s),
                 Err(SysErr::Errno(e)) => {
-                    // The message goes to the session's stderr, not to $st/e.
-                    let _ = redirect_msg(sys.flavor, &d, e, cat_line);
-                    return Ok(Landed::Recm("move", None));
+                    let m = redirect_msg(sys.flavor, &d, e, cat_line);
+                    return Ok(Landed::Recm("move", Some(m)));
                 }
             }
             if has_chmod {
@@ -725,20 +711,41 @@ impl Shell {
 
     // ----- get / getf -------------------------------------------------------------------
 
-    /// `get LEN` (`get.sh`): `(cd "$root" && tar cf "$st/out" ./PATH…)`.
+    /// `get LEN` (`get.sh`): the paths that exist (`[ -e ] || [ -L ]`; none: an empty
+    /// `ok`), then `(cd "$root" && tar cf "$st/out" ./PATH…)`; `err` with tar's messages
+    /// when it fails (nothing of the archive is sent).
     pub async fn cmd_get(&mut self, len: &str) -> Flow {
         let payload = self.recv(len, &self.st.clone()).await?;
-        let gnu = self.tarv == Some(TarFlavor::Gnu);
-        let built = self.build_archive(&payload, gnu);
-        let Some((mut bytes, mut errors, free)) = built else {
-            return Err(self.fail("tar could not write the archive"));
+        let present: Vec<Vec<u8>> = {
+            let st = self.c.lock();
+            lines(&payload)
+                .into_iter()
+                .filter(|p| {
+                    let f = self.under_root(p);
+                    self.exists(&st.fs, &f) || self.is_link(&st.fs, &f)
+                })
+                .map(<[u8]>::to_vec)
+                .collect()
         };
+        if present.is_empty() {
+            self.say("ok", b"").await?;
+            return Ok(());
+        }
+        let gnu = self.tarv == Some(TarFlavor::Gnu);
+        let built = self.build_archive(&present, gnu);
+        let Some((mut bytes, mut errors, free)) = built else {
+            // The subshell's cd failed: ash's cd returns 1, dash's 2.
+            let r = if self.flavor == Flavor::Gnu { 2 } else { 1 };
+            return Err(self.fail(&format!("tar failed (status {r})")));
+        };
+        let mut fatal = false;
         if let Some(free) = free {
             if (bytes.len() as u64) > free {
                 bytes.truncate(free as usize);
+                fatal = true;
                 errors.push(if gnu {
                     format!(
-                        "tar: {}: Cannot write: No space left on device",
+                        "tar: {}/out: Cannot write: No space left on device",
                         lossy(&self.st)
                     )
                 } else {
@@ -746,25 +753,30 @@ impl Shell {
                 });
             }
         }
-        if gnu && !errors.is_empty() {
+        if errors.is_empty() {
+            self.set_e(None);
+            self.send("ok", &bytes).await?;
+            return Ok(());
+        }
+        if gnu {
             errors.push("tar: Exiting with failure status due to previous errors".into());
+        } else if !fatal {
+            // busybox tar goes on after a file it cannot read, and says so at the end.
+            errors.push("tar: error exit delayed from previous errors".into());
         }
-        let msg = errors.join("\n");
-        self.set_e((!msg.is_empty()).then_some(msg.as_str()));
-        if self.spec.get_checked && !errors.is_empty() {
-            // spec-only (2): tar's exit status is checked.
-            return Err(self.fail("tar could not archive every path; nothing of it was used"));
-        }
-        self.send("ok", &bytes).await?;
-        Ok(())
+        self.set_e(Some(&errors.join("\n")));
+        // GNU tar exits 2 after a file it could not read or write, busybox tar 1.
+        let r = if gnu { 2 } else { 1 };
+        Err(self.fail(&format!("tar failed (status {r})")))
     }
 
-    /// The archive of the payload's paths, tar's messages, and the free space of the
-    /// state folder; `None` (with `$st/e` set) when tar could not even start.
+    /// The archive of `paths` (they exist), tar's messages, and the free space of the
+    /// state folder; `None` (with `$st/e` set) when the subshell could not enter the
+    /// sync folder.
     #[allow(clippy::type_complexity)]
     fn build_archive(
         &mut self,
-        payload: &[u8],
+        paths: &[Vec<u8>],
         gnu: bool,
     ) -> Option<(Vec<u8>, Vec<String>, Option<u64>)> {
         let st = self.c.lock();
@@ -789,13 +801,9 @@ impl Shell {
         };
         let mut b = tar::Builder::new(Vec::new());
         let mut errors = Vec::new();
-        for p in lines(payload) {
+        for p in paths {
             let shown = cat(&[b"./", p]);
             let abs = cat(&[&root, b"/", p]);
-            if st.fs.lstat(&abs, self.cred).is_err() && self.spec.get_checked {
-                // spec-only (2): a missing path is assumed to be skipped, not an error.
-                continue;
-            }
             self.archive(&st.fs, &abs, &shown, gnu, &mut b, &mut errors);
         }
         let free = st.fs.space(&self.st).1;
@@ -848,10 +856,11 @@ impl Shell {
                             self.archive(fs, &a, &sh, gnu, b, errors);
                         }
                     }
+                    // busybox: its recursive walk's perror on the folder.
                     Err(e) => errors.push(if gnu {
                         format!("tar: {}: Cannot open: {e}", lossy(shown))
                     } else {
-                        format!("tar: can't open '{}': {e}", lossy(shown))
+                        format!("tar: {}: {e}", lossy(shown))
                     }),
                 }
             }
@@ -908,6 +917,64 @@ impl Shell {
                         out.extend_from_slice(&data);
                     }
                     Err(_) => out.extend_from_slice(format!("E {i} read\n").as_bytes()),
+                }
+            }
+        }
+        self.send("ok", &out).await?;
+        Ok(())
+    }
+
+    // ----- sum ------------------------------------------------------------------------------
+
+    /// `sum LEN` (`sum.sh`): one `sha256sum` over the listed regular files (symlinks,
+    /// folders, FIFOs and missing paths left out; an unreadable file is only a message
+    /// on its stderr, which goes to /dev/null). Lines `HEX  ./PATH`; GNU's marks a name
+    /// holding a backslash with a leading `\` and doubles the backslash, busybox's
+    /// prints names as they are. Empty without sha256sum or when the sync folder cannot
+    /// be entered.
+    pub async fn cmd_sum(&mut self, len: &str) -> Flow {
+        use sha2::{Digest, Sha256};
+        let payload = self.recv(len, &self.st.clone()).await?;
+        let mut out = Vec::new();
+        if self.ck == Some(crate::remote::caps::ChecksumTool::Sha256sum) {
+            let st = self.c.lock();
+            let root = st
+                .fs
+                .canonical(&self.root, self.cred)
+                .ok()
+                .filter(|r| self.is_dir(&st.fs, r) && st.fs.may_search(r, self.cred));
+            if let Some(root) = root {
+                for p in lines(&payload) {
+                    let f = cat(&[&root, b"/", p]);
+                    let regular = st
+                        .fs
+                        .stat(&f, self.cred)
+                        .is_ok_and(|s| s.kind == Kind::File);
+                    if !regular || self.is_link(&st.fs, &f) {
+                        continue;
+                    }
+                    let Ok(data) = st.fs.read(&f, self.cred) else {
+                        continue;
+                    };
+                    let hex: String = Sha256::digest(&data[..])
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect();
+                    let name = cat(&[b"./", p]);
+                    let escape = self.flavor == Flavor::Gnu && name.contains(&b'\\');
+                    if escape {
+                        out.push(b'\\');
+                    }
+                    out.extend_from_slice(hex.as_bytes());
+                    out.extend_from_slice(b"  ");
+                    for &b in &name {
+                        if escape && b == b'\\' {
+                            out.extend_from_slice(b"\\\\");
+                        } else {
+                            out.push(b);
+                        }
+                    }
+                    out.push(b'\n');
                 }
             }
         }
@@ -1142,8 +1209,9 @@ impl Shell {
         Ok(())
     }
 
-    /// `mark LEN r|w` (`place.sh`), including its shell arithmetic: a generation with a
-    /// leading zero is octal, and one that is not valid octal ends the shell.
+    /// `mark LEN r|w` (`place.sh`). A generation that is not decimal digits without a
+    /// leading zero (fewer than 16) makes the marker invalid, so `$((g + 1))` never reads
+    /// octal nor fails.
     pub async fn cmd_mark(&mut self, len: &str, mode: &str) -> Flow {
         let payload = self.recv(len, &self.st.clone()).await?;
         let mut it = payload.split(|&b| b == b'\n');
@@ -1173,7 +1241,11 @@ impl Shell {
             match read_marker(&st.fs, self.cred) {
                 Some(f) if field(&f, 0) == b"ferry-marker" && field(&f, 1) == b"1" => {
                     let (t2, g2) = (field(&f, 2), field(&f, 3));
-                    let g_ok = !g2.is_empty() && g2.len() < 16 && g2.iter().all(u8::is_ascii_digit);
+                    // Digits, no leading zero (so never octal), fewer than 16.
+                    let g_ok = !g2.is_empty()
+                        && g2[0] != b'0'
+                        && g2.len() < 16
+                        && g2.iter().all(u8::is_ascii_digit);
                     let t_ok = !t2.is_empty() && t2.iter().all(u8::is_ascii_alphanumeric);
                     if g_ok && t_ok {
                         (t2, g2)
@@ -1190,29 +1262,15 @@ impl Shell {
             if t.is_empty() {
                 t = new.clone();
             }
-            let g_text = lossy(&g);
-            let n = match shell_number(&g_text) {
-                Some(v) => v + 1,
-                None => {
-                    let line = script_line("n=$((g + 1))");
-                    let msg = match self.flavor {
-                        // busybox ash counts from the line before.
-                        Flavor::Busybox => format!(
-                            "ferry-session: line {}: arithmetic syntax error\n",
-                            line.saturating_sub(1)
-                        ),
-                        Flavor::Gnu => format!("ferry-session: {line}: Illegal number: {g_text}\n"),
-                    };
-                    self.io.write_err(msg.as_bytes()).await;
-                    return Err(Abort::Stop(Stop::Exit {
-                        code: 2,
-                        cleanup: true,
-                    }));
-                }
-            };
+            // g is "0" or checked decimal digits (fewer than 16): $((g + 1)) is exact.
+            let n = lossy(&g).parse::<u64>().unwrap_or(0) + 1;
             let content = cat(&[b"ferry-marker 1 ", &t, format!(" {n}\n").as_bytes()]);
             let has_mv = self.has_mv;
             let tmp = cat(&[&dir, b"/marker.new"]);
+            let printf_line = script_line(
+                "{ printf 'ferry-marker 1 %s %s\\n' \"$t\" \"$n\" >\"$dir/marker.new\"; }",
+            );
+            let cat_line = script_line("{ cat \"$dir/marker.new\" >\"$dir/marker\"; }");
             let (written, e) = self.sys(|sys| -> Result<(bool, Option<String>), Stop> {
                 if let Some(m) = outcome(sys.mkdir_p(&dir))? {
                     return Ok((false, Some(m)));
@@ -1220,8 +1278,10 @@ impl Shell {
                 match sys.write(&tmp, content.clone(), 0o666 & !sys.umask) {
                     Ok(()) => {}
                     Err(SysErr::Stop(s)) => return Err(s),
-                    // The redirection fails before 2>"$st/e": the message is not captured.
-                    Err(SysErr::Errno(_)) => return Ok((false, None)),
+                    // { printf … >"$dir/marker.new"; } 2>"$st/e": the message is captured.
+                    Err(SysErr::Errno(e)) => {
+                        return Ok((false, Some(redirect_msg(sys.flavor, &tmp, e, printf_line))))
+                    }
                 }
                 if has_mv {
                     if let Some(m) = outcome(sys.mv_f(&tmp, &marker))? {
@@ -1237,7 +1297,10 @@ impl Shell {
                                 }
                             }
                             Err(SysErr::Stop(s)) => return Err(s),
-                            Err(SysErr::Errno(_)) => return Ok((true, None)),
+                            Err(SysErr::Errno(e)) => {
+                                let m = redirect_msg(sys.flavor, &marker, e, cat_line);
+                                return Ok((true, Some(m)));
+                            }
                         },
                         Err(e) => return Ok((true, Some(format!("cat: {}: {e}", lossy(&tmp))))),
                     }
@@ -1304,16 +1367,6 @@ fn short_write(at: u64, len: u64, written: u64) -> Option<(u64, u64)> {
     None
 }
 
-/// A number as `$((…))` reads it: decimal, or octal with a leading zero; `None` where
-/// the shell reports an arithmetic error.
-fn shell_number(s: &str) -> Option<i64> {
-    if s.len() > 1 && s.starts_with('0') {
-        i64::from_str_radix(&s[1..], 8).ok()
-    } else {
-        s.parse().ok()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1337,8 +1390,5 @@ mod tests {
                 Some(t)
             );
         }
-        assert_eq!(shell_number("010"), Some(8));
-        assert_eq!(shell_number("08"), None);
-        assert_eq!(shell_number("0"), Some(0));
     }
 }

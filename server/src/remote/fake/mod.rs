@@ -14,11 +14,11 @@
 //! | module | job |
 //! |---|---|
 //! | [`fs`] | [`FakeFs`]: the container's file system (files, folders, symlinks, modes, owners, ns mtimes, mounts with capacities, denied paths, inotify events) |
-//! | [`profile`] | [`Profile`]: tools found by the probe, `stat` time format, tool flavor (messages), user; [`SpecItems`] |
+//! | [`profile`] | [`Profile`]: tools found by the probe, `stat` time format, tool flavor (messages), user |
 //! | [`fault`] | numbered I/O steps and the [`Fault`]s that fire at them |
 //! | `tools` | `mkdir -p`, `rm -rf`, `rmdir`, `mv -f`, redirections with busybox or GNU messages; the system-call layer that counts steps |
 //! | `shell` | the session process: start-up (state folder, sweep, probe, hello), the command loop, framing, payload readers |
-//! | `commands` | one handler per command (`list`, `put`, `putf`, `get`, `getf`, `rm`, `rm c`, `rmdir`, `mkdir`, `mv`, `place`, `mark`) |
+//! | `commands` | one handler per command (`list`, `put`, `putf`, `get`, `getf`, `sum`, `rm`, `rm c`, `rmdir`, `mkdir`, `mv`, `place`, `mark`) |
 //! | `watch` | the inotify and polling watchers |
 //!
 //! # Fidelity
@@ -30,8 +30,11 @@
 //! "parents before children" is promised); folder sizes are 4096; archives are built by
 //! the `tar` crate (same entries, other padding); the inotify watcher never misses an
 //! event (a real `inotifywait -r` can miss the first entries of a folder created right
-//! before them). The protocol items of issue 8 not yet in the scripts are in
-//! [`SpecItems`], off by default.
+//! before them); the inotify watcher's `TOKEN alive` comes every 5 s of tokio's clock
+//! (the real guard counts five `sleep 1`), so a paused test clock sees it at once; a
+//! mount's capacity counts bytes of file content (a real tmpfs counts pages: the count
+//! in GNU tar's `Wrote only N of M bytes` differs, and the free space `put` reports in
+//! its `X` line is exact only for an empty mount).
 //!
 //! # Use
 //!
@@ -83,7 +86,7 @@ use super::transport::{BoxFuture, ExitStatus, LaunchError, Launcher, RemoteProce
 
 pub use fault::{Fault, FaultAction, Fired, Scope, Step, StepKind};
 pub use fs::{Cred, Deny, Errno, FakeFs, Kind, Mount, Stat};
-pub use profile::{Flavor, Profile, SpecItems, StatTimes};
+pub use profile::{Flavor, Profile, StatTimes};
 
 /// What replaces the running container (see [`FakeContainer::replace`]).
 #[derive(Debug, Clone)]

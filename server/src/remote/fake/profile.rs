@@ -1,7 +1,6 @@
 //! [`Profile`]: what the fake container is like — which tools its probe finds, how its
 //! `stat` prints times, which flavor of tools and shell writes its messages, who the
-//! session runs as — and [`SpecItems`], the protocol items of issue 8 that the real
-//! scripts may not have yet.
+//! session runs as.
 
 use crate::remote::caps::{ChecksumTool, TarFlavor};
 
@@ -28,45 +27,6 @@ pub enum StatTimes {
     Decimal,
     /// `%y`: `YYYY-MM-DD HH:MM:SS.NNNNNNNNN +0000` (busybox).
     Human,
-}
-
-/// The protocol items of issue 8 that are specified (the issue's working spec) but not yet in the
-/// real scripts of this tree. Each is off by default, so that the fake speaks exactly what
-/// the scripts speak today; the conformance tests (`server/tests/remote_fake.rs`) cover
-/// only what is off here. **Every item turned on is emulated from the spec alone and needs
-/// a conformance check once its script lands.**
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct SpecItems {
-    /// Spec 1: `list` replies start with `T MTIME` (the container's time) and carry, after
-    /// the entries of requested path `I`, a `W I TEXT` line per `find`/`stat` error line
-    /// and `F I STATUS` when `find` failed. A requested path that does not exist gives no
-    /// line at all (assumed: the script checks before running `find`).
-    pub list_status: bool,
-    /// Spec 2: `get` replies `err` with tar's messages when tar exits non-zero (a missing
-    /// path is assumed to be skipped before tar runs, not to fail the batch).
-    pub get_checked: bool,
-    /// Spec 4: when extracting an upload fails, `put` replies `ok` with the body
-    /// `X FREE MESSAGE` (FREE from `stat -f`, or `-`) instead of `err`.
-    pub put_space_report: bool,
-    /// Spec 8: the inotify watcher prints `TOKEN alive` every 5 s.
-    pub watch_alive: bool,
-}
-
-impl SpecItems {
-    /// What the scripts of this tree do (no spec item).
-    pub fn none() -> SpecItems {
-        SpecItems::default()
-    }
-
-    /// Every spec item (emulated from the spec; see the type's docs).
-    pub fn all() -> SpecItems {
-        SpecItems {
-            list_status: true,
-            get_checked: true,
-            put_space_report: true,
-            watch_alive: true,
-        }
-    }
 }
 
 /// What the container is like. Build one from [`Profile::busybox`] or [`Profile::debian`]
@@ -109,7 +69,7 @@ pub struct Profile {
     /// `/proc/self/mountinfo` is readable (a real container: yes; the chroots of the
     /// protocol tests have no `/proc`).
     pub mountinfo: bool,
-    /// `stat -f -c '%a %S'` works (the spec's `put` space report).
+    /// `stat -f -c '%a %S'` works (the free space in `put`'s `X` report).
     pub statfs: bool,
     /// The session's umask.
     pub umask: u32,
@@ -125,8 +85,6 @@ pub struct Profile {
     /// The exec stream cannot close stdin (Kubernetes exec v4): shutting ferry's stdin
     /// down reaches the container only when it is dropped.
     pub v4: bool,
-    /// Which spec items the emulated scripts already have.
-    pub spec: SpecItems,
 }
 
 impl Profile {
@@ -162,7 +120,6 @@ impl Profile {
             tmpdir: None,
             workdir: "/".into(),
             v4: false,
-            spec: SpecItems::all(),
         }
     }
 
@@ -194,12 +151,6 @@ impl Profile {
     pub fn as_user(mut self, uid: u32, gid: u32) -> Profile {
         self.user = Cred { uid, gid };
         self.home = Some(if uid == 0 { "/root" } else { "/" }.into());
-        self
-    }
-
-    /// This profile with `spec` items.
-    pub fn with_spec(mut self, spec: SpecItems) -> Profile {
-        self.spec = spec;
         self
     }
 }

@@ -15,7 +15,7 @@ use crate::remote::scripts;
 
 use super::fault::{FaultAction, StepKind};
 use super::fs::{Cred, Kind};
-use super::profile::{Flavor, SpecItems, StatTimes};
+use super::profile::{Flavor, StatTimes};
 use super::tools::{lossy, Sys};
 use super::{ExecHandler, FakeContainer, Stop};
 
@@ -114,13 +114,6 @@ impl Io {
         }
     }
 
-    /// Writes to stderr (ignoring a reader that is gone).
-    pub async fn write_err(&mut self, bytes: &[u8]) {
-        if let Some(e) = self.err.as_mut() {
-            let _ = e.write_all(bytes).await;
-        }
-    }
-
     /// The stream drops: ferry reads end-of-file and its writes fail.
     pub fn drop_streams(&mut self) {
         self.input = None;
@@ -188,7 +181,8 @@ pub(crate) struct Shell {
     pub tarv: Option<TarFlavor>,
     pub sf: StatTimes,
     pub fmd: bool,
-    pub spec: SpecItems,
+    /// `$ck`: the checksum tool the probe found.
+    pub ck: Option<ChecksumTool>,
     pub mountinfo: bool,
     pub statfs: bool,
     /// The content of `$st/e`: the last message a `2>"$st/e"` captured.
@@ -196,12 +190,12 @@ pub(crate) struct Shell {
 }
 
 /// The 1-based line of the (minified) session script that contains `needle` (what dash
-/// and ash print in messages), 0 when not found.
+/// and ash print in messages), 0 when not found (a debug assertion fails then).
 pub(crate) fn script_line(needle: &str) -> usize {
-    scripts::session()
-        .lines()
-        .position(|l| l.contains(needle))
-        .map_or(0, |i| i + 1)
+    let at = scripts::session().lines().position(|l| l.contains(needle));
+    // A script that changed under the fake: its messages would name line 0.
+    debug_assert!(at.is_some(), "the session script has no line {needle:?}");
+    at.map_or(0, |i| i + 1)
 }
 
 pub(crate) fn cat(parts: &[&[u8]]) -> Vec<u8> {
@@ -294,7 +288,7 @@ impl Shell {
             },
             sf: profile.stat_times,
             fmd: !off("maxdepth") && profile.find_maxdepth,
-            spec: profile.spec,
+            ck: checksum_tool(&profile.checksums, &off),
             mountinfo: profile.mountinfo,
             statfs: profile.statfs,
             e: Vec::new(),
@@ -409,14 +403,7 @@ impl Shell {
             StatTimes::Human => "y",
             StatTimes::Seconds => "s",
         };
-        let ck = [
-            (ChecksumTool::Sha256sum, "sha256sum"),
-            (ChecksumTool::Md5sum, "md5sum"),
-            (ChecksumTool::Cksum, "cksum"),
-        ]
-        .into_iter()
-        .find(|(t, name)| !off(name) && p.checksums.contains(t))
-        .map_or("", |(_, n)| n);
+        let ck = self.ck.map_or("", checksum_name);
         let root_dir = st
             .fs
             .stat(&self.root, self.cred)
@@ -514,6 +501,7 @@ impl Shell {
             "mv" => self.cmd_mv(a).await,
             "place" => self.cmd_place().await,
             "mark" => self.cmd_mark(a, b).await,
+            "sum" => self.cmd_sum(a).await,
             "quit" => {
                 self.say("ok", b"").await?;
                 Err(Abort::Stop(Stop::Exit {
@@ -671,6 +659,26 @@ impl Shell {
     /// The staging folder `$root/.ferry-tmp-$$`.
     pub fn staging(&self) -> Vec<u8> {
         cat(&[&self.root, format!("/.ferry-tmp-{}", self.pid).as_bytes()])
+    }
+}
+
+/// The probe's checksum tool: the first of `sha256sum`, `md5sum`, `cksum` present and
+/// not disabled.
+fn checksum_tool(present: &[ChecksumTool], off: &dyn Fn(&str) -> bool) -> Option<ChecksumTool> {
+    [
+        ChecksumTool::Sha256sum,
+        ChecksumTool::Md5sum,
+        ChecksumTool::Cksum,
+    ]
+    .into_iter()
+    .find(|t| !off(checksum_name(*t)) && present.contains(t))
+}
+
+fn checksum_name(t: ChecksumTool) -> &'static str {
+    match t {
+        ChecksumTool::Sha256sum => "sha256sum",
+        ChecksumTool::Md5sum => "md5sum",
+        ChecksumTool::Cksum => "cksum",
     }
 }
 

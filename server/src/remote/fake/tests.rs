@@ -1,6 +1,7 @@
 //! Tests of the fake container's own machinery: fault injection at every step, pod
-//! replacement, watchers and echoes, the clock, process lifetimes, and the spec items
-//! (spoken at the raw protocol level, since the parsers of this tree do not know them yet).
+//! replacement, watchers and echoes, the clock, process lifetimes, and a few replies at
+//! the raw protocol level (`list`'s `W`/`F`, `get`'s `err`, `put`'s `X`, the heartbeat).
+//! Conformance to the real scripts is `server/tests/remote_fake.rs`.
 
 use std::time::Duration;
 
@@ -558,8 +559,8 @@ impl Raw {
 }
 
 #[tokio::test]
-async fn spec_list_reports_the_time_and_what_find_could_not_read() {
-    let c = FakeContainer::new(Profile::debian().with_spec(SpecItems::all()));
+async fn list_reports_the_time_and_what_find_could_not_read() {
+    let c = FakeContainer::debian();
     c.freeze(true);
     c.set_time(Mtime::new(1_700_000_000, 0));
     c.write("/app/d/x", "x").unwrap();
@@ -584,10 +585,9 @@ async fn spec_list_reports_the_time_and_what_find_could_not_read() {
     );
     assert!(lines.contains(&"F 0 1"), "{text}");
     assert!(
-        lines
-            .iter()
-            .all(|l| !l.starts_with("W 1") && !l.starts_with("F 1")),
-        "a missing path gives no line: {text}"
+        lines.contains(&"W 1 find: './nope': No such file or directory")
+            && lines.contains(&"F 1 1"),
+        "a missing path gives its W and F lines: {text}"
     );
     assert!(
         text.ends_with("81a4 1 1700000000.000000000 ./ok\n"),
@@ -596,8 +596,8 @@ async fn spec_list_reports_the_time_and_what_find_could_not_read() {
 }
 
 #[tokio::test]
-async fn spec_get_fails_as_a_whole_when_tar_fails() {
-    let c = FakeContainer::new(Profile::busybox().with_spec(SpecItems::all()));
+async fn get_fails_as_a_whole_when_tar_fails() {
+    let c = FakeContainer::busybox();
     c.write("/app/a", "a").unwrap();
     c.write("/app/b", "b").unwrap();
     c.deny(
@@ -611,16 +611,22 @@ async fn spec_get_fails_as_a_whole_when_tar_fails() {
     let (mut raw, _) = Raw::start(&c).await;
     let (status, body) = raw.call("get 6", Some(b"a\nb\nc\n")).await;
     assert_eq!(status, "err");
-    assert!(
-        String::from_utf8_lossy(&body).contains("tar: can't open './b': Permission denied"),
-        "{}",
-        String::from_utf8_lossy(&body)
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        "tar failed (status 1): tar: can't open './b': Permission denied\n\
+         tar: error exit delayed from previous errors\n"
+    );
+    let (status, body) = raw.call("get 2", Some(b"c\n")).await;
+    assert_eq!(
+        (status.as_str(), &body[..]),
+        ("ok", &b""[..]),
+        "missing: skipped"
     );
 }
 
 #[tokio::test]
-async fn spec_put_reports_the_free_space_and_stays_usable() {
-    let c = FakeContainer::new(Profile::debian().with_spec(SpecItems::all()));
+async fn put_reports_the_free_space_and_stays_usable() {
+    let c = FakeContainer::debian();
     c.mount("/app", 3, true, Some(100)).unwrap();
     let (mut raw, _) = Raw::start(&c).await;
     let big = UploadFile {
@@ -637,15 +643,41 @@ async fn spec_put_reports_the_free_space_and_stays_usable() {
     assert_eq!(status, "ok");
     assert_eq!(
         String::from_utf8(body).unwrap(),
-        "X 100 tar: big: Wrote only 100 of 500 bytes\n"
+        "X 100 tar: big: Wrote only 100 of 500 bytes; tar: Exiting with failure status due to previous errors\n"
     );
     assert_eq!(raw.call("ping", None).await.0, "ok");
     assert!(c.tree(ROOT, false).is_empty());
 }
 
+#[tokio::test]
+async fn sum_hashes_regular_files_only() {
+    for (c, escaped) in [
+        (FakeContainer::debian(), "\\"),
+        (FakeContainer::busybox(), ""),
+    ] {
+        c.write("/app/a", "a").unwrap();
+        c.write("/app/back\\slash", "").unwrap();
+        c.symlink("a", "/app/link").unwrap();
+        c.fs(|fs| fs.mkfifo(b"/app/fifo", 0o644, Cred::ROOT))
+            .unwrap();
+        let (mut raw, _) = Raw::start(&c).await;
+        let payload = b"a\nback\\slash\nlink\nfifo\nnope\n.\n";
+        let (status, body) = raw
+            .call(&format!("sum {}", payload.len()), Some(payload))
+            .await;
+        assert_eq!(status, "ok");
+        let want = format!(
+            "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb  ./a\n\
+             {escaped}e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  \
+             ./back\\{escaped}slash\n"
+        );
+        assert_eq!(String::from_utf8(body).unwrap(), want);
+    }
+}
+
 #[tokio::test(start_paused = true)]
-async fn spec_inotify_watcher_beats_every_five_seconds() {
-    let c = FakeContainer::new(Profile::debian().with_inotify().with_spec(SpecItems::all()));
+async fn inotify_watcher_beats_every_five_seconds() {
+    let c = FakeContainer::new(Profile::debian().with_inotify());
     c.mkdir(ROOT).unwrap();
     let argv = scripts::argv(scripts::watch_inotify(), "ferry-watch", &[ROOT, "tok"]);
     let mut p = c.launch(argv).await.unwrap();

@@ -453,7 +453,11 @@ pub(crate) fn redirect_msg(flavor: Flavor, path: &[u8], e: Errno, line: usize) -
             } else {
                 e.to_string()
             };
-            format!("{SH}: can't create {p}: {e}")
+            // ash names the line before (as for cd).
+            format!(
+                "{SH}: line {}: can't create {p}: {e}",
+                line.saturating_sub(1)
+            )
         }
         Flavor::Gnu => {
             let e = if e == Errno::ENOENT {

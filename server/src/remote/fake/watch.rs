@@ -1,6 +1,7 @@
 //! The watcher processes: `watch_inotify.sh` (inotifywait's `E EVENTS ./PATH` lines for
 //! every change of the file system below the root, whoever made it — the container's own
-//! processes through the test API, or ferry's sessions) and `watch_poll.sh` (`find -newer`
+//! processes through the test API, or ferry's sessions — and its guard's `TOKEN alive`
+//! every 5 s) and `watch_poll.sh` (`find -newer`
 //! a marker every interval, `TOKEN tick`, `TOKEN rescan`).
 
 use std::time::Duration;
@@ -20,6 +21,9 @@ pub(crate) enum TapMsg {
     /// The watched root is gone: inotifywait ends.
     Ended,
 }
+
+/// How often the inotify watcher's guard prints `TOKEN alive` (`watch_inotify.sh`).
+pub(crate) const ALIVE_EVERY: Duration = Duration::from_secs(5);
 
 fn exit(code: i32, cleanup: bool) -> Stop {
     Stop::Exit { code, cleanup }
@@ -52,11 +56,11 @@ pub(crate) async fn run_inotify(
                         tx,
                     });
                 }
-                Some((present, st.profile.spec.watch_alive, st.profile.flavor))
+                Some((present, st.profile.flavor))
             }
         }
     };
-    let Some((present, alive, flavor)) = setup else {
+    let Some((present, flavor)) = setup else {
         io.write(format!("{tok} failed cannot enter the sync folder\n").as_bytes())
             .await;
         return exit(2, false);
@@ -75,7 +79,9 @@ pub(crate) async fn run_inotify(
     }
     io.write(b"Setting up watches.  Beware: since -r was given, this may take a while!\nWatches established.\n")
         .await;
-    let mut beat = tokio::time::interval(Duration::from_secs(5));
+    // The guard: `sleep 1` five times, then `TOKEN alive` (every 5 s from the start,
+    // on tokio's clock).
+    let mut beat = tokio::time::interval(ALIVE_EVERY);
     beat.tick().await;
     let mut ended = false;
     loop {
@@ -96,8 +102,7 @@ pub(crate) async fn run_inotify(
                     io.write(format!("{tok} failed inotifywait ended\n").as_bytes()).await;
                 }
             },
-            _ = beat.tick(), if alive && !ended => {
-                // spec-only (8): the guard's heartbeat.
+            _ = beat.tick(), if !ended => {
                 io.write(format!("{tok} alive\n").as_bytes()).await;
             }
         }
