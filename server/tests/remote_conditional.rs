@@ -76,3 +76,57 @@ async fn remote_checksums_match_the_local_hash_and_skip_what_is_no_regular_file(
         assert_eq!(&sums[2..], &[None, None, None, None], "{image}");
     }
 }
+
+#[tokio::test]
+async fn remote_conditional_upload_never_replaces_a_container_edit() {
+    use ferry::remote::{Expect, Mtime, UploadFile};
+    if skip() {
+        return;
+    }
+    let file = |p: &str, c: &str| UploadFile {
+        path: RelPath::new(p).unwrap(),
+        contents: c.as_bytes().to_vec(),
+        mode: 0o644,
+        mtime: Mtime::new(1_700_000_100, 0),
+    };
+    for image in ["busybox", "debian"] {
+        let fs = Rootfs::new(image);
+        fs.sh("printf old > /app/seen && touch -d @1600000000 /app/seen && printf theirs > /app/edited && printf new > /app/appeared");
+        let mut s = fs.session().await;
+        let expect = |p: &RelPath| match p.as_str() {
+            "seen" => Expect::File {
+                size: 3,
+                secs: 1_600_000_000,
+            },
+            // ferry saw "edited" as 3 bytes; the container rewrote it since.
+            "edited" => Expect::File {
+                size: 3,
+                secs: 1_600_000_000,
+            },
+            // ferry saw nothing at "appeared" and "fresh".
+            _ => Expect::Absent,
+        };
+        let files = [
+            file("seen", "mine"),
+            file("edited", "mine"),
+            file("appeared", "mine"),
+            file("fresh", "mine"),
+        ];
+        let report = s.upload_expecting(&files, &expect).await.unwrap();
+        let mut changed: Vec<&str> = report
+            .failed
+            .iter()
+            .filter(|f| f.kind == FileErrorKind::Changed)
+            .map(|f| f.path.as_str())
+            .collect();
+        changed.sort();
+        assert_eq!(changed, ["appeared", "edited"], "{image}: {report:?}");
+        assert_eq!(std::fs::read(fs.app("seen")).unwrap(), b"mine");
+        assert_eq!(std::fs::read(fs.app("fresh")).unwrap(), b"mine");
+        assert_eq!(std::fs::read(fs.app("edited")).unwrap(), b"theirs");
+        assert_eq!(std::fs::read(fs.app("appeared")).unwrap(), b"new");
+        // The session goes on; nothing of the refused files is left staged.
+        s.upload(&[file("later", "x")]).await.unwrap();
+        assert!(fs.app("later").exists());
+    }
+}
