@@ -700,11 +700,23 @@ pub fn local_tree(root: &Path, leave: &[&str]) -> Manifest {
 /// leaving out only what `leave` names. A missing `root` is an empty tree.
 pub async fn remote_tree(env: &Env, pod: &str, root: &str, leave: &[&str]) -> Manifest {
     let script = format!("[ -d {root} ] || exit 0; tar czf - -C {root} .");
-    let out = env
-        .control
-        .run(&env.ns, pod, &["sh", "-c", &script], b"")
-        .await
-        .expect("control run");
+    // A session of a ferry that was just killed may still be removing its staging
+    // folder while tar reads the tree: try again when only that vanished.
+    let mut tries = 0;
+    let out = loop {
+        let out = env
+            .control
+            .run(&env.ns, pod, &["sh", "-c", &script], b"")
+            .await
+            .expect("control run");
+        tries += 1;
+        let staging_vanished = out.stderr.contains(".ferry-tmp-")
+            && out.stderr.contains("No such file or directory");
+        if out.exit_code == 0 || !staging_vanished || tries == 5 {
+            break out;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
     assert_eq!(out.exit_code, 0, "tar in {pod} failed: {}", out.stderr);
     if out.stdout.is_empty() {
         return Manifest::new();
