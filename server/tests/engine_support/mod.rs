@@ -710,8 +710,8 @@ pub async fn remote_tree(env: &Env, pod: &str, root: &str, leave: &[&str]) -> Ma
             .await
             .expect("control run");
         tries += 1;
-        let staging_vanished = out.stderr.contains(".ferry-tmp-")
-            && out.stderr.contains("No such file or directory");
+        let staging_vanished =
+            out.stderr.contains(".ferry-tmp-") && out.stderr.contains("No such file or directory");
         if out.exit_code == 0 || !staging_vanished || tries == 5 {
             break out;
         }
