@@ -35,6 +35,7 @@
 //! may already be in it), and either way nothing may be lost.
 
 mod engine_support;
+mod lsp_support;
 
 use std::time::{Duration, Instant};
 
@@ -68,7 +69,7 @@ async fn files_in(env: &Env, pod: &str) -> usize {
 }
 
 /// One round: its own workspace, pods `a-N` / `b-N` labelled `app: web-N`.
-async fn round(env: &Env, n: usize, image: &str, kill: Kill) -> Result<String, String> {
+async fn round(env: &Env, n: usize, image: &str, kill: Kill, lsp: bool) -> Result<String, String> {
     let app = format!("web-{n}");
     let (a, b) = (format!("a-{n}"), format!("b-{n}"));
     env.pod(&labelled(sync_pod(&a, image), &app)).await;
@@ -104,7 +105,21 @@ async fn round(env: &Env, n: usize, image: &str, kill: Kill) -> Result<String, S
         .set_shaping(0, BANDWIDTH)
         .await
         .expect("shaping");
-    let mut sync = ws.sync(&kubeconfig);
+    // The interrupted ferry: `ferry sync`, or the editor backend `ferry lsp`.
+    let mut sync = (!lsp).then(|| ws.sync(&kubeconfig));
+    let server = lsp.then(|| {
+        lsp_support::Lsp::start(
+            &[ws.root()],
+            &kubeconfig,
+            lsp_support::full(),
+            serde_json::Value::Null,
+        )
+    });
+    let output = |sync: &Option<engine_support::Running>| match (sync, &server) {
+        (Some(s), _) => s.output(),
+        (None, Some(l)) => l.stderr(),
+        (None, None) => String::new(),
+    };
     let t = Instant::now();
     loop {
         let reached = match kill {
@@ -115,18 +130,29 @@ async fn round(env: &Env, n: usize, image: &str, kill: Kill) -> Result<String, S
             break;
         }
         if t.elapsed() > WAIT {
-            return Err(format!("{kill:?} never reached in B\n{}", sync.output()));
+            return Err(format!("{kill:?} never reached in B\n{}", output(&sync)));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    sync.signal(libc::SIGKILL);
+    if let Some(s) = sync.as_mut() {
+        s.signal(libc::SIGKILL);
+    }
+    if let Some(l) = &server {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe {
+            libc::kill(l.pid() as i32, libc::SIGKILL);
+        }
+    }
     let killed_at = env.session_stdin_bytes(&b).await;
-    sync.wait_exit(Duration::from_secs(30))
-        .expect("ferry sync ends on SIGKILL");
+    if let Some(s) = sync.as_mut() {
+        s.wait_exit(Duration::from_secs(30))
+            .expect("ferry sync ends on SIGKILL");
+    }
     env.control.set_shaping(0, 0).await.expect("shaping off");
     let landed = remote_tree(env, &b, "/app", FERRY_STATE).await;
     let landed_files = landed.values().filter(|i| i.kind == 'f').count();
-    let killed_text = sync.output();
+    let killed_text = output(&sync);
+    drop(server);
 
     // The retry.
     let out = ws.sync_once(&kubeconfig);
@@ -135,8 +161,9 @@ async fn round(env: &Env, n: usize, image: &str, kill: Kill) -> Result<String, S
         Kill::Bytes(fraction) => format!("K = {:.0}% = {k} of {total} bytes", fraction * 100.0),
         Kill::Landed(files) => format!("at the batch boundary: {files} files landed"),
     };
+    let who = if lsp { "ferry lsp" } else { "ferry sync" };
     let head = format!(
-        "round {n} ({image}, {at}; killed at {killed_at} of {total} bytes after {:.1} s, \
+        "round {n} ({image}, {who}, {at}; killed at {killed_at} of {total} bytes after {:.1} s, \
          {landed_files} files had landed in B)",
         t.elapsed().as_secs_f64()
     );
@@ -179,9 +206,15 @@ async fn interrupted_initial_sync_never_deletes_local_files() {
         ("busybox", Kill::Landed(2000)),
         ("debian", Kill::Bytes(0.5)),
     ];
-    for (n, (image, kill)) in rounds.into_iter().enumerate() {
+    let rounds = rounds
+        .into_iter()
+        .map(|(image, kill)| (image, kill, false))
+        // The editor backend killed in the middle of the same upload.
+        .chain([("busybox", Kill::Bytes(0.5), true)])
+        .collect::<Vec<_>>();
+    for (n, &(image, kill, lsp)) in rounds.iter().enumerate() {
         let t = Instant::now();
-        match round(&env, n + 1, image, kill).await {
+        match round(&env, n + 1, image, kill, lsp).await {
             Ok(report) => eprintln!("{report} ({:.1} s)", t.elapsed().as_secs_f64()),
             Err(e) => {
                 eprintln!("FAILED {e}\n({:.1} s)", t.elapsed().as_secs_f64());

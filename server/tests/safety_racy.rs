@@ -27,6 +27,7 @@
 //! ```
 
 mod engine_support;
+mod lsp_support;
 
 use std::time::{Duration, Instant};
 
@@ -137,6 +138,46 @@ async fn same_size_same_second_edits_arrive_50_in_a_row_debian_inotify() {
 async fn same_size_same_second_edits_arrive_50_in_a_row_busybox_polling() {
     let _t = Timer::start("same_size_same_second_edits_arrive_50_in_a_row_busybox_polling");
     fifty_in_a_row("busybox", "racy-poll").await;
+}
+
+/// The same with `ferry lsp` (the editor backend runs the same engine): 20 rounds on
+/// debian:inotify, each container edit arriving locally within 10 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_size_same_second_edits_arrive_with_ferry_lsp() {
+    let _t = Timer::start("same_size_same_second_edits_arrive_with_ferry_lsp");
+    let ns = "racy-lsp";
+    let env = Env::start(ns, Exec::V5).await;
+    env.pod(&sync_pod("web", "debian:inotify")).await;
+    let ws = Workspace::new();
+    ws.devspace("web", ns, "src", "/app", "");
+    ws.write("src/other.txt", "unrelated\n");
+    let kubeconfig = env.cluster.kubeconfig();
+    let lsp = lsp_support::Lsp::start(
+        &[ws.root()],
+        &kubeconfig,
+        lsp_support::full(),
+        serde_json::Value::Null,
+    );
+    tokio::task::block_in_place(|| lsp.wait_watching(Duration::from_secs(120)));
+    for i in 0..20 {
+        let (a, b) = (format!("A{i:02}"), format!("B{i:02}"));
+        container_write(&env, "flag.txt", &a).await;
+        assert!(
+            arrives(&ws, "src/flag.txt", &a, ARRIVE).await,
+            "round {i}: {a:?} did not arrive"
+        );
+        container_write(&env, "flag.txt", &b).await;
+        assert!(
+            arrives(&ws, "src/flag.txt", &b, ARRIVE).await,
+            "round {i}: the same-size {b:?} did not arrive; the local file says {:?}",
+            ws.read("src/flag.txt")
+                .map(|v| String::from_utf8_lossy(&v).into_owned())
+        );
+    }
+    let local = local_tree(&ws.path("src"), FERRY_STATE);
+    let remote = remote_tree(&env, "web", "/app", FERRY_STATE).await;
+    engine_support::assert_tree("the container after the loop", &local, &remote, "");
+    lsp.assert_clean_stdout();
 }
 
 /// Sleeps until 50 ms past the next whole second (so that the next two writes, well
