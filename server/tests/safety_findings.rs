@@ -8,23 +8,12 @@ mod engine_support;
 use std::time::{Duration, Instant};
 
 use engine_support::{
-    labelled, local_tree, noise, printed, problems, remote_tree, sync_pod, wait_running_watching,
-    Env, Exec, Manifest, Timer, Workspace, FERRY_STATE,
+    labelled, local_tree, noise, problems, remote_tree, sync_pod, wait_running_watching, Env, Exec,
+    Manifest, Timer, Workspace, FERRY_STATE,
 };
 use ferry_testkit::PodBuilder;
 
 const WAIT: Duration = Duration::from_secs(120);
-
-fn once(ws: &Workspace, env: &Env) -> (String, bool) {
-    let out = ws.sync_once(&env.cluster.kubeconfig());
-    (printed(&out), out.status.success())
-}
-
-fn once_ok(ws: &Workspace, env: &Env, what: &str) -> String {
-    let (text, ok) = once(ws, env);
-    assert!(ok, "{what}: {text}");
-    text
-}
 
 fn local(ws: &Workspace) -> Manifest {
     local_tree(&ws.path("src"), FERRY_STATE)
@@ -65,7 +54,7 @@ async fn reset_guard_does_not_keep_entries_of_transfers_that_failed() {
     ws.write("src/x.txt", "ex\n");
     ws.write("src/y.txt", "why\n");
     ws.write("src/sub/z.txt", "zed\n");
-    let text = once_ok(&ws, &env, "the first sync");
+    let text = ws.once_ok(&env, "the first sync");
     let synced = local(&ws);
     engine_support::assert_tree(
         "the container",
@@ -79,7 +68,7 @@ async fn reset_guard_does_not_keep_entries_of_transfers_that_failed() {
     std::fs::create_dir(ws.path("src")).unwrap();
     env.sh("web", "chown 0:0 /app/x.txt && chmod 600 /app/x.txt")
         .await;
-    let (first, _) = once(&ws, &env);
+    let (first, _) = ws.once(&env);
     let mut without_x = synced.clone();
     without_x.remove("x.txt");
     engine_support::assert_tree(
@@ -92,7 +81,7 @@ async fn reset_guard_does_not_keep_entries_of_transfers_that_failed() {
     // Readable again: the next sync must bring it, not delete it.
     env.sh("web", "chmod 644 /app/x.txt").await;
     let before = container(&env, "web").await;
-    let (text, ok) = once(&ws, &env);
+    let (text, ok) = ws.once(&env);
     let ctx = format!("--- the sync with x.txt unreadable: {first}\n--- the next sync: {text}");
     engine_support::assert_tree(
         "the container (nothing deleted; x.txt is its only copy)",
@@ -132,7 +121,7 @@ async fn unreadable_container_folder_does_not_delete_the_local_subtree() {
     for n in ["a", "b", "c"] {
         ws.write(&format!("src/sub/{n}.txt"), format!("{n}\n"));
     }
-    let text = once_ok(&ws, &env, "the first sync");
+    let text = ws.once_ok(&env, "the first sync");
     let before = local(&ws);
     engine_support::assert_tree(
         "the container",
@@ -144,7 +133,7 @@ async fn unreadable_container_folder_does_not_delete_the_local_subtree() {
     env.sh("web", "chown -R 0:0 /app/sub && chmod 700 /app/sub")
         .await;
     let remote_before = container(&env, "web").await;
-    let (text, _) = once(&ws, &env);
+    let (text, _) = ws.once(&env);
     engine_support::assert_tree("the local tree", &before, &local(&ws), &text);
     engine_support::assert_tree(
         "the container (as root sees it)",
@@ -515,7 +504,7 @@ async fn ctrl_c_during_a_long_initial_sync_stops_ferry_and_loses_nothing() {
     for i in 0..3000u64 {
         ws.write(&format!("src/d{:02}/f{i:04}.bin", i % 20), noise(i, 8192));
     }
-    once_ok(&ws, &env, "the first sync");
+    ws.once_ok(&env, "the first sync");
     let before = local(&ws);
     let total = env.session_stdin_bytes("web-a").await;
 
@@ -548,7 +537,7 @@ async fn ctrl_c_during_a_long_initial_sync_stops_ferry_and_loses_nothing() {
         "ferry sync never stopped after SIGINT\n{interrupted}"
     );
 
-    let (text, ok) = once(&ws, &env);
+    let (text, ok) = ws.once(&env);
     engine_support::assert_tree(
         "the local tree after the restart",
         &before,

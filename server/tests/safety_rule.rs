@@ -25,25 +25,12 @@
 mod engine_support;
 
 use engine_support::{
-    image_pod, labelled, local_tree, now_secs, prefill_script, printed, recognised, remote_tree,
-    set_mtime, sh_as, sync_pod, Env, Exec, ImageFile, Item, Manifest, Timer, Workspace,
-    FERRY_STATE, NOT_RECOGNISED,
+    image_pod, labelled, local_tree, now_secs, prefill_script, recognised, remote_tree, set_mtime,
+    sh_as, sync_pod, Env, Exec, ImageFile, Item, Manifest, Timer, Workspace, FERRY_STATE,
+    NOT_RECOGNISED,
 };
 use ferry_testkit::PodBuilder;
 use serde_json::Value;
-
-/// `ferry sync --once`; returns what it printed (and whether it succeeded).
-fn once(ws: &Workspace, env: &Env) -> (String, bool) {
-    let out = ws.sync_once(&env.cluster.kubeconfig());
-    (printed(&out), out.status.success())
-}
-
-/// `ferry sync --once`, which must succeed (a set-up step).
-fn once_ok(ws: &Workspace, env: &Env, what: &str) -> String {
-    let (text, ok) = once(ws, env);
-    assert!(ok, "{what}: {text}");
-    text
-}
 
 /// The local synced folder.
 fn local(ws: &Workspace) -> Manifest {
@@ -131,9 +118,9 @@ async fn local_edit_survives_a_pod_whose_image_writes_an_older_version() {
     env.pod(&image_pod("web-a", "busybox", "web", &image)).await;
     let ws = workspace(ns);
     checkout(&ws, &image);
-    once_ok(&ws, &env, "the first sync with pod A");
+    ws.once_ok(&env, "the first sync with pod A");
     ws.write("src/x.txt", "ex, edited locally\n");
-    let text = once_ok(&ws, &env, "the edit to pod A");
+    let text = ws.once_ok(&env, "the edit to pod A");
     let before = local(&ws);
     engine_support::assert_tree("pod A", &before, &container(&env, "web-a").await, &text);
 
@@ -146,7 +133,7 @@ async fn local_edit_survives_a_pod_whose_image_writes_an_older_version() {
         "B starts with the image's x.txt"
     );
 
-    let (text, ok) = once(&ws, &env);
+    let (text, ok) = ws.once(&env);
     engine_support::assert_tree(
         "the local tree after syncing with pod B",
         &before,
@@ -174,13 +161,13 @@ async fn deletion_while_stopped_propagates_to_the_same_container() {
     let ws = workspace(ns);
     ws.write("src/x.txt", "ex\n");
     ws.write("src/y.txt", "why\n");
-    let text = once_ok(&ws, &env, "the first sync");
+    let text = ws.once_ok(&env, "the first sync");
     let before = local(&ws);
     engine_support::assert_tree("pod A", &before, &container(&env, "web-a").await, &text);
 
     std::fs::remove_file(ws.path("src/x.txt")).unwrap();
     let expected = without(&before, "x.txt");
-    let (text, ok) = once(&ws, &env);
+    let (text, ok) = ws.once(&env);
     engine_support::assert_tree("the local tree", &expected, &local(&ws), &text);
     engine_support::assert_tree(
         "pod A (x.txt deleted there too)",
@@ -203,7 +190,7 @@ async fn deletion_while_stopped_is_restored_from_a_replaced_container() {
     env.pod(&image_pod("web-a", "busybox", "web", &image)).await;
     let ws = workspace(ns);
     checkout(&ws, &image);
-    let text = once_ok(&ws, &env, "the first sync");
+    let text = ws.once_ok(&env, "the first sync");
     let before = local(&ws);
     engine_support::assert_tree("pod A", &before, &container(&env, "web-a").await, &text);
 
@@ -217,7 +204,7 @@ async fn deletion_while_stopped_is_restored_from_a_replaced_container() {
         "",
     );
 
-    let (text, ok) = once(&ws, &env);
+    let (text, ok) = ws.once(&env);
     engine_support::assert_tree(
         "pod B after the sync (nothing deleted there)",
         &before,
@@ -238,9 +225,9 @@ async fn deletion_while_stopped_is_restored_from_a_replaced_container() {
 /// deleted locally while ferry is stopped. Returns the local tree before the deletion.
 fn image_plus_z(ws: &Workspace, env: &Env, image: &[ImageFile]) -> Manifest {
     checkout(ws, image);
-    once_ok(ws, env, "the first sync");
+    ws.once_ok(env, "the first sync");
     ws.write("src/z.txt", "zed, written locally\n");
-    once_ok(ws, env, "z.txt to the container");
+    ws.once_ok(env, "z.txt to the container");
     local(ws)
 }
 
@@ -268,7 +255,7 @@ async fn restart_with_the_folder_on_the_root_filesystem_is_not_recognised() {
         "the restarted container has the image's folder"
     );
 
-    let (text, ok) = once(&ws, &env);
+    let (text, ok) = ws.once(&env);
     engine_support::assert_tree(
         "the local tree (x.txt restored, z.txt kept)",
         &before,
@@ -298,7 +285,7 @@ async fn restart_with_the_folder_on_an_empty_dir_is_recognised() {
     ws.write("src/x.txt", "ex\n");
     ws.write("src/y.txt", "why\n");
     ws.write("src/d/z.txt", "zed\n");
-    let text = once_ok(&ws, &env, "the first sync");
+    let text = ws.once_ok(&env, "the first sync");
     let before = local(&ws);
     engine_support::assert_tree(
         "the container",
@@ -316,7 +303,7 @@ async fn restart_with_the_folder_on_an_empty_dir_is_recognised() {
         "",
     );
     let expected = without(&before, "x.txt");
-    let (text, ok) = once(&ws, &env);
+    let (text, ok) = ws.once(&env);
     engine_support::assert_tree("the local tree", &expected, &local(&ws), &text);
     engine_support::assert_tree(
         "the container (x.txt deleted)",
@@ -348,7 +335,7 @@ async fn host_path_across_a_pod_replacement_is_recognised() {
     ws.write("src/x.txt", "ex\n");
     ws.write("src/y.txt", "why\n");
     ws.write("src/d/z.txt", "zed\n");
-    let text = once_ok(&ws, &env, "the first sync");
+    let text = ws.once_ok(&env, "the first sync");
     let before = local(&ws);
     engine_support::assert_tree("pod A", &before, &container(&env, "web-a").await, &text);
 
@@ -363,7 +350,7 @@ async fn host_path_across_a_pod_replacement_is_recognised() {
         "",
     );
 
-    let (text, ok) = once(&ws, &env);
+    let (text, ok) = ws.once(&env);
     engine_support::assert_tree(
         "the local tree (the container's deletions came down)",
         &expected,
@@ -416,13 +403,13 @@ async fn host_path_restored_to_an_older_snapshot_is_not_recognised() {
     ws.write("src/x.txt", "ex\n");
     ws.write("src/y.txt", "why\n");
     set_mtime(&ws.path("src/y.txt"), now_secs() - 600);
-    once_ok(&ws, &env, "the first sync");
+    ws.once_ok(&env, "the first sync");
     restore(host.path(), snapshot.path());
     let old = container(&env, "web").await;
 
     ws.write("src/y.txt", "why, edited after the snapshot\n");
     ws.write("src/z.txt", "zed, created after the snapshot\n");
-    let text = once_ok(&ws, &env, "the second sync");
+    let text = ws.once_ok(&env, "the second sync");
     let before = local(&ws);
     engine_support::assert_tree(
         "the container",
@@ -439,7 +426,7 @@ async fn host_path_restored_to_an_older_snapshot_is_not_recognised() {
         "",
     );
 
-    let (text, ok) = once(&ws, &env);
+    let (text, ok) = ws.once(&env);
     engine_support::assert_tree("the local tree", &before, &local(&ws), &text);
     engine_support::assert_tree(
         "the container (the local versions went up)",
@@ -490,7 +477,7 @@ async fn tmp_on_an_empty_dir_does_not_make_a_restarted_root_folder_recognised() 
         "the restarted container has the image's folder"
     );
 
-    let (text, ok) = once(&ws, &env);
+    let (text, ok) = ws.once(&env);
     engine_support::assert_tree(
         "the local tree (x.txt restored, z.txt kept)",
         &before,

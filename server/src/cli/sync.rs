@@ -10,6 +10,7 @@ use tokio::sync::{broadcast, watch};
 use tracing_subscriber::filter::LevelFilter;
 
 use super::{Common, EXIT_CONFIG, EXIT_FAILED, EXIT_LOCKED};
+use crate::config::Config;
 use crate::engine::status::{status_file, write_status_file};
 use crate::engine::{EngineOptions, Notice, StatusHub, SyncTask};
 use crate::state::lock::{LockError, WorkspaceLock};
@@ -21,21 +22,10 @@ pub(super) async fn run(
     once: bool,
     log_level: &str,
 ) -> ExitCode {
-    let Ok(level) = LevelFilter::from_str(log_level) else {
-        eprintln!("ferry: --log-level must be one of off, error, warn, info, debug, trace");
-        return ExitCode::from(EXIT_CONFIG);
-    };
-    let cfg = match common.load() {
-        Ok(c) => c,
+    let (level, cfg) = match load_for_sync(common, log_level) {
+        Ok(v) => v,
         Err(code) => return code,
     };
-    if cfg.sync.is_empty() {
-        eprintln!(
-            "ferry: {} configures no sync paths; nothing to do",
-            cfg.file.display()
-        );
-        return ExitCode::from(EXIT_CONFIG);
-    }
     let workspace = common.workspace();
     let state_dir = match crate::state::state_dir(&workspace) {
         Ok(d) => d,
@@ -151,21 +141,10 @@ pub(super) async fn run(
 /// sessions and prints the plans. Writes nothing: not in the container, not in the
 /// workspace (no `.ferry/` folder, lock, index, status or log file).
 pub(super) async fn dry_run(common: &Common, kube: KubeOverrides, log_level: &str) -> ExitCode {
-    let Ok(level) = LevelFilter::from_str(log_level) else {
-        eprintln!("ferry: --log-level must be one of off, error, warn, info, debug, trace");
-        return ExitCode::from(EXIT_CONFIG);
-    };
-    let cfg = match common.load() {
-        Ok(c) => c,
+    let (level, cfg) = match load_for_sync(common, log_level) {
+        Ok(v) => v,
         Err(code) => return code,
     };
-    if cfg.sync.is_empty() {
-        eprintln!(
-            "ferry: {} configures no sync paths; nothing to do",
-            cfg.file.display()
-        );
-        return ExitCode::from(EXIT_CONFIG);
-    }
     crate::logging::init(None, LevelFilter::OFF, level);
     let state_dir = crate::engine::task::state_dir_of(&common.workspace());
     let hub = StatusHub::new();
@@ -252,4 +231,22 @@ async fn print_notices(mut rx: broadcast::Receiver<Notice>) {
         }
         let _ = out.flush();
     }
+}
+
+/// What `ferry sync` and its dry run both start from: the log level and a config with at
+/// least one sync path; prints why not and returns the exit code otherwise.
+fn load_for_sync(common: &Common, log_level: &str) -> Result<(LevelFilter, Config), ExitCode> {
+    let Ok(level) = LevelFilter::from_str(log_level) else {
+        eprintln!("ferry: --log-level must be one of off, error, warn, info, debug, trace");
+        return Err(ExitCode::from(EXIT_CONFIG));
+    };
+    let cfg = common.load()?;
+    if cfg.sync.is_empty() {
+        eprintln!(
+            "ferry: {} configures no sync paths; nothing to do",
+            cfg.file.display()
+        );
+        return Err(ExitCode::from(EXIT_CONFIG));
+    }
+    Ok((level, cfg))
 }

@@ -209,6 +209,19 @@ impl Workspace {
         wait_output(&mut child, Duration::from_secs(180))
     }
 
+    /// `ferry sync --once`; returns what it printed and whether it succeeded.
+    pub fn once(&self, env: &Env) -> (String, bool) {
+        let out = self.sync_once(&env.cluster.kubeconfig());
+        (printed(&out), out.status.success())
+    }
+
+    /// `ferry sync --once`, which must succeed (a set-up step named `what`).
+    pub fn once_ok(&self, env: &Env, what: &str) -> String {
+        let (text, ok) = self.once(env);
+        assert!(ok, "{what}: {text}");
+        text
+    }
+
     /// Runs `ferry ARGS` in this workspace and waits (3 min max).
     pub fn ferry(&self, kubeconfig: &Path, args: &[&str]) -> Output {
         let mut child = self.command(kubeconfig, args).spawn().expect("spawn ferry");
