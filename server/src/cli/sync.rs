@@ -11,9 +11,8 @@ use tracing_subscriber::filter::LevelFilter;
 
 use super::{Common, EXIT_CONFIG, EXIT_FAILED, EXIT_LOCKED};
 use crate::config::Config;
-use crate::engine::status::{status_file, write_status_file};
+use crate::engine::workspace::{OpenError, Workspace};
 use crate::engine::{EngineOptions, Notice, StatusHub, SyncTask};
-use crate::state::lock::{LockError, WorkspaceLock};
 use crate::target::KubeOverrides;
 
 pub(super) async fn run(
@@ -26,22 +25,14 @@ pub(super) async fn run(
         Ok(v) => v,
         Err(code) => return code,
     };
-    let workspace = common.workspace();
-    let state_dir = match crate::state::state_dir(&workspace) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("ferry: cannot create {}/.ferry: {e}", workspace.display());
-            return ExitCode::from(EXIT_FAILED);
-        }
-    };
     let command = if once {
         "ferry sync --once"
     } else {
         "ferry sync"
     };
-    let lock = match WorkspaceLock::acquire(&state_dir, command) {
-        Ok(l) => l,
-        Err(e @ (LockError::Held(_) | LockError::HeldUnknown)) => {
+    let mut ws = match Workspace::open(&common.workspace(), command, kube) {
+        Ok(ws) => ws,
+        Err(e @ OpenError::Locked(_)) => {
             eprintln!("ferry: {e}");
             return ExitCode::from(EXIT_LOCKED);
         }
@@ -51,7 +42,7 @@ pub(super) async fn run(
         }
     };
     crate::logging::init(
-        Some(&crate::logging::log_file(&state_dir)),
+        Some(&crate::logging::log_file(ws.state_dir())),
         LevelFilter::INFO,
         level,
     );
@@ -60,27 +51,13 @@ pub(super) async fn run(
         cfg.sync.len(),
         cfg.file.display()
     );
-    let hub = StatusHub::new();
-    let writer = tokio::spawn(write_status_file(
-        hub.clone(),
-        state_dir.clone(),
-        Duration::from_millis(100),
-    ));
-    let mut opts = EngineOptions::new(state_dir.clone());
-    opts.kube = kube;
-    let opts = Arc::new(opts);
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let printer = tokio::spawn(print_notices(hub.notices()));
-    let mut handles = Vec::new();
-    for (slot, sync) in cfg.sync.into_iter().enumerate() {
-        match SyncTask::new(slot, sync, opts.clone(), hub.clone()) {
-            Ok(task) => handles.push(tokio::spawn(task.run(once, stop_rx.clone()))),
-            Err(e) => {
-                eprintln!("ferry: {e}");
-                return ExitCode::from(EXIT_CONFIG);
-            }
-        }
+    let printer = tokio::spawn(print_notices(ws.hub().notices()));
+    if let Some(e) = ws.start(cfg.sync, once).into_iter().next() {
+        eprintln!("ferry: {}", e.error);
+        ws.stop(Duration::from_secs(5)).await;
+        return ExitCode::from(EXIT_CONFIG);
     }
+    let stopper = ws.stopper();
     tokio::spawn(async move {
         let mut term =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -96,7 +73,7 @@ pub(super) async fn run(
             _ = tokio::signal::ctrl_c() => {}
             _ = sigterm => {}
         }
-        let _ = stop_tx.send(true);
+        stopper.stop();
         // The sync stops at the next batch boundary (its index is saved there); a second
         // Ctrl-C does not wait for that.
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -104,32 +81,26 @@ pub(super) async fn run(
             std::process::exit(130);
         }
     });
+    let finished = ws.finish().await;
+    // The printer ends once it has shown the last notices (the hub is gone).
+    let _ = tokio::time::timeout(Duration::from_secs(1), printer).await;
     let mut failed = false;
     let mut problems = Vec::new();
-    for h in handles {
-        match h.await {
-            Ok(Ok(summary)) => {
+    for (_, summary) in finished.summaries {
+        match summary {
+            Some(summary) => {
                 // Stopped before the initial sync finished: not a success for --once.
                 failed |= once && summary.interrupted;
                 problems.extend(summary.problems)
             }
-            Ok(Err(_)) | Err(_) => failed = true,
+            None => failed = true,
         }
-    }
-    // Let the printer show the last notices.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    printer.abort();
-    writer.abort();
-    let report = hub.report();
-    if let Ok(json) = serde_json::to_vec_pretty(&report) {
-        let _ = crate::state::write_atomic(&status_file(&state_dir), &json);
     }
     let errors = problems.iter().filter(|p| p.kind == "error").count();
     for p in &problems {
         eprintln!("ferry: {} ({}): {}", p.path, p.kind, p.message);
     }
     tracing::info!("{command} ended");
-    drop(lock);
     if failed || (once && errors > 0) {
         ExitCode::from(EXIT_FAILED)
     } else {
@@ -203,7 +174,9 @@ async fn print_notices(mut rx: broadcast::Receiver<Notice>) {
         };
         let mut out = std::io::stdout().lock();
         match n {
-            Notice::Progress { name, done, total } => {
+            Notice::Progress {
+                name, done, total, ..
+            } => {
                 if tty {
                     let width = 30u64;
                     let filled = (done * width).checked_div(total).unwrap_or(width);

@@ -5,6 +5,7 @@
 //!
 //! | module | job |
 //! |---|---|
+//! | [`workspace`] | [`Workspace`]: the one owner of a workspace folder's sync (lock, status, a task per sync path) |
 //! | [`task`] | [`SyncTask`]: connect, initial sync, continuous sync, reconnect |
 //! | [`execute`] | carrying a [`crate::core::Plan`] out; per-file failures |
 //! | [`landing`] | [`landing::LocalSink`]: downloads stream into local temporary files, committed atomically |
@@ -53,6 +54,7 @@ pub mod racy;
 pub mod status;
 pub mod store;
 pub mod task;
+pub mod workspace;
 
 pub use connect::{Connected, Connector, KubeConnector, PodIdentity};
 pub use execute::{Failure, Outcome, Retry};
@@ -60,3 +62,4 @@ pub use status::{
     FolderState, FolderStatus, Health, Notice, PathState, PathStatus, StatusHub, StatusReport,
 };
 pub use task::{Control, EngineError, EngineOptions, RunSummary, SyncTask};
+pub use workspace::Workspace;

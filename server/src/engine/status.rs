@@ -76,6 +76,13 @@ pub struct FileProblem {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PathStatus {
+    /// The sync path's slot: its place in its workspace's config, from 0 (with `folder`,
+    /// its identity; names need not be unique across folders).
+    #[serde(default)]
+    pub id: usize,
+    /// The workspace folder's URI (`ferry lsp`; absent in `ferry sync`'s status file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folder: Option<String>,
     /// The sync path's name in the config.
     pub name: String,
     /// The local folder.
@@ -120,6 +127,8 @@ impl PathStatus {
     /// A path that has not started.
     pub fn new(name: &str, local_path: &str, container_path: &str) -> PathStatus {
         PathStatus {
+            id: 0,
+            folder: None,
             name: name.to_string(),
             local_path: local_path.to_string(),
             container_path: container_path.to_string(),
@@ -188,6 +197,27 @@ pub struct FolderStatus {
 }
 
 impl StatusReport {
+    /// The report of `paths` and `folders`, now: their health is the paths' (see
+    /// [`StatusReport::health_of`]), an error when a folder's config cannot be used, and
+    /// at least a warning when another process owns a folder.
+    pub fn of(paths: Vec<PathStatus>, folders: Vec<FolderStatus>) -> StatusReport {
+        let mut health = StatusReport::health_of(&paths);
+        if folders.iter().any(|f| f.state == FolderState::ConfigError) {
+            health = Health::Error;
+        } else if health != Health::Error && folders.iter().any(|f| f.state == FolderState::Locked)
+        {
+            health = Health::Warning;
+        }
+        StatusReport {
+            version: STATUS_VERSION,
+            health,
+            pid: std::process::id(),
+            updated: now_ms(),
+            paths,
+            folders,
+        }
+    }
+
     /// The health the paths add up to.
     pub fn health_of(paths: &[PathStatus]) -> Health {
         if paths.is_empty() || paths.iter().all(|p| p.state == PathState::Stopped) {
@@ -214,6 +244,8 @@ pub enum Notice {
     },
     /// Initial sync progress: `done` of `total` files.
     Progress {
+        /// The sync path's slot in its workspace.
+        slot: usize,
         /// The sync path.
         name: String,
         /// Files done.
@@ -237,7 +269,7 @@ pub enum Notice {
 #[derive(Debug)]
 pub struct StatusHub {
     paths: Mutex<BTreeMap<usize, PathStatus>>,
-    folders: Mutex<Vec<FolderStatus>>,
+    folder: Mutex<Option<String>>,
     changed: watch::Sender<u64>,
     notices: broadcast::Sender<Notice>,
 }
@@ -247,7 +279,7 @@ impl StatusHub {
     pub fn new() -> Arc<StatusHub> {
         Arc::new(StatusHub {
             paths: Mutex::new(BTreeMap::new()),
-            folders: Mutex::new(Vec::new()),
+            folder: Mutex::new(None),
             changed: watch::channel(0).0,
             notices: broadcast::channel(1024).0,
         })
@@ -265,12 +297,6 @@ impl StatusHub {
         self.bump();
     }
 
-    /// Sets the workspace folders' states (`ferry lsp`).
-    pub fn set_folders(&self, folders: Vec<FolderStatus>) {
-        *self.folders.lock().unwrap_or_else(|e| e.into_inner()) = folders;
-        self.bump();
-    }
-
     /// Changes the status of path `slot`.
     pub fn update(&self, slot: usize, f: impl FnOnce(&mut PathStatus)) {
         if let Some(p) = self.lock().get_mut(&slot) {
@@ -279,33 +305,25 @@ impl StatusHub {
         self.bump();
     }
 
-    /// The current report.
+    /// The current report (each path with its slot as `id`, and this hub's folder).
     pub fn report(&self) -> StatusReport {
-        let paths: Vec<PathStatus> = self.lock().values().cloned().collect();
-        let folders = self
-            .folders
+        let folder = self.folder.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let paths: Vec<PathStatus> = self
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let mut health = StatusReport::health_of(&paths);
-        if folders.iter().any(|f| f.state == FolderState::ConfigError) {
-            health = Health::Error;
-        } else if health != Health::Error && folders.iter().any(|f| f.state == FolderState::Locked)
-        {
-            health = Health::Warning;
-        }
-        StatusReport {
-            version: STATUS_VERSION,
-            health,
-            pid: std::process::id(),
-            updated: now_ms(),
-            paths,
-            folders: self
-                .folders
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
-        }
+            .iter()
+            .map(|(slot, p)| PathStatus {
+                id: *slot,
+                folder: folder.clone(),
+                ..p.clone()
+            })
+            .collect();
+        StatusReport::of(paths, Vec::new())
+    }
+
+    /// Names the workspace folder (a URI) every path of this hub belongs to.
+    pub fn set_folder(&self, uri: &str) {
+        *self.folder.lock().unwrap_or_else(|e| e.into_inner()) = Some(uri.to_string());
+        self.bump();
     }
 
     /// Subscribes to changes (the value is a change counter).

@@ -599,6 +599,7 @@ impl SyncTask {
             if initial && (last.elapsed() > Duration::from_millis(200) || done == total) {
                 last = Instant::now();
                 hub.notice(Notice::Progress {
+                    slot,
                     name: name.clone(),
                     done,
                     total,

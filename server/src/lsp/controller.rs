@@ -5,11 +5,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tower_lsp_server::ls_types::notification::Notification;
 use tower_lsp_server::ls_types::*;
@@ -18,15 +17,10 @@ use tower_lsp_server::Client;
 use super::progress::{run_progress, ProgressMsg};
 use super::settings::Settings;
 use super::uri::{file_uri, uri_path};
-use crate::config::{self, Config, Loaded, Severity, Span, SyncPath};
-use crate::core::RelPath;
-use crate::engine::status::{status_file, write_status_file, STATUS_VERSION};
-use crate::engine::{
-    Control, EngineOptions, FolderState, FolderStatus, Notice, PathState, StatusHub, StatusReport,
-    SyncTask,
-};
+use crate::config::{self, Config, Loaded, Severity, Span};
+use crate::engine::workspace::{OpenError, Workspace};
+use crate::engine::{FolderState, FolderStatus, Notice, PathState, StatusReport};
 use crate::logging::{LateFile, StderrLevel};
-use crate::state::lock::{LockError, WorkspaceLock};
 
 /// The `ferry/status` notification.
 pub enum StatusNotification {}
@@ -73,17 +67,11 @@ pub enum Event {
     /// A folder's status hub changed.
     StatusChanged,
     /// A folder's engine sent a notice.
-    Notice(Notice),
+    Notice { folder: Uri, notice: Notice },
 }
 
-/// One running sync path.
-struct Running {
-    slot: usize,
-    sync: SyncPath,
-    control: mpsc::UnboundedSender<Control>,
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
+/// What identifies a sync path across folders: its folder's URI and its slot there.
+type PathKey = (String, usize);
 
 /// One workspace folder.
 struct Folder {
@@ -97,10 +85,10 @@ struct Folder {
     config: Option<Config>,
     /// Config diagnostics by file.
     config_diagnostics: BTreeMap<PathBuf, Vec<Diagnostic>>,
-    hub: Option<Arc<StatusHub>>,
-    lock: Option<WorkspaceLock>,
-    running: Vec<Running>,
-    helpers: Vec<JoinHandle<()>>,
+    /// Its sync, while it runs.
+    workspace: Option<Workspace>,
+    /// The tasks that forward the workspace's status changes and notices here.
+    forwarders: Vec<JoinHandle<()>>,
 }
 
 impl Folder {
@@ -115,10 +103,8 @@ impl Folder {
             config_files: Vec::new(),
             config: None,
             config_diagnostics: BTreeMap::new(),
-            hub: None,
-            lock: None,
-            running: Vec::new(),
-            helpers: Vec::new(),
+            workspace: None,
+            forwarders: Vec::new(),
         }
     }
 }
@@ -136,17 +122,18 @@ pub struct Controller {
     caps: ClientCaps,
     init_settings: Settings,
     folders: Vec<Folder>,
-    next_slot: usize,
     log: LateFile,
     /// The log file in use (the first workspace folder's `.ferry/sync.log`).
     log_path: Option<PathBuf>,
     level: StderrLevel,
     /// Diagnostics last published, by URI.
     published: BTreeMap<String, (Uri, Vec<Diagnostic>)>,
-    /// Initial-sync progress per slot.
-    progress: BTreeMap<usize, ProgressTask>,
-    /// Slots whose initial sync of the current connection was reported.
-    progress_seen: BTreeSet<usize>,
+    /// Initial-sync progress per sync path.
+    progress: BTreeMap<PathKey, ProgressTask>,
+    /// Sync paths whose initial sync of the current connection was reported.
+    progress_seen: BTreeSet<PathKey>,
+    /// Progress tokens handed out (each progress has a token of its own).
+    progress_tokens: u64,
     status_dirty: bool,
     initialized: bool,
 }
@@ -191,13 +178,13 @@ impl Controller {
             caps: ClientCaps::default(),
             init_settings: Settings::default(),
             folders: Vec::new(),
-            next_slot: 0,
             log,
             log_path: None,
             level,
             published: BTreeMap::new(),
             progress: BTreeMap::new(),
             progress_seen: BTreeSet::new(),
+            progress_tokens: 0,
             status_dirty: false,
             initialized: false,
         }
@@ -276,7 +263,7 @@ impl Controller {
                     if let Some(i) = self.folders.iter().position(|f| f.uri == uri) {
                         let merged = self.init_settings.merged(&s);
                         self.apply_log_level(&merged);
-                        let first = self.folders[i].hub.is_none()
+                        let first = self.folders[i].workspace.is_none()
                             && self.folders[i].state == FolderState::Stopped
                             && self.folders[i].config_files.is_empty();
                         let changed = self.folders[i].settings.restart_needed(&merged);
@@ -354,7 +341,7 @@ impl Controller {
             Event::StatusChanged => {
                 self.status_dirty = true;
             }
-            Event::Notice(n) => self.notice(n),
+            Event::Notice { folder, notice } => self.notice(&folder, notice),
         }
     }
 
@@ -446,7 +433,7 @@ impl Controller {
 
     /// Loads the folder's config and starts its sync paths.
     async fn start_folder(&mut self, i: usize) {
-        if !self.folders[i].running.is_empty() {
+        if self.folders[i].workspace.is_some() {
             return;
         }
         let f = &mut self.folders[i];
@@ -521,35 +508,24 @@ impl Controller {
             return;
         };
         let f = &mut self.folders[i];
-        let state_dir = match crate::state::state_dir(&f.root) {
-            Ok(d) => d,
+        let mut ws = match Workspace::open(&f.root, "ferry lsp", f.settings.kube()) {
+            Ok(ws) => ws,
             Err(e) => {
-                f.state = FolderState::Stopped;
-                f.message = Some(format!("cannot create {}/.ferry: {e}", f.root.display()));
+                f.state = match e {
+                    OpenError::Locked(_) => FolderState::Locked,
+                    _ => FolderState::Stopped,
+                };
+                f.message = Some(e.to_string());
                 self.status_dirty = true;
                 return;
             }
         };
-        match WorkspaceLock::acquire(&state_dir, "ferry lsp") {
-            Ok(l) => f.lock = Some(l),
-            Err(e @ (LockError::Held(_) | LockError::HeldUnknown)) => {
-                f.state = FolderState::Locked;
-                f.message = Some(e.to_string());
-                self.status_dirty = true;
-                return;
-            }
-            Err(e) => {
-                f.state = FolderState::Stopped;
-                f.message = Some(e.to_string());
-                self.status_dirty = true;
-                return;
-            }
-        }
-        let hub = StatusHub::new();
+        let hub = ws.hub().clone();
+        hub.set_folder(f.uri.as_str());
         // Forward the hub's changes and notices to the controller.
         let mut changes = hub.subscribe();
         let events = self.events.clone();
-        f.helpers.push(tokio::spawn(async move {
+        f.forwarders.push(tokio::spawn(async move {
             while changes.changed().await.is_ok() {
                 if events.send(Event::StatusChanged).is_err() {
                     return;
@@ -558,11 +534,13 @@ impl Controller {
         }));
         let mut notices = hub.notices();
         let events = self.events.clone();
-        f.helpers.push(tokio::spawn(async move {
+        let folder = f.uri.clone();
+        f.forwarders.push(tokio::spawn(async move {
             loop {
                 match notices.recv().await {
-                    Ok(n) => {
-                        if events.send(Event::Notice(n)).is_err() {
+                    Ok(notice) => {
+                        let folder = folder.clone();
+                        if events.send(Event::Notice { folder, notice }).is_err() {
                             return;
                         }
                     }
@@ -571,47 +549,17 @@ impl Controller {
                 }
             }
         }));
-        f.helpers.push(tokio::spawn(write_status_file(
-            hub.clone(),
-            state_dir.clone(),
-            Duration::from_millis(100),
-        )));
-        let mut opts = EngineOptions::new(state_dir);
-        opts.kube = f.settings.kube();
-        let opts = Arc::new(opts);
-        for sync in cfg.sync {
-            let slot = self.next_slot;
-            self.next_slot += 1;
-            let f = &mut self.folders[i];
-            match SyncTask::new(slot, sync.clone(), opts.clone(), hub.clone()) {
-                Ok(mut task) => {
-                    let control = task.controller();
-                    let (stop, stop_rx) = watch::channel(false);
-                    let handle = tokio::spawn(async move {
-                        let _ = task.run(false, stop_rx).await;
-                    });
-                    f.running.push(Running {
-                        slot,
-                        sync,
-                        control,
-                        stop,
-                        task: handle,
-                    });
-                }
-                Err(e) => {
-                    f.config_diagnostics
-                        .entry(sync.origin.file.clone())
-                        .or_default()
-                        .push(diag(
-                            to_lsp_range(&sync.origin),
-                            DiagnosticSeverity::ERROR,
-                            e.to_string(),
-                        ));
-                }
-            }
+        for e in ws.start(cfg.sync, false) {
+            f.config_diagnostics
+                .entry(e.sync.origin.file.clone())
+                .or_default()
+                .push(diag(
+                    to_lsp_range(&e.sync.origin),
+                    DiagnosticSeverity::ERROR,
+                    e.error.to_string(),
+                ));
         }
-        let f = &mut self.folders[i];
-        f.hub = Some(hub);
+        f.workspace = Some(ws);
         f.state = FolderState::Syncing;
         f.message = None;
         self.publish_diagnostics().await;
@@ -621,40 +569,27 @@ impl Controller {
     /// Stops the folder's sync paths (index saved, container processes told to end) and
     /// releases its lock.
     async fn stop_folder(&mut self, i: usize) {
-        let running = std::mem::take(&mut self.folders[i].running);
-        for r in &running {
-            let _ = r.stop.send(true);
-        }
-        for r in running {
-            let mut task = r.task;
-            if tokio::time::timeout(Duration::from_secs(5), &mut task)
-                .await
-                .is_err()
-            {
-                task.abort();
-            }
-            if let Some(p) = self.progress.remove(&r.slot) {
-                let _ = p.tx.send(ProgressMsg::End);
-            }
-        }
         let f = &mut self.folders[i];
-        if let Some(hub) = f.hub.take() {
-            if let Some(dir) = f
-                .lock
-                .as_ref()
-                .map(|_| f.root.join(crate::state::STATE_DIR))
-            {
-                if let Ok(json) = serde_json::to_vec_pretty(&hub.report()) {
-                    let _ = crate::state::write_atomic(&status_file(&dir), &json);
-                }
-            }
+        if let Some(ws) = f.workspace.take() {
+            ws.stop(Duration::from_secs(5)).await;
         }
-        for h in f.helpers.drain(..) {
+        for h in f.forwarders.drain(..) {
             h.abort();
         }
-        f.lock = None;
         if f.state == FolderState::Syncing {
             f.state = FolderState::Stopped;
+        }
+        let uri = f.uri.as_str().to_string();
+        let ended: Vec<PathKey> = self
+            .progress
+            .keys()
+            .filter(|(u, _)| *u == uri)
+            .cloned()
+            .collect();
+        for key in ended {
+            if let Some(p) = self.progress.remove(&key) {
+                let _ = p.tx.send(ProgressMsg::End);
+            }
         }
         self.status_dirty = true;
     }
@@ -676,7 +611,7 @@ impl Controller {
             }
         }
         for i in reload {
-            let was_running = !self.folders[i].running.is_empty()
+            let was_running = self.folders[i].workspace.is_some()
                 || matches!(
                     self.folders[i].state,
                     FolderState::ConfigError | FolderState::NoConfig | FolderState::Locked
@@ -701,13 +636,8 @@ impl Controller {
                 if f.config_files.iter().any(|(p, _)| *p == path) {
                     config_touched.insert(i);
                 }
-                for r in &f.running {
-                    let Ok(rel) = path.strip_prefix(&r.sync.local_path) else {
-                        continue;
-                    };
-                    if let Ok(rel) = RelPath::from_path(rel) {
-                        let _ = r.control.send(Control::Changed(vec![rel]));
-                    }
+                if let Some(ws) = &f.workspace {
+                    ws.changed(&path);
                 }
             }
         }
@@ -723,12 +653,13 @@ impl Controller {
         }
     }
 
-    fn notice(&mut self, n: Notice) {
-        if let Notice::Progress { name, done, total } = n {
-            let Some(slot) = self.slot_of(&name) else {
-                return;
-            };
-            if let Some(p) = self.progress.get_mut(&slot) {
+    fn notice(&mut self, folder: &Uri, n: Notice) {
+        if let Notice::Progress {
+            slot, done, total, ..
+        } = n
+        {
+            let key = (folder.as_str().to_string(), slot);
+            if let Some(p) = self.progress.get_mut(&key) {
                 if done == total || p.last_report.elapsed() >= Duration::from_millis(200) {
                     p.last_report = Instant::now();
                     let _ = p.tx.send(ProgressMsg::Report { done, total });
@@ -737,39 +668,32 @@ impl Controller {
         }
     }
 
-    fn slot_of(&self, name: &str) -> Option<usize> {
-        self.folders
-            .iter()
-            .flat_map(|f| f.running.iter())
-            .find(|r| r.sync.name == name)
-            .map(|r| r.slot)
-    }
-
     /// Starts or ends initial-sync progress as states change. An initial sync that came
     /// and went between two status updates still gets its begin and end.
-    fn update_progress(&mut self, report: &StatusReport, slots: &[usize]) {
+    fn update_progress(&mut self, report: &StatusReport) {
         if !self.caps.progress {
             return;
         }
-        for (p, slot) in report.paths.iter().zip(slots) {
-            let active = self.progress.contains_key(slot);
+        for p in &report.paths {
+            let key: PathKey = (p.folder.clone().unwrap_or_default(), p.id);
+            let active = self.progress.contains_key(&key);
             match p.state {
                 PathState::Connecting | PathState::Error | PathState::Stopped => {
-                    if let Some(t) = self.progress.remove(slot) {
+                    if let Some(t) = self.progress.remove(&key) {
                         let _ = t.tx.send(ProgressMsg::End);
                     }
-                    self.progress_seen.remove(slot);
+                    self.progress_seen.remove(&key);
                 }
                 PathState::InitialSync => {
                     if !active {
-                        self.start_progress(*slot, &p.name);
+                        self.start_progress(key, &p.name);
                     }
                 }
                 PathState::Watching | PathState::Uploading | PathState::Downloading => {
-                    if !active && !self.progress_seen.contains(slot) {
-                        self.start_progress(*slot, &p.name);
+                    if !active && !self.progress_seen.contains(&key) {
+                        self.start_progress(key.clone(), &p.name);
                     }
-                    if let Some(t) = self.progress.remove(slot) {
+                    if let Some(t) = self.progress.remove(&key) {
                         let _ = t.tx.send(ProgressMsg::End);
                     }
                 }
@@ -777,33 +701,29 @@ impl Controller {
         }
     }
 
-    fn start_progress(&mut self, slot: usize, name: &str) {
+    fn start_progress(&mut self, key: PathKey, name: &str) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let token = format!("ferry/initialSync/{slot}");
+        self.progress_tokens += 1;
+        let token = format!("ferry/initialSync/{}", self.progress_tokens);
         let title = format!("ferry: initial sync of {name}");
         tokio::spawn(run_progress(self.client.clone(), token, title, rx));
         self.progress.insert(
-            slot,
+            key.clone(),
             ProgressTask {
                 tx,
                 last_report: Instant::now(),
             },
         );
-        self.progress_seen.insert(slot);
+        self.progress_seen.insert(key);
     }
 
-    /// The combined report of every folder, with the slots of its paths.
-    fn report(&self) -> (StatusReport, Vec<usize>) {
+    /// The combined report of every folder.
+    fn report(&self) -> StatusReport {
         let mut paths = Vec::new();
-        let mut slots = Vec::new();
         let mut folders = Vec::new();
         for f in &self.folders {
-            if let Some(hub) = &f.hub {
-                let r = hub.report();
-                for (p, run) in r.paths.into_iter().zip(f.running.iter()) {
-                    paths.push(p);
-                    slots.push(run.slot);
-                }
+            if let Some(ws) = &f.workspace {
+                paths.extend(ws.hub().report().paths);
             }
             folders.push(FolderStatus {
                 uri: f.uri.as_str().to_string(),
@@ -811,31 +731,13 @@ impl Controller {
                 message: f.message.clone(),
             });
         }
-        let mut health = StatusReport::health_of(&paths);
-        if folders.iter().any(|f| f.state == FolderState::ConfigError) {
-            health = crate::engine::Health::Error;
-        } else if health != crate::engine::Health::Error
-            && folders.iter().any(|f| f.state == FolderState::Locked)
-        {
-            health = crate::engine::Health::Warning;
-        }
-        (
-            StatusReport {
-                version: STATUS_VERSION,
-                health,
-                pid: std::process::id(),
-                updated: crate::engine::status::now_ms(),
-                paths,
-                folders,
-            },
-            slots,
-        )
+        StatusReport::of(paths, folders)
     }
 
     async fn flush_status(&mut self) {
         self.status_dirty = false;
-        let (report, slots) = self.report();
-        self.update_progress(&report, &slots);
+        let report = self.report();
+        self.update_progress(&report);
         self.publish_diagnostics().await;
         if self.initialized {
             self.client
@@ -861,16 +763,20 @@ impl Controller {
                     add(file, d.clone());
                 }
             }
-            let Some(hub) = &f.hub else { continue };
-            let report = hub.report();
-            for (p, run) in report.paths.iter().zip(f.running.iter()) {
+            let Some(ws) = &f.workspace else { continue };
+            let report = ws.hub().report();
+            let syncs: BTreeMap<usize, &config::SyncPath> = ws.sync_paths().collect();
+            for p in &report.paths {
+                let Some(sync) = syncs.get(&p.id) else {
+                    continue;
+                };
                 for problem in &p.problems {
                     let sev = if problem.kind == "error" {
                         DiagnosticSeverity::ERROR
                     } else {
                         DiagnosticSeverity::WARNING
                     };
-                    let path = run.sync.local_path.join(&problem.path);
+                    let path = sync.local_path.join(&problem.path);
                     add(
                         &path,
                         diag(
@@ -883,9 +789,9 @@ impl Controller {
                 if p.state == PathState::Error {
                     if let Some(e) = &p.last_error {
                         add(
-                            &run.sync.origin.file,
+                            &sync.origin.file,
                             diag(
-                                to_lsp_range(&run.sync.origin),
+                                to_lsp_range(&sync.origin),
                                 DiagnosticSeverity::ERROR,
                                 format!("sync {}: {e}", p.name),
                             ),
@@ -964,14 +870,14 @@ impl Controller {
             }
             "ferry.server.resync" => {
                 for i in targets {
-                    for r in &self.folders[i].running {
-                        let _ = r.control.send(Control::Rescan);
+                    if let Some(ws) = &self.folders[i].workspace {
+                        ws.resync();
                     }
                 }
                 Ok(Value::Null)
             }
             "ferry.server.status" => {
-                Ok(serde_json::to_value(self.report().0).unwrap_or(Value::Null))
+                Ok(serde_json::to_value(self.report()).unwrap_or(Value::Null))
             }
             "ferry.server.list" => {
                 let env = |k: &str| std::env::var(k).ok();

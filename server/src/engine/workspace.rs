@@ -1,0 +1,258 @@
+//! [`Workspace`]: the one owner of a workspace folder's sync in this process — its
+//! `.ferry/` lock, its [`StatusHub`] and `.ferry/status.json`, and one [`SyncTask`] per
+//! sync path with its control channel. `ferry sync` and `ferry lsp` both go through it;
+//! neither assembles a sync of its own.
+//!
+//! Sync paths are identified by their *slot* (their place in the config, from 0) within
+//! one workspace, never by name: two workspaces may each have a path called `web`.
+//!
+//! Life: [`Workspace::open`] (state folder, lock, hub, status file writer) →
+//! [`Workspace::start`] (the tasks) → [`Workspace::changed`], [`Workspace::resync`] while
+//! it runs → [`Workspace::stop`] (every task told to stop at its next batch boundary,
+//! waited for, the last status written, the lock released) or, for `--once`,
+//! [`Workspace::finish`] (waits for the tasks to end by themselves).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::status::{status_file, write_status_file};
+use super::task::{Control, EngineError, EngineOptions, RunSummary, SyncTask};
+use super::StatusHub;
+use crate::config::SyncPath;
+use crate::core::RelPath;
+use crate::state::lock::{LockError, WorkspaceLock};
+use crate::target::KubeOverrides;
+
+/// How often `.ferry/status.json` may be rewritten at most.
+const STATUS_FILE_GAP: Duration = Duration::from_millis(100);
+
+/// Why a workspace could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// `.ferry/` could not be created.
+    #[error("cannot create {dir}: {source}")]
+    StateDir {
+        dir: String,
+        source: std::io::Error,
+    },
+    /// Another process owns the workspace.
+    #[error("{0}")]
+    Locked(LockError),
+    /// The lock file could not be used.
+    #[error("{0}")]
+    Lock(LockError),
+}
+
+/// One running sync path.
+struct SyncPathRun {
+    slot: usize,
+    sync: SyncPath,
+    control: mpsc::UnboundedSender<Control>,
+    task: JoinHandle<Result<RunSummary, EngineError>>,
+}
+
+/// A sync path that could not be started (its excludes do not compile, …).
+#[derive(Debug)]
+pub struct StartError {
+    /// Its slot.
+    pub slot: usize,
+    /// The sync path.
+    pub sync: SyncPath,
+    /// Why.
+    pub error: EngineError,
+}
+
+/// How the sync paths of a workspace ended.
+#[derive(Debug, Default)]
+pub struct Finished {
+    /// Per slot: the task's summary, or `None` when it failed or was aborted.
+    pub summaries: Vec<(usize, Option<RunSummary>)>,
+}
+
+/// The owner of one workspace folder's sync (see the module doc).
+pub struct Workspace {
+    root: PathBuf,
+    state_dir: PathBuf,
+    lock: Option<WorkspaceLock>,
+    hub: Arc<StatusHub>,
+    opts: Arc<EngineOptions>,
+    stop: watch::Sender<bool>,
+    paths: Vec<SyncPathRun>,
+    writer: JoinHandle<()>,
+}
+
+impl Workspace {
+    /// Opens the workspace at `root` for `owner` (what the lock file names, e.g.
+    /// `ferry sync`): creates `.ferry/`, takes its lock, starts the status file writer.
+    /// Must run inside a tokio runtime.
+    pub fn open(root: &Path, owner: &str, kube: KubeOverrides) -> Result<Workspace, OpenError> {
+        let state_dir = crate::state::state_dir(root).map_err(|source| OpenError::StateDir {
+            dir: root.join(crate::state::STATE_DIR).display().to_string(),
+            source,
+        })?;
+        let lock = WorkspaceLock::acquire(&state_dir, owner).map_err(|e| match e {
+            LockError::Held(_) | LockError::HeldUnknown => OpenError::Locked(e),
+            e => OpenError::Lock(e),
+        })?;
+        let hub = StatusHub::new();
+        let writer = tokio::spawn(write_status_file(
+            hub.clone(),
+            state_dir.clone(),
+            STATUS_FILE_GAP,
+        ));
+        let mut opts = EngineOptions::new(state_dir.clone());
+        opts.kube = kube;
+        Ok(Workspace {
+            root: root.to_path_buf(),
+            state_dir,
+            lock: Some(lock),
+            hub,
+            opts: Arc::new(opts),
+            stop: watch::channel(false).0,
+            paths: Vec::new(),
+            writer,
+        })
+    }
+
+    /// Starts one task per sync path (slots in config order); `once` ends each after its
+    /// initial sync. Returns the paths that could not start; the others run.
+    pub fn start(&mut self, sync: Vec<SyncPath>, once: bool) -> Vec<StartError> {
+        let mut errors = Vec::new();
+        for (slot, sync) in sync.into_iter().enumerate() {
+            match SyncTask::new(slot, sync.clone(), self.opts.clone(), self.hub.clone()) {
+                Ok(mut task) => {
+                    let control = task.controller();
+                    let stop = self.stop.subscribe();
+                    self.paths.push(SyncPathRun {
+                        slot,
+                        sync,
+                        control,
+                        task: tokio::spawn(task.run(once, stop)),
+                    });
+                }
+                Err(error) => errors.push(StartError { slot, sync, error }),
+            }
+        }
+        errors
+    }
+
+    /// The workspace folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Its `.ferry/` folder.
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// Its live status.
+    pub fn hub(&self) -> &Arc<StatusHub> {
+        &self.hub
+    }
+
+    /// The running sync paths: slot and config entry.
+    pub fn sync_paths(&self) -> impl Iterator<Item = (usize, &SyncPath)> {
+        self.paths.iter().map(|p| (p.slot, &p.sync))
+    }
+
+    /// Whether any sync path runs.
+    pub fn is_running(&self) -> bool {
+        !self.paths.is_empty()
+    }
+
+    /// Tells the sync path that holds the absolute `path` that it changed (a save in
+    /// the editor, a change the client's watcher saw). Returns whether one holds it.
+    pub fn changed(&self, path: &Path) -> bool {
+        let mut held = false;
+        for p in &self.paths {
+            let Ok(rel) = path.strip_prefix(&p.sync.local_path) else {
+                continue;
+            };
+            if let Ok(rel) = RelPath::from_path(rel) {
+                held = true;
+                let _ = p.control.send(Control::Changed(vec![rel]));
+            }
+        }
+        held
+    }
+
+    /// Asks every sync path to compare both sides again.
+    pub fn resync(&self) {
+        for p in &self.paths {
+            let _ = p.control.send(Control::Rescan);
+        }
+    }
+
+    /// A handle that asks every sync path to stop at its next batch boundary (for a
+    /// signal handler; [`Workspace::finish`] then waits for them).
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.stop.clone())
+    }
+
+    /// Waits for every sync path to end by itself (`--once`, or after a
+    /// [`Stopper::stop`]), writes the last status and releases the lock.
+    pub async fn finish(mut self) -> Finished {
+        let mut out = Finished::default();
+        for p in std::mem::take(&mut self.paths) {
+            out.summaries.push((p.slot, p.task.await.ok().and_then(Result::ok)));
+        }
+        self.close();
+        out
+    }
+
+    /// Stops every sync path (each saves its index at its next batch boundary; one that
+    /// does not end within `grace` is aborted), writes the last status and releases the
+    /// lock.
+    pub async fn stop(mut self, grace: Duration) {
+        let _ = self.stop.send(true);
+        for p in std::mem::take(&mut self.paths) {
+            let mut task = p.task;
+            if tokio::time::timeout(grace, &mut task).await.is_err() {
+                tracing::warn!(
+                    "{}: sync path {} did not stop within {grace:?}; aborted",
+                    self.root.display(),
+                    p.sync.name
+                );
+                task.abort();
+            }
+        }
+        self.close();
+    }
+
+    /// The last status file (the writer is ended first, so it cannot overwrite it) and
+    /// the lock.
+    fn close(&mut self) {
+        self.writer.abort();
+        if let Ok(json) = serde_json::to_vec_pretty(&self.hub.report()) {
+            if let Err(e) = crate::state::write_atomic(&status_file(&self.state_dir), &json) {
+                tracing::warn!("cannot write the last status: {e}");
+            }
+        }
+        if let Some(lock) = self.lock.take() {
+            lock.release();
+        }
+    }
+}
+
+impl Drop for Workspace {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        self.writer.abort();
+    }
+}
+
+/// Asks a [`Workspace`]'s sync paths to stop (cloneable, for signal handlers).
+#[derive(Clone)]
+pub struct Stopper(watch::Sender<bool>);
+
+impl Stopper {
+    /// Stop at the next batch boundary.
+    pub fn stop(&self) {
+        let _ = self.0.send(true);
+    }
+}
