@@ -12,6 +12,7 @@ use tracing_subscriber::filter::LevelFilter;
 use super::{Common, EXIT_CONFIG, EXIT_FAILED, EXIT_LOCKED};
 use crate::config::Config;
 use crate::engine::workspace::{OpenError, Workspace};
+use crate::engine::ProblemKind;
 use crate::engine::{EngineOptions, Notice, StatusHub, SyncTask};
 use crate::target::KubeOverrides;
 
@@ -96,7 +97,10 @@ pub(super) async fn run(
             None => failed = true,
         }
     }
-    let errors = problems.iter().filter(|p| p.kind == "error").count();
+    let errors = problems
+        .iter()
+        .filter(|p| p.kind == ProblemKind::Error)
+        .count();
     for p in &problems {
         eprintln!("ferry: {} ({}): {}", p.path, p.kind, p.message);
     }

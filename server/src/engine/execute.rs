@@ -17,6 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Instant;
 
+use super::status::ProblemKind;
 use crate::core::{
     Action, Deletion, Entry, EntryKind, Index, Item, Plan, RelPath, Side, Snapshot, Tolerance,
 };
@@ -53,8 +54,8 @@ pub enum Retry {
 pub struct Failure {
     /// The path (relative to the sync folder; a readable rendering for invalid names).
     pub path: String,
-    /// `error` or `conflict` (see [`super::status::FileProblem::kind`]).
-    pub kind: &'static str,
+    /// What kind of problem.
+    pub kind: ProblemKind,
     /// What went wrong and what to do.
     pub message: String,
     /// What the engine retries.
@@ -66,7 +67,7 @@ impl Failure {
     pub fn remote(e: &FileError, retry: Retry) -> Failure {
         Failure {
             path: e.path.clone(),
-            kind: "error",
+            kind: ProblemKind::Error,
             message: format!("in the container: {}", e.message),
             retry,
         }
@@ -76,7 +77,7 @@ impl Failure {
     pub fn local(e: &local::LocalError, retry: Retry) -> Failure {
         Failure {
             path: e.path.clone(),
-            kind: "error",
+            kind: ProblemKind::Error,
             message: format!("locally: {}", e.message),
             retry,
         }
@@ -342,7 +343,7 @@ impl Executor<'_> {
                         // No mv: the next full scan uploads the new folder instead.
                         Err(SessionError::Unsupported { why, .. }) => out.failures.push(Failure {
                             path: from.to_string(),
-                            kind: "error",
+                            kind: ProblemKind::Error,
                             message: format!("renaming in the container: {why}"),
                             retry: Retry::Upload,
                         }),
@@ -364,7 +365,7 @@ impl Executor<'_> {
                     for i in held {
                         out.failures.push(Failure {
                             path: i.path.to_string(),
-                            kind: "error",
+                            kind: ProblemKind::Error,
                             message: "not uploaded: the container's version could not be \
                                       saved locally first, so it is kept in the container"
                                 .into(),
@@ -393,7 +394,7 @@ impl Executor<'_> {
                     for i in held {
                         out.failures.push(Failure {
                             path: i.path.to_string(),
-                            kind: "error",
+                            kind: ProblemKind::Error,
                             message: "not downloaded: the local version could not be moved \
                                       aside first, so it is kept"
                                 .into(),
@@ -650,7 +651,7 @@ impl Executor<'_> {
         for e in &d.errors {
             out.failures.push(Failure {
                 path: e.path.clone(),
-                kind: "error",
+                kind: ProblemKind::Error,
                 message: format!(
                     "not uploaded: the container's version could not be read to keep it in \
                      the trash first ({})",
@@ -732,7 +733,7 @@ impl Executor<'_> {
         }
         out.failures.push(Failure {
             path: path.to_string(),
-            kind: "error",
+            kind: ProblemKind::Error,
             message: format!(
                 "the container's version kept changing while ferry saved it as {copy}; it is \
                  kept in the container, and the local version is not uploaded over it"
@@ -797,7 +798,7 @@ impl Executor<'_> {
                 if dirs.iter().any(|p| f.path == p.as_str()) {
                     out.failures.push(Failure {
                         path: f.path.clone(),
-                        kind: "error",
+                        kind: ProblemKind::Error,
                         message: format!(
                             "deleted locally but kept in the container: {}",
                             f.message
@@ -839,7 +840,7 @@ impl Executor<'_> {
             } else {
                 out.failures.extend(errors.iter().map(|e| Failure {
                     path: e.path.clone(),
-                    kind: "error",
+                    kind: ProblemKind::Error,
                     message: format!("deleted in the container but kept locally: {}", e.message),
                     retry: Retry::Never,
                 }));

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use super::status::ProblemKind;
 use crate::core::{same_version, Entry, Item, RelPath, Side, Tolerance};
 use crate::local::{self, LocalError, Origin, Place, Reason, TempFile, Trash};
 use crate::remote::{DownloadSink, DownloadedEntry, IncomingFile};
@@ -142,7 +143,7 @@ impl DownloadSink for LocalSink<'_> {
                     Ok(_) => self.kept.push(e.path.clone()),
                     Err(err) => self.failures.push(Failure {
                         path: e.path.to_string(),
-                        kind: "error",
+                        kind: ProblemKind::Error,
                         message: format!(
                             "not uploaded: the container's version could not be kept in the \
                              trash first ({})",
@@ -170,7 +171,7 @@ impl DownloadSink for LocalSink<'_> {
             let copy = conflict_copy_name(self.root, &e.path, Side::Remote);
             self.failures.push(Failure {
                 path: e.path.to_string(),
-                kind: "conflict",
+                kind: ProblemKind::Conflict,
                 message: format!(
                     "changed locally while the container's version was being fetched; the \
                      local version is kept and the container's version saved as {copy}"
@@ -293,7 +294,7 @@ mod tests {
             b"container"
         );
         assert_eq!(sink.failures.len(), 1);
-        assert_eq!(sink.failures[0].kind, "conflict");
+        assert_eq!(sink.failures[0].kind, ProblemKind::Conflict);
         // g: unchanged locally, so replaced, and booked with its content hash.
         let (file, entry) = arrive(&mut sink, &rel("g"), b"container");
         assert!(sink.finish(file, &entry));

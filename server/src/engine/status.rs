@@ -60,14 +60,49 @@ pub enum PathState {
     Stopped,
 }
 
+/// What kind of problem a file has (`docs/protocol.md`, "Problem kinds", says what each
+/// means and what resolves it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ProblemKind {
+    /// A transfer failed (retried where it can be).
+    Error,
+    /// Both sides changed the file: the local version was kept, the container's saved as
+    /// a `*.ferry-conflict-remote` copy.
+    Conflict,
+    /// The container's version is newer than the local one at the first sync: kept
+    /// local, not overwritten.
+    RemoteNewer,
+    /// The container side tried to change a file that configures ferry: refused.
+    Protected,
+}
+
+impl ProblemKind {
+    /// The documented word (`error`, `conflict`, `remoteNewer`, `protected`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemKind::Error => "error",
+            ProblemKind::Conflict => "conflict",
+            ProblemKind::RemoteNewer => "remoteNewer",
+            ProblemKind::Protected => "protected",
+        }
+    }
+}
+
+impl std::fmt::Display for ProblemKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A problem with one file (a per-file error, a conflict, a newer remote file).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FileProblem {
     /// The path relative to the sync path's local folder.
     pub path: String,
-    /// `error` (a transfer failed), `conflict`, or `remoteNewer`.
-    pub kind: String,
+    /// What kind of problem.
+    pub kind: ProblemKind,
     /// What happened and what to do.
     pub message: String,
 }
@@ -307,7 +342,11 @@ impl StatusHub {
 
     /// The current report (each path with its slot as `id`, and this hub's folder).
     pub fn report(&self) -> StatusReport {
-        let folder = self.folder.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let folder = self
+            .folder
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let paths: Vec<PathStatus> = self
             .lock()
             .iter()

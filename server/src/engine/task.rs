@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, watch};
 
+use super::status::ProblemKind;
 use crate::config::{Pattern, SyncPath};
 use crate::core::{
     plan_local_changes, plan_remote_changes, Action, ExcludeError, ExcludeSet, Index, Plan,
@@ -702,7 +703,7 @@ impl SyncTask {
                 c.path.to_string(),
                 Failure {
                     path: c.path.to_string(),
-                    kind: "conflict",
+                    kind: ProblemKind::Conflict,
                     message,
                     retry: Retry::Never,
                 },
@@ -714,7 +715,7 @@ impl SyncTask {
                     skipped.path.to_string(),
                     Failure {
                         path: skipped.path.to_string(),
-                        kind: "conflict",
+                        kind: ProblemKind::Conflict,
                         message: "deleted on one side but kept on the other: the folder holds \
                                   something that may not be deleted (excluded, new or changed \
                                   files)"
@@ -728,7 +729,7 @@ impl SyncTask {
                     skipped.path.to_string(),
                     Failure {
                         path: skipped.path.to_string(),
-                        kind: "protected",
+                        kind: ProblemKind::Protected,
                         message: "the container changed or deleted this file, which configures \
                                   ferry; ferry never applies the container's changes to it \
                                   (the local version stays as it is)"
@@ -743,7 +744,7 @@ impl SyncTask {
                 r.path.to_string(),
                 Failure {
                     path: r.path.to_string(),
-                    kind: "remoteNewer",
+                    kind: ProblemKind::RemoteNewer,
                     message: "the container has a newer version; ferry never overwrites a \
                               local file with a remote one at start (initialSync: merge) — \
                               delete or touch the local file to choose"
@@ -800,7 +801,7 @@ impl SyncTask {
             .values()
             .map(|f| FileProblem {
                 path: f.path.clone(),
-                kind: f.kind.to_string(),
+                kind: f.kind,
                 message: f.message.clone(),
             })
             .collect()

@@ -35,10 +35,7 @@ const STATUS_FILE_GAP: Duration = Duration::from_millis(100);
 pub enum OpenError {
     /// `.ferry/` could not be created.
     #[error("cannot create {dir}: {source}")]
-    StateDir {
-        dir: String,
-        source: std::io::Error,
-    },
+    StateDir { dir: String, source: std::io::Error },
     /// Another process owns the workspace.
     #[error("{0}")]
     Locked(LockError),
@@ -199,7 +196,8 @@ impl Workspace {
     pub async fn finish(mut self) -> Finished {
         let mut out = Finished::default();
         for p in std::mem::take(&mut self.paths) {
-            out.summaries.push((p.slot, p.task.await.ok().and_then(Result::ok)));
+            out.summaries
+                .push((p.slot, p.task.await.ok().and_then(Result::ok)));
         }
         self.close();
         out

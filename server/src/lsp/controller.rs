@@ -19,6 +19,7 @@ use super::settings::Settings;
 use super::uri::{file_uri, uri_path};
 use crate::config::{self, Config, Loaded, Severity, Span};
 use crate::engine::workspace::{OpenError, Workspace};
+use crate::engine::ProblemKind;
 use crate::engine::{FolderState, FolderStatus, Notice, PathState, StatusReport};
 use crate::logging::{LateFile, StderrLevel};
 
@@ -67,7 +68,10 @@ pub enum Event {
     /// A folder's status hub changed.
     StatusChanged,
     /// A folder's engine sent a notice.
-    Notice { folder: Uri, notice: Notice },
+    Notice {
+        folder: Uri,
+        notice: Notice,
+    },
 }
 
 /// What identifies a sync path across folders: its folder's URI and its slot there.
@@ -771,7 +775,7 @@ impl Controller {
                     continue;
                 };
                 for problem in &p.problems {
-                    let sev = if problem.kind == "error" {
+                    let sev = if problem.kind == ProblemKind::Error {
                         DiagnosticSeverity::ERROR
                     } else {
                         DiagnosticSeverity::WARNING
@@ -876,9 +880,7 @@ impl Controller {
                 }
                 Ok(Value::Null)
             }
-            "ferry.server.status" => {
-                Ok(serde_json::to_value(self.report()).unwrap_or(Value::Null))
-            }
+            "ferry.server.status" => Ok(serde_json::to_value(self.report()).unwrap_or(Value::Null)),
             "ferry.server.list" => {
                 let env = |k: &str| std::env::var(k).ok();
                 let list: Vec<Value> = targets
