@@ -122,7 +122,13 @@ async fn one_owner_per_workspace_and_list() {
     let out = ws.ferry(&kubeconfig, &["list"]);
     assert!(out.status.success());
     let t = text(&out);
-    for part in ["/app", "labels app=web", "node_modules/", "*.log", "Merge"] {
+    for part in [
+        "/app",
+        "labels app=web",
+        "node_modules/",
+        "*.log",
+        "initial sync:    merge",
+    ] {
         assert!(t.contains(part), "list shows {part}: {t}");
     }
     let status = ws.ferry(&kubeconfig, &["status"]);

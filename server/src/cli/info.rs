@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use super::{Common, EXIT_CONFIG, EXIT_FAILED};
-use crate::engine::status::{now_ms, status_file, PathState, StatusReport};
+use crate::engine::status::{now_ms, status_file, StatusReport};
 use crate::state::lock::WorkspaceLock;
 use crate::target::{describe_selector, KubeOverrides};
 
@@ -58,7 +58,7 @@ pub(super) fn list(common: &Common, json: bool) -> ExitCode {
         println!("    excluded:        {}", patterns(&s.excludes.both));
         println!("    upload-excluded: {}", patterns(&s.excludes.upload));
         println!("    download-excl.:  {}", patterns(&s.excludes.download));
-        println!("    initial sync:    {:?}", s.initial_sync);
+        println!("    initial sync:    {}", s.initial_sync.config_name());
         let dirs = match (s.upload, s.download) {
             (true, true) => "both ways",
             (true, false) => "upload only",
@@ -68,15 +68,6 @@ pub(super) fn list(common: &Common, json: bool) -> ExitCode {
         println!("    directions:      {dirs}");
     }
     ExitCode::SUCCESS
-}
-
-fn ago(ms: u64) -> String {
-    let s = now_ms().saturating_sub(ms) / 1000;
-    match s {
-        0..=59 => format!("{s} s ago"),
-        60..=3599 => format!("{} min ago", s / 60),
-        _ => format!("{} h ago", s / 3600),
-    }
 }
 
 /// `ferry status`: the seed's `status sync`, from the status file the running sync keeps.
@@ -114,46 +105,10 @@ pub(super) fn status(common: &Common, json: bool) -> ExitCode {
             ExitCode::from(EXIT_FAILED)
         };
     };
-    if running.is_none() {
-        println!("last status, {}:", ago(report.updated));
-    }
-    println!("health: {:?}", report.health);
-    for p in &report.paths {
-        let state = if running.is_none() && p.state != PathState::Stopped {
-            "stopped".to_string()
-        } else {
-            format!("{:?}", p.state)
-        };
-        println!();
-        println!("  {}: {state}", p.name);
-        println!("    {} ⇄ {}", p.local_path, p.container_path);
-        if let (Some(pod), Some(c)) = (&p.pod, &p.container) {
-            println!("    pod {pod}, container {c}");
-        }
-        println!(
-            "    uploaded {}, downloaded {}, deleted {}{}{}",
-            p.uploaded,
-            p.downloaded,
-            p.deleted,
-            if p.pending > 0 {
-                format!(", {} pending", p.pending)
-            } else {
-                String::new()
-            },
-            p.last_activity
-                .map(|t| format!("; last activity {}", ago(t)))
-                .unwrap_or_default()
-        );
-        if let Some(e) = &p.last_error {
-            println!("    last error: {e}");
-        }
-        if p.problem_count > 0 {
-            println!("    {} problems:", p.problem_count);
-            for f in &p.problems {
-                println!("      {} ({}): {}", f.path, f.kind, f.message);
-            }
-        }
-    }
+    print!(
+        "{}",
+        super::status_text::render(&report, running.as_deref(), now_ms())
+    );
     if running.is_some() {
         ExitCode::SUCCESS
     } else {

@@ -13,6 +13,7 @@
 
 mod info;
 mod restore;
+mod status_text;
 mod sync;
 
 use std::path::PathBuf;

@@ -59,8 +59,8 @@ pub mod workspace;
 pub use connect::{Connected, Connector, KubeConnector, PodIdentity};
 pub use execute::{Failure, Outcome, Retry};
 pub use status::{
-    FolderState, FolderStatus, Health, Notice, PathState, PathStatus, ProblemKind, StatusHub,
-    StatusReport,
+    FileProblem, FolderState, FolderStatus, Health, Notice, PathState, PathStatus, ProblemKind,
+    StatusHub, StatusReport,
 };
 pub use task::{Control, EngineError, EngineOptions, RunSummary, SyncTask};
 pub use workspace::Workspace;

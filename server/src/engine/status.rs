@@ -40,6 +40,18 @@ pub enum Health {
     Stopped,
 }
 
+impl Health {
+    /// The documented word (`ok`, `warning`, `error`, `stopped`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Ok => "ok",
+            Health::Warning => "warning",
+            Health::Error => "error",
+            Health::Stopped => "stopped",
+        }
+    }
+}
+
 /// What one sync path is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -58,6 +70,21 @@ pub enum PathState {
     Error,
     /// Not running.
     Stopped,
+}
+
+impl PathState {
+    /// The documented word (`connecting`, `initialSync`, `watching`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PathState::Connecting => "connecting",
+            PathState::InitialSync => "initialSync",
+            PathState::Watching => "watching",
+            PathState::Uploading => "uploading",
+            PathState::Downloading => "downloading",
+            PathState::Error => "error",
+            PathState::Stopped => "stopped",
+        }
+    }
 }
 
 /// What kind of problem a file has (`docs/protocol.md`, "Problem kinds", says what each
@@ -217,6 +244,19 @@ pub enum FolderState {
     Locked,
     /// Not running.
     Stopped,
+}
+
+impl FolderState {
+    /// The documented word (`syncing`, `noConfig`, `configError`, `locked`, `stopped`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FolderState::Syncing => "syncing",
+            FolderState::NoConfig => "noConfig",
+            FolderState::ConfigError => "configError",
+            FolderState::Locked => "locked",
+            FolderState::Stopped => "stopped",
+        }
+    }
 }
 
 /// One workspace folder of `ferry lsp`.
@@ -413,6 +453,50 @@ pub async fn write_status_file(
         tokio::time::sleep(min_gap).await;
         if rx.changed().await.is_err() {
             return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One name per concept: every state's word is the one the payload carries.
+    #[test]
+    fn every_word_is_the_serialised_one() {
+        fn check<T: Serialize>(v: T, word: &str) {
+            assert_eq!(serde_json::to_value(v).unwrap(), word);
+        }
+        for h in [Health::Ok, Health::Warning, Health::Error, Health::Stopped] {
+            check(h, h.as_str());
+        }
+        for p in [
+            PathState::Connecting,
+            PathState::InitialSync,
+            PathState::Watching,
+            PathState::Uploading,
+            PathState::Downloading,
+            PathState::Error,
+            PathState::Stopped,
+        ] {
+            check(p, p.as_str());
+        }
+        for f in [
+            FolderState::Syncing,
+            FolderState::NoConfig,
+            FolderState::ConfigError,
+            FolderState::Locked,
+            FolderState::Stopped,
+        ] {
+            check(f, f.as_str());
+        }
+        for k in [
+            ProblemKind::Error,
+            ProblemKind::Conflict,
+            ProblemKind::RemoteNewer,
+            ProblemKind::Protected,
+        ] {
+            check(k, k.as_str());
         }
     }
 }
