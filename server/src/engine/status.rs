@@ -443,11 +443,23 @@ pub async fn write_status_file(
 ) {
     let mut rx = hub.subscribe();
     let path = status_file(&state_dir);
+    // What was last written, but for its time: a report that changed nothing else is
+    // not written again (an idle sync writes nothing).
+    let mut written: Option<StatusReport> = None;
     loop {
         let report = hub.report();
-        if let Ok(json) = serde_json::to_vec_pretty(&report) {
-            if let Err(e) = crate::state::write_atomic(&path, &json) {
-                tracing::warn!("cannot write {}: {e}", path.display());
+        let same = written.as_ref().is_some_and(|w| {
+            w == &StatusReport {
+                updated: w.updated,
+                ..report.clone()
+            }
+        });
+        if !same {
+            if let Ok(json) = serde_json::to_vec_pretty(&report) {
+                match crate::state::write_atomic(&path, &json) {
+                    Ok(()) => written = Some(report),
+                    Err(e) => tracing::warn!("cannot write {}: {e}", path.display()),
+                }
             }
         }
         tokio::time::sleep(min_gap).await;
@@ -498,5 +510,46 @@ mod tests {
         ] {
             check(k, k.as_str());
         }
+    }
+
+    /// The status file is written when the status changes, and not when only its time
+    /// would (an idle sync writes nothing under `.ferry/`).
+    #[tokio::test]
+    async fn the_status_file_is_written_only_when_the_status_changes() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let hub = StatusHub::new();
+        hub.register(0, PathStatus::new("web", "/w", "/app"));
+        let writer = tokio::spawn(write_status_file(
+            hub.clone(),
+            dir.path().to_path_buf(),
+            std::time::Duration::from_millis(10),
+        ));
+        let file = status_file(dir.path());
+        let ino = || std::fs::metadata(&file).ok().map(|m| m.ino());
+        let t = std::time::Instant::now();
+        while ino().is_none() {
+            assert!(
+                t.elapsed() < std::time::Duration::from_secs(10),
+                "a first status file"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let first = ino();
+        for _ in 0..5 {
+            hub.update(0, |_| {});
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        }
+        assert_eq!(ino(), first, "an unchanged status was written again");
+        hub.update(0, |p| p.uploaded = 1);
+        let t = std::time::Instant::now();
+        while ino() == first {
+            assert!(
+                t.elapsed() < std::time::Duration::from_secs(10),
+                "a change is written"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        writer.abort();
     }
 }

@@ -51,6 +51,8 @@ pub struct IndexStore {
     file: PathBuf,
     local_path: String,
     container_path: String,
+    /// The bytes last written to `file`, if that write succeeded (shared by clones).
+    written: std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>>,
 }
 
 /// A file name for `name` (sync path names may hold `/` and `#`).
@@ -75,6 +77,7 @@ impl IndexStore {
             file: state_dir.join("index").join(file_name(name)),
             local_path: local_path.display().to_string(),
             container_path: container_path.to_string(),
+            written: Default::default(),
         }
     }
 
@@ -128,7 +131,8 @@ impl IndexStore {
         }
     }
 
-    /// Persists `index`, made with the container folder `identity`.
+    /// Persists `index`, made with the container folder `identity`. Writes nothing when
+    /// the file already holds exactly these bytes (an idle sync writes nothing).
     pub fn save(&self, index: &Index, identity: &Identity) -> std::io::Result<()> {
         if let Some(dir) = self.file.parent() {
             std::fs::create_dir_all(dir)?;
@@ -142,7 +146,14 @@ impl IndexStore {
             racy: index.racy().iter().cloned().collect(),
         };
         let json = serde_json::to_vec(&stored).map_err(std::io::Error::other)?;
-        crate::state::write_atomic(&self.file, &json)
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        if written.as_deref() == Some(&json[..]) && self.file.exists() {
+            return Ok(());
+        }
+        *written = None;
+        crate::state::write_atomic(&self.file, &json)?;
+        *written = Some(json);
+        Ok(())
     }
 }
 
@@ -170,10 +181,28 @@ mod tests {
             store.load(),
             Some(StoredIndex {
                 index: index.clone(),
-                identity: Some(identity)
+                identity: Some(identity.clone())
             })
         );
         assert!(store.path().ends_with("web%2Fapp%231.json"));
+        // The same index again writes nothing; a changed one is written.
+        use std::os::unix::fs::MetadataExt;
+        let ino = || std::fs::metadata(store.path()).unwrap().ino();
+        let first = ino();
+        store.save(&index, &identity).unwrap();
+        assert_eq!(ino(), first, "an unchanged index is not rewritten");
+        let mut changed = index.clone();
+        changed.set_racy(&RelPath::new("a.txt").unwrap(), false);
+        store.save(&changed, &identity).unwrap();
+        assert_ne!(ino(), first, "a changed index is written");
+        store.save(&index, &identity).unwrap();
+        // Deleted behind ferry's back: written again, even unchanged.
+        std::fs::remove_file(store.path()).unwrap();
+        store.save(&index, &identity).unwrap();
+        assert!(
+            store.path().exists(),
+            "a deleted index file is written again"
+        );
         let other = IndexStore::new(dir.path(), "web/app#1", Path::new("/w"), "/srv");
         assert!(
             other.load().is_none(),
