@@ -178,6 +178,8 @@ pub struct SyncTask {
     pub(super) problems: BTreeMap<String, Failure>,
     pub(super) summary: RunSummary,
     hooks: Hooks,
+    /// The last connection error logged at warn (see [`SyncTask::fail`]).
+    last_failure: std::sync::Mutex<Option<String>>,
     launcher: Option<Arc<dyn Launcher>>,
     control: Option<mpsc::UnboundedReceiver<Control>>,
 }
@@ -265,6 +267,7 @@ impl SyncTask {
             problems: BTreeMap::new(),
             summary: RunSummary::default(),
             hooks,
+            last_failure: std::sync::Mutex::new(None),
             launcher: None,
             control: None,
         })
@@ -291,6 +294,9 @@ impl SyncTask {
     }
 
     pub(super) fn state(&self, state: PathState) {
+        if state == PathState::Watching {
+            *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
         self.hub.update(self.slot, |p| {
             p.state = state;
             if !matches!(state, PathState::Error) {
@@ -378,7 +384,13 @@ impl SyncTask {
                     if started.elapsed() > Duration::from_secs(30) {
                         backoff = self.opts.reconnect.0;
                     }
-                    self.message(format!("retrying in {} s", backoff.as_secs_f32()), false);
+                    let retry = format!("retrying in {} s", backoff.as_secs_f32());
+                    tracing::debug!(sync = %self.sync.name, "{retry}");
+                    self.hub.notice(Notice::Message {
+                        name: self.sync.name.clone(),
+                        text: retry,
+                        problem: false,
+                    });
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
                         _ = stopped(&mut shutdown) => {
@@ -392,9 +404,22 @@ impl SyncTask {
         }
     }
 
+    /// The path cannot sync: state `error` with `e`. The log gets `e` once at warn; the
+    /// same error again (a retry that failed alike) only at debug, until the path syncs
+    /// again or fails otherwise — editors show a server's stderr as errors, line by line.
     fn fail(&self, e: &EngineError) {
         let text = e.to_string();
-        tracing::error!(sync = %self.sync.name, "{text}");
+        let repeated = {
+            let mut last = self.last_failure.lock().unwrap_or_else(|e| e.into_inner());
+            let repeated = last.as_deref() == Some(text.as_str());
+            *last = Some(text.clone());
+            repeated
+        };
+        if repeated {
+            tracing::debug!(sync = %self.sync.name, "again: {text}");
+        } else {
+            tracing::warn!(sync = %self.sync.name, "{text}");
+        }
         self.hub.update(self.slot, |p| {
             p.state = PathState::Error;
             p.last_error = Some(text.clone());

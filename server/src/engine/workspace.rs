@@ -199,7 +199,7 @@ impl Workspace {
             out.summaries
                 .push((p.slot, p.task.await.ok().and_then(Result::ok)));
         }
-        self.close();
+        self.close().await;
         out
     }
 
@@ -219,13 +219,14 @@ impl Workspace {
                 task.abort();
             }
         }
-        self.close();
+        self.close().await;
     }
 
-    /// The last status file (the writer is ended first, so it cannot overwrite it) and
-    /// the lock.
-    fn close(&mut self) {
+    /// The last status file (the writer has ended first, so it cannot overwrite it or
+    /// race it for the temporary file) and the lock.
+    async fn close(&mut self) {
         self.writer.abort();
+        let _ = (&mut self.writer).await;
         if let Ok(json) = serde_json::to_vec_pretty(&self.hub.report()) {
             if let Err(e) = crate::state::write_atomic(&status_file(&self.state_dir), &json) {
                 tracing::warn!("cannot write the last status: {e}");

@@ -22,6 +22,7 @@ use crate::engine::workspace::{OpenError, Workspace};
 use crate::engine::ProblemKind;
 use crate::engine::{FolderState, FolderStatus, Notice, PathState, StatusReport};
 use crate::logging::{LateFile, StderrLevel};
+use crate::state::lock::WorkspaceLock;
 
 /// The `ferry/status` notification.
 pub enum StatusNotification {}
@@ -136,6 +137,9 @@ pub struct Controller {
     progress: BTreeMap<PathKey, ProgressTask>,
     /// Sync paths whose initial sync of the current connection was reported.
     progress_seen: BTreeSet<PathKey>,
+    /// What `window/showMessage` told the user about and still holds (see
+    /// [`Controller::announce`]).
+    alerts: BTreeMap<String, String>,
     /// Progress tokens handed out (each progress has a token of its own).
     progress_tokens: u64,
     status_dirty: bool,
@@ -189,6 +193,7 @@ impl Controller {
             progress: BTreeMap::new(),
             progress_seen: BTreeSet::new(),
             progress_tokens: 0,
+            alerts: BTreeMap::new(),
             status_dirty: false,
             initialized: false,
         }
@@ -345,7 +350,7 @@ impl Controller {
             Event::StatusChanged => {
                 self.status_dirty = true;
             }
-            Event::Notice { folder, notice } => self.notice(&folder, notice),
+            Event::Notice { folder, notice } => self.notice(&folder, notice).await,
         }
     }
 
@@ -600,33 +605,30 @@ impl Controller {
 
     /// Reloads folders whose config files changed on disk.
     async fn poll_configs(&mut self) {
+        if !self.initialized {
+            return;
+        }
         let mut reload = Vec::new();
         for (i, f) in self.folders.iter().enumerate() {
-            if !self.initialized || (f.state == FolderState::Stopped && f.config_files.is_empty()) {
-                continue;
-            }
-            if f.state == FolderState::Locked {
-                // Try again: the other owner may be gone.
-                reload.push(i);
-                continue;
-            }
-            if f.config_files.iter().any(|(p, m)| mtime(p) != *m) {
-                reload.push(i);
-            }
+            let why = match f.state {
+                // Try again once the other owner is gone (probing writes nothing).
+                FolderState::Locked => {
+                    let dir = f.root.join(crate::state::STATE_DIR);
+                    match WorkspaceLock::holder(&dir) {
+                        Ok(Some(_)) => continue,
+                        _ => "the other owner is gone; starting",
+                    }
+                }
+                FolderState::Stopped if f.workspace.is_none() => continue,
+                _ if f.config_files.iter().any(|(p, m)| mtime(p) != *m) => {
+                    "the config changed; restarting"
+                }
+                _ => continue,
+            };
+            reload.push((i, why));
         }
-        for i in reload {
-            let was_running = self.folders[i].workspace.is_some()
-                || matches!(
-                    self.folders[i].state,
-                    FolderState::ConfigError | FolderState::NoConfig | FolderState::Locked
-                );
-            if !was_running {
-                continue;
-            }
-            tracing::info!(
-                "{}: the config changed; restarting",
-                self.folders[i].root.display()
-            );
+        for (i, why) in reload {
+            tracing::info!("{}: {why}", self.folders[i].root.display());
             self.stop_folder(i).await;
             self.start_folder(i).await;
         }
@@ -657,18 +659,38 @@ impl Controller {
         }
     }
 
-    fn notice(&mut self, folder: &Uri, n: Notice) {
-        if let Notice::Progress {
-            slot, done, total, ..
-        } = n
-        {
-            let key = (folder.as_str().to_string(), slot);
-            if let Some(p) = self.progress.get_mut(&key) {
-                if done == total || p.last_report.elapsed() >= Duration::from_millis(200) {
-                    p.last_report = Instant::now();
-                    let _ = p.tx.send(ProgressMsg::Report { done, total });
+    /// An engine notice: initial-sync progress goes to its work-done progress; batches
+    /// and messages to `window/logMessage` (the lines `ferry sync` prints).
+    async fn notice(&mut self, folder: &Uri, n: Notice) {
+        let (typ, line) = match n {
+            Notice::Progress {
+                slot, done, total, ..
+            } => {
+                let key = (folder.as_str().to_string(), slot);
+                if let Some(p) = self.progress.get_mut(&key) {
+                    if done == total || p.last_report.elapsed() >= Duration::from_millis(200) {
+                        p.last_report = Instant::now();
+                        let _ = p.tx.send(ProgressMsg::Report { done, total });
+                    }
                 }
+                return;
             }
+            Notice::Batch { name, text } => (MessageType::INFO, format!("[{name}] {text}")),
+            Notice::Message {
+                name,
+                text,
+                problem,
+            } => {
+                let typ = if problem {
+                    MessageType::WARNING
+                } else {
+                    MessageType::INFO
+                };
+                (typ, format!("[{name}] {text}"))
+            }
+        };
+        if self.initialized {
+            self.client.log_message(typ, line).await;
         }
     }
 
@@ -721,6 +743,69 @@ impl Controller {
         self.progress_seen.insert(key);
     }
 
+    /// Tells the user once, by `window/showMessage`, when a folder becomes locked or its
+    /// config unusable, and when a sync path starts failing (until it syncs again or
+    /// stops: its retries are not news); `window/logMessage` when that ends. Plain LSP
+    /// clients see problems this way (`docs/protocol.md`, "Messages").
+    async fn announce(&mut self, report: &StatusReport) {
+        if !self.initialized {
+            return;
+        }
+        // key → (type, subject, message)
+        let mut now: BTreeMap<String, (MessageType, String, String)> = BTreeMap::new();
+        for f in &report.folders {
+            let what = match f.state {
+                FolderState::Locked => "is synced by another process",
+                FolderState::ConfigError => "has a config ferry cannot use",
+                _ => continue,
+            };
+            let why = f.message.as_deref().unwrap_or("");
+            now.insert(
+                format!("{} {}", f.uri, f.state.as_str()),
+                (
+                    MessageType::WARNING,
+                    f.uri.clone(),
+                    format!("ferry: {} {what}: {why}", f.uri),
+                ),
+            );
+        }
+        for p in &report.paths {
+            let key = format!("{}#{}", p.folder.as_deref().unwrap_or(""), p.id);
+            match p.state {
+                PathState::Error => {
+                    let why = p.last_error.as_deref().unwrap_or("");
+                    now.insert(
+                        key,
+                        (
+                            MessageType::ERROR,
+                            p.name.clone(),
+                            format!("ferry: {} cannot sync: {why}", p.name),
+                        ),
+                    );
+                }
+                // Between two attempts: still failing.
+                PathState::Connecting if self.alerts.contains_key(&key) => {
+                    now.insert(key, (MessageType::ERROR, p.name.clone(), String::new()));
+                }
+                _ => {}
+            }
+        }
+        for (key, (typ, _, text)) in &now {
+            if !self.alerts.contains_key(key) {
+                tracing::info!("{text}");
+                self.client.show_message(*typ, text.clone()).await;
+            }
+        }
+        for (key, subject) in &self.alerts {
+            if !now.contains_key(key) {
+                self.client
+                    .log_message(MessageType::INFO, format!("ferry: {subject}: resolved"))
+                    .await;
+            }
+        }
+        self.alerts = now.into_iter().map(|(k, (_, s, _))| (k, s)).collect();
+    }
+
     /// The combined report of every folder.
     fn report(&self) -> StatusReport {
         let mut paths = Vec::new();
@@ -742,6 +827,7 @@ impl Controller {
         self.status_dirty = false;
         let report = self.report();
         self.update_progress(&report);
+        self.announce(&report).await;
         self.publish_diagnostics().await;
         if self.initialized {
             self.client

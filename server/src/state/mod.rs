@@ -19,11 +19,14 @@ pub fn state_dir(workspace: &Path) -> std::io::Result<PathBuf> {
 
 /// Writes `data` to `path` through a temporary file in the same folder, flushed to disk,
 /// and a rename: a reader sees the old content or the new, never a mix, and a crash
-/// leaves the old file intact.
+/// leaves the old file intact. Each call has a temporary file of its own, so two writers
+/// of the same file never take each other's.
 pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let tmp = dir.join(format!(".{name}.{}-{n}.tmp", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(data)?;
