@@ -11,7 +11,7 @@ use tracing_subscriber::filter::LevelFilter;
 
 use super::{Common, EXIT_CONFIG, EXIT_FAILED, EXIT_LOCKED};
 use crate::config::Config;
-use crate::engine::workspace::{OpenError, Workspace};
+use crate::engine::workspace::{OpenError, Workspace, WorkspaceOptions};
 use crate::engine::ProblemKind;
 use crate::engine::{EngineOptions, Notice, StatusHub, SyncTask};
 use crate::target::KubeOverrides;
@@ -31,7 +31,11 @@ pub(super) async fn run(
     } else {
         "ferry sync"
     };
-    let mut ws = match Workspace::open(&common.workspace(), command, kube) {
+    let options = WorkspaceOptions {
+        kube,
+        ..WorkspaceOptions::default()
+    };
+    let mut ws = match Workspace::open(&common.workspace(), command, options) {
         Ok(ws) => ws,
         Err(e @ OpenError::Locked(_)) => {
             eprintln!("ferry: {e}");

@@ -56,6 +56,10 @@ pub struct EngineOptions {
     /// sync and report the plan ([`RunSummary::dry_run`]); nothing is written on either
     /// side (the container session is read-only, the index is not saved).
     pub dry_run: bool,
+    /// Whether the engine watches the local folders itself (`notify`). Off for editors
+    /// that report every change (`ferry lsp` setting `localWatcher: false`): then only
+    /// [`Control::Changed`] and rescans find local changes.
+    pub watch_local: bool,
 }
 
 impl EngineOptions {
@@ -72,6 +76,7 @@ impl EngineOptions {
             retry_every: Duration::from_secs(3),
             reconnect: (Duration::from_secs(1), Duration::from_secs(10)),
             dry_run: false,
+            watch_local: true,
         }
     }
 }
@@ -345,7 +350,7 @@ impl SyncTask {
         }
         self.prune_trash();
         // Start watching before the first scan, so no change falls between the two.
-        let mut local_rx = if once {
+        let mut local_rx = if once || !self.opts.watch_local {
             None
         } else {
             match LocalWatcher::start(&root) {

@@ -30,6 +30,25 @@ use crate::target::KubeOverrides;
 /// How often `.ferry/status.json` may be rewritten at most.
 const STATUS_FILE_GAP: Duration = Duration::from_millis(100);
 
+/// How a workspace syncs.
+#[derive(Clone, Debug)]
+pub struct WorkspaceOptions {
+    /// Kubeconfig, context and namespace overrides.
+    pub kube: KubeOverrides,
+    /// Whether ferry watches the local folders itself (see
+    /// [`EngineOptions::watch_local`]).
+    pub watch_local: bool,
+}
+
+impl Default for WorkspaceOptions {
+    fn default() -> Self {
+        WorkspaceOptions {
+            kube: KubeOverrides::default(),
+            watch_local: true,
+        }
+    }
+}
+
 /// Why a workspace could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -86,7 +105,11 @@ impl Workspace {
     /// Opens the workspace at `root` for `owner` (what the lock file names, e.g.
     /// `ferry sync`): creates `.ferry/`, takes its lock, starts the status file writer.
     /// Must run inside a tokio runtime.
-    pub fn open(root: &Path, owner: &str, kube: KubeOverrides) -> Result<Workspace, OpenError> {
+    pub fn open(
+        root: &Path,
+        owner: &str,
+        options: WorkspaceOptions,
+    ) -> Result<Workspace, OpenError> {
         let state_dir = crate::state::state_dir(root).map_err(|source| OpenError::StateDir {
             dir: root.join(crate::state::STATE_DIR).display().to_string(),
             source,
@@ -102,7 +125,8 @@ impl Workspace {
             STATUS_FILE_GAP,
         ));
         let mut opts = EngineOptions::new(state_dir.clone());
-        opts.kube = kube;
+        opts.kube = options.kube;
+        opts.watch_local = options.watch_local;
         Ok(Workspace {
             root: root.to_path_buf(),
             state_dir,
@@ -165,6 +189,10 @@ impl Workspace {
     /// Tells the sync path that holds the absolute `path` that it changed (a save in
     /// the editor, a change the client's watcher saw). Returns whether one holds it.
     pub fn changed(&self, path: &Path) -> bool {
+        // ferry's own writes, reported back by a client's `**/*` watcher.
+        if path.starts_with(&self.state_dir) {
+            return false;
+        }
         let mut held = false;
         for p in &self.paths {
             let Ok(rel) = path.strip_prefix(&p.sync.local_path) else {

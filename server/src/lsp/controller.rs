@@ -517,7 +517,7 @@ impl Controller {
             return;
         };
         let f = &mut self.folders[i];
-        let mut ws = match Workspace::open(&f.root, "ferry lsp", f.settings.kube()) {
+        let mut ws = match Workspace::open(&f.root, "ferry lsp", f.settings.workspace()) {
             Ok(ws) => ws,
             Err(e) => {
                 f.state = match e {

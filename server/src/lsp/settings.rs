@@ -23,6 +23,9 @@ pub struct Settings {
     pub auto_start: Option<bool>,
     /// stderr log level.
     pub log_level: Option<String>,
+    /// Whether the server watches the folder's files itself (default true). Off for
+    /// clients that report every change (`didSave`, `didChangeWatchedFiles`).
+    pub local_watcher: Option<bool>,
 }
 
 impl Settings {
@@ -50,6 +53,7 @@ impl Settings {
             namespace: over.namespace.clone().or_else(|| self.namespace.clone()),
             auto_start: over.auto_start.or(self.auto_start),
             log_level: over.log_level.clone().or_else(|| self.log_level.clone()),
+            local_watcher: over.local_watcher.or(self.local_watcher),
         }
     }
 
@@ -67,12 +71,21 @@ impl Settings {
         }
     }
 
+    /// How the folder's workspace syncs with these settings.
+    pub fn workspace(&self) -> crate::engine::workspace::WorkspaceOptions {
+        crate::engine::workspace::WorkspaceOptions {
+            kube: self.kube(),
+            watch_local: self.local_watcher.unwrap_or(true),
+        }
+    }
+
     /// Whether a change from `self` to `other` needs the sync restarted.
     pub fn restart_needed(&self, other: &Settings) -> bool {
         self.config_path != other.config_path
             || self.kubeconfig != other.kubeconfig
             || self.context != other.context
             || self.namespace != other.namespace
+            || self.local_watcher != other.local_watcher
     }
 }
 

@@ -1,0 +1,184 @@
+//! `ferry lsp` with its workspaces: each folder's sync is owned by its own
+//! `engine::Workspace`, and sync paths are known by (folder, slot), never by name alone;
+//! with the server's own watcher off (`localWatcher: false`), `didSave` alone uploads.
+
+mod engine_support;
+mod lsp_support;
+
+use std::time::Duration;
+
+use engine_support::{check, sync_pod, wait_until, Context, Env, Exec, Workspace};
+use lsp_support::{file_uri, full, same_uri, Lsp};
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+impl Context for Lsp {
+    fn context(&self) -> String {
+        Lsp::context(self)
+    }
+}
+
+/// Blocking waits of the test client run on a worker of the multi-threaded runtime.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+/// A workspace whose sync path is called `web` and syncs `src` with `/app` of the pod
+/// labelled `app: LABEL`.
+fn web_workspace(ns: &str, label: &str) -> Workspace {
+    let ws = Workspace::new();
+    ws.write(
+        "devspace.yaml",
+        format!(
+            "version: v2beta1\nname: test\ndev:\n  web:\n    labelSelector:\n      app: {label}\n    namespace: {ns}\n    sync:\n    - path: ./src:/app\n"
+        ),
+    );
+    ws
+}
+
+/// With `localWatcher: false` the server does not watch files itself: a change the
+/// client does not report stays local (the server's watcher would have sent it within
+/// a second), and the same change reported by `didSave` is uploaded — the `didSave`
+/// path alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_local_watcher_off_did_save_alone_uploads() {
+    let ns = "lsp-ws-save";
+    let env = Env::start(ns, Exec::V5).await;
+    env.pod(&sync_pod("web", "busybox")).await;
+    let ws = web_workspace(ns, "web");
+    ws.write("src/a.txt", "alpha\n");
+    let kubeconfig = env.cluster.kubeconfig();
+    let lsp = Lsp::builder(&[ws.root()], &kubeconfig)
+        .init_options(json!({"localWatcher": false}))
+        .start();
+    blocking(|| lsp.wait_watching(WAIT));
+    wait_until("a.txt in the container (initial sync)", &lsp, || async {
+        let c = env.read("web", "/app/a.txt").await;
+        check(c.as_deref() == Some(b"alpha\n"), || format!("{c:?}"))
+    })
+    .await;
+
+    ws.write("src/a.txt", "beta\n");
+    blocking(|| std::thread::sleep(Duration::from_secs(5)));
+    let c = env.read("web", "/app/a.txt").await;
+    assert_eq!(
+        c.as_deref(),
+        Some(&b"alpha\n"[..]),
+        "an unreported change is not uploaded with the local watcher off\n{}",
+        lsp.context()
+    );
+
+    lsp.did_save(&ws.path("src/a.txt"));
+    wait_until("the saved file in the container", &lsp, || async {
+        let c = env.read("web", "/app/a.txt").await;
+        check(c.as_deref() == Some(b"beta\n"), || format!("{c:?}"))
+    })
+    .await;
+    let mut lsp = lsp;
+    blocking(|| lsp.shutdown_and_exit());
+}
+
+/// Two workspace folders in one server, each with its own config and pod, both with a
+/// sync path named `web`: both sync; the status has one entry per folder (its `folder`
+/// and `id`), each initial sync its own progress; stopping one folder leaves the other
+/// syncing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_folders_with_a_sync_path_of_the_same_name_are_kept_apart() {
+    let ns = "lsp-ws-two";
+    let env = Env::start(ns, Exec::V5).await;
+    env.pod(&sync_pod("a", "busybox")).await;
+    env.pod(&sync_pod("b", "busybox")).await;
+    let wa = web_workspace(ns, "a");
+    let wb = web_workspace(ns, "b");
+    wa.write("src/only-a.txt", "from folder a\n");
+    wb.write("src/only-b.txt", "from folder b\n");
+    let kubeconfig = env.cluster.kubeconfig();
+    let mut lsp = Lsp::start(&[wa.root(), wb.root()], &kubeconfig, full(), Value::Null);
+    let status = blocking(|| {
+        lsp.wait_notification(
+            "ferry/status",
+            |s| {
+                let paths = s["paths"].as_array().cloned().unwrap_or_default();
+                paths.len() == 2 && paths.iter().all(|p| p["state"] == "watching")
+            },
+            WAIT,
+        )
+    });
+    let paths = status["paths"].as_array().unwrap();
+    for (p, ws) in paths.iter().zip([&wa, &wb]) {
+        assert_eq!(p["name"], "web", "{status}");
+        assert_eq!(p["id"], 0, "{status}");
+        assert!(
+            p["folder"]
+                .as_str()
+                .is_some_and(|f| same_uri(f, &file_uri(ws.root()))),
+            "each path names its folder: {status}"
+        );
+    }
+    wait_until("each folder's file in its own pod", &lsp, || async {
+        let a = env.read("a", "/app/only-a.txt").await;
+        let b = env.read("b", "/app/only-b.txt").await;
+        let a_has_b = env.read("a", "/app/only-b.txt").await;
+        let b_has_a = env.read("b", "/app/only-a.txt").await;
+        check(
+            a.as_deref() == Some(b"from folder a\n")
+                && b.as_deref() == Some(b"from folder b\n")
+                && a_has_b.is_none()
+                && b_has_a.is_none(),
+            || format!("a: {a:?} {a_has_b:?}, b: {b:?} {b_has_a:?}"),
+        )
+    })
+    .await;
+    // Each initial sync had a progress of its own (two tokens began and ended).
+    let progress = lsp.notifications("$/progress");
+    let tokens = |kind: &str| {
+        let mut t: Vec<String> = progress
+            .iter()
+            .filter(|p| p["value"]["kind"] == kind)
+            .filter_map(|p| p["token"].as_str().map(String::from))
+            .collect();
+        t.sort();
+        t.dedup();
+        t
+    };
+    assert_eq!(tokens("begin").len(), 2, "{progress:?}");
+    assert_eq!(tokens("begin"), tokens("end"), "{progress:?}");
+
+    // Stop folder a: b still syncs.
+    blocking(|| {
+        lsp.command(
+            "ferry.server.stop",
+            vec![json!({"folder": file_uri(wa.root())})],
+        )
+    });
+    let status = blocking(|| {
+        lsp.wait_notification(
+            "ferry/status",
+            |s| {
+                let folders = s["folders"].as_array().cloned().unwrap_or_default();
+                folders.len() == 2 && folders[0]["state"] == "stopped"
+            },
+            WAIT,
+        )
+    });
+    assert_eq!(status["folders"][1]["state"], "syncing", "{status}");
+    wb.write("src/later.txt", "b after a stopped\n");
+    lsp.did_save(&wb.path("src/later.txt"));
+    wa.write("src/later.txt", "a while stopped\n");
+    lsp.did_save(&wa.path("src/later.txt"));
+    wait_until("b's save in pod b", &lsp, || async {
+        let b = env.read("b", "/app/later.txt").await;
+        check(b.as_deref() == Some(b"b after a stopped\n"), || {
+            format!("{b:?}")
+        })
+    })
+    .await;
+    blocking(|| std::thread::sleep(Duration::from_secs(2)));
+    assert_eq!(
+        env.read("a", "/app/later.txt").await,
+        None,
+        "folder a is stopped: its save stays local"
+    );
+    blocking(|| lsp.shutdown_and_exit());
+}
