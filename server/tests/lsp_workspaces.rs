@@ -5,7 +5,7 @@
 mod engine_support;
 mod lsp_support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use engine_support::{check, sync_pod, wait_until, Context, Env, Exec, Workspace};
 use lsp_support::{file_uri, full, same_uri, Lsp};
@@ -179,6 +179,106 @@ async fn two_folders_with_a_sync_path_of_the_same_name_are_kept_apart() {
         env.read("a", "/app/later.txt").await,
         None,
         "folder a is stopped: its save stays local"
+    );
+    blocking(|| lsp.shutdown_and_exit());
+}
+
+/// Files in the container folder `/app` of `pod`.
+async fn container_files(env: &Env, pod: &str) -> usize {
+    env.sh(pod, "find /app -type f | wc -l")
+        .await
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// The user cancels the initial sync of 3,000 files (its work-done progress is
+/// `cancellable`) on a slow link: the sync path is `stopped` soon after (batches are
+/// sized to the measured link, so the next boundary is never far), the progress ends,
+/// and `ferry.server.start` finishes the sync without sending again what was sent.
+/// While it runs, the status carries `pendingUp`, `pendingDown` and the step's `total`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_initial_sync_stops_and_a_later_start_goes_on_from_there() {
+    const FILES: u64 = 3000;
+    let ns = "lsp-ws-cancel";
+    let env = Env::start(ns, Exec::V5).await;
+    env.pod(&sync_pod("web", "busybox")).await;
+    let ws = web_workspace(ns, "web");
+    for i in 0..FILES {
+        ws.write(
+            &format!("src/d{}/f{i}.bin", i % 30),
+            engine_support::noise(i, 1024),
+        );
+    }
+    let kubeconfig = env.cluster.kubeconfig();
+    // 3 MB of incompressible content at 300 KB/s: about 10 s of upload.
+    env.control.set_shaping(0, 300_000).await.expect("shaping");
+    let mut lsp = Lsp::start(&[ws.root()], &kubeconfig, full(), Value::Null);
+    let during = blocking(|| {
+        lsp.wait_notification(
+            "ferry/status",
+            |s| {
+                let p = &s["paths"][0];
+                p["state"] == "initialSync"
+                    && p["total"].as_u64() == Some(FILES)
+                    && p["pending"].as_u64().is_some_and(|n| n > 0 && n < FILES)
+            },
+            WAIT,
+        )
+    });
+    let p = &during["paths"][0];
+    assert_eq!(
+        p["pendingUp"].as_u64().unwrap() + p["pendingDown"].as_u64().unwrap(),
+        p["pending"].as_u64().unwrap(),
+        "{during}"
+    );
+    assert_eq!(p["pendingDown"], 0, "nothing to download: {during}");
+    let progress = lsp.notifications("$/progress");
+    let begin = progress
+        .iter()
+        .find(|p| p["value"]["kind"] == "begin")
+        .unwrap_or_else(|| panic!("a progress began: {progress:?}"));
+    assert_eq!(begin["value"]["cancellable"], true, "{begin}");
+    let token = begin["token"].clone();
+
+    let cancelled = Instant::now();
+    lsp.notify(
+        "window/workDoneProgress/cancel",
+        json!({ "token": token.clone() }),
+    );
+    blocking(|| {
+        lsp.wait_notification(
+            "ferry/status",
+            |s| s["paths"][0]["state"] == "stopped",
+            WAIT,
+        )
+    });
+    let took = cancelled.elapsed();
+    eprintln!("cancel → stopped in {took:?}");
+    assert!(
+        took < Duration::from_secs(3),
+        "stopped {took:?} after the cancel (batches take about 0.5 s)\n{}",
+        lsp.context()
+    );
+    blocking(|| {
+        lsp.wait_notification(
+            "$/progress",
+            |p| p["token"] == token && p["value"]["kind"] == "end",
+            WAIT,
+        )
+    });
+    env.control.set_shaping(0, 0).await.expect("shaping off");
+    let landed = container_files(&env, "web").await as u64;
+    assert!(landed < FILES, "the cancel came before the end: {landed}");
+
+    blocking(|| lsp.command("ferry.server.start", vec![]));
+    let status = blocking(|| lsp.wait_watching(WAIT));
+    assert_eq!(container_files(&env, "web").await as u64, FILES);
+    let uploaded = status["paths"][0]["uploaded"].as_u64().unwrap();
+    assert_eq!(
+        uploaded,
+        FILES - landed,
+        "the start sends only what had not landed ({landed} had): {status}"
     );
     blocking(|| lsp.shutdown_and_exit());
 }

@@ -92,7 +92,7 @@ async fn disk_full(image: &str) {
         ..Plan::default()
     };
     let mut index = Index::default();
-    let mut progress = |_: u64, _: u64| {};
+    let mut progress = |_| {};
     let trash_dir = tempfile::tempdir().unwrap();
     let trash = ferry::local::Trash::new(trash_dir.path());
     let mut exec = Executor {

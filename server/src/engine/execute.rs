@@ -15,7 +15,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::status::ProblemKind;
 use crate::core::{
@@ -168,11 +168,46 @@ pub fn bytes(n: u64) -> String {
     format!("{v:.1} {}", UNITS[unit])
 }
 
+/// How far an execution's transfers are, each way (files).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Uploads done, of `up_total`.
+    pub up_done: u64,
+    pub up_total: u64,
+    /// Downloads done, of `down_total`.
+    pub down_done: u64,
+    pub down_total: u64,
+}
+
+impl Progress {
+    /// The transfers `plan` holds, none done.
+    pub fn of(plan: &Plan) -> Progress {
+        let mut p = Progress::default();
+        for a in &plan.actions {
+            match a {
+                Action::Upload { items } => p.up_total += items.len() as u64,
+                Action::Download { items } => p.down_total += items.len() as u64,
+                _ => {}
+            }
+        }
+        p
+    }
+
+    /// Transfers done, both ways.
+    pub fn done(&self) -> u64 {
+        self.up_done + self.down_done
+    }
+
+    /// Transfers to do, both ways.
+    pub fn total(&self) -> u64 {
+        self.up_total + self.down_total
+    }
+}
+
 /// What an execution keeps track of across its steps.
 struct RunState {
-    /// Files transferred so far, of `total`.
-    done: u64,
-    total: u64,
+    /// Transfers so far.
+    progress: Progress,
     /// `Outcome::downloaded` at the last checkpoint.
     downloads_at_checkpoint: u64,
     /// Versions that could not be saved as a conflict copy: nothing is transferred over
@@ -194,8 +229,8 @@ pub struct Executor<'a> {
     pub index: &'a mut Index,
     /// The local state the plan was made from (`None`: the index).
     pub planned_local: Option<&'a Snapshot>,
-    /// Called with (files done, files to do) as transfers complete.
-    pub progress: &'a mut (dyn FnMut(u64, u64) + Send),
+    /// Called as transfers complete.
+    pub progress: &'a mut (dyn FnMut(Progress) + Send),
     /// Bandwidth caps in bytes per second (upload, download); `None`: none.
     pub limits: (Option<u64>, Option<u64>),
     /// Called with the index after every step that changed it (a transfer batch, a
@@ -235,8 +270,7 @@ impl Executor<'_> {
     pub async fn run(&mut self, plan: &Plan) -> Result<Outcome, SessionError> {
         let mut out = Outcome::default();
         let mut run = RunState {
-            done: 0,
-            total: plan.transfers(),
+            progress: Progress::of(plan),
             downloads_at_checkpoint: 0,
             unsaved: HashSet::new(),
         };
@@ -372,17 +406,23 @@ impl Executor<'_> {
                             retry: Retry::Upload,
                         });
                     }
-                    for chunk in chunks(&items, batch_bytes(UPLOAD_BATCH_BYTES, self.limits.0)) {
+                    let mut batcher = Batcher::new(batch_bytes(UPLOAD_BATCH_BYTES, self.limits.0));
+                    let mut rest = &items[..];
+                    while !rest.is_empty() {
                         if self.stopped() {
                             out.interrupted = true;
                             break;
                         }
+                        let (chunk, after) = rest.split_at(batcher.next(rest));
+                        rest = after;
                         let t = Instant::now();
                         let before = out.bytes_up;
                         self.upload(chunk, out).await?;
-                        pace(t, out.bytes_up.saturating_sub(before), self.limits.0).await;
-                        run.done += chunk.len() as u64;
-                        (self.progress)(run.done, run.total);
+                        let sent = out.bytes_up.saturating_sub(before);
+                        batcher.took(chunk.len(), sent, t.elapsed());
+                        pace(t, sent, self.limits.0).await;
+                        run.progress.up_done += chunk.len() as u64;
+                        (self.progress)(run.progress);
                         self.checkpoint(out, &mut run.downloads_at_checkpoint);
                     }
                 }
@@ -401,17 +441,24 @@ impl Executor<'_> {
                             retry: Retry::Download,
                         });
                     }
-                    for chunk in chunks(&items, batch_bytes(DOWNLOAD_BATCH_BYTES, self.limits.1)) {
+                    let mut batcher =
+                        Batcher::new(batch_bytes(DOWNLOAD_BATCH_BYTES, self.limits.1));
+                    let mut rest = &items[..];
+                    while !rest.is_empty() {
                         if self.stopped() {
                             out.interrupted = true;
                             break;
                         }
+                        let (chunk, after) = rest.split_at(batcher.next(rest));
+                        rest = after;
                         let t = Instant::now();
                         let before = out.bytes_down;
                         self.download(chunk, out).await?;
-                        pace(t, out.bytes_down.saturating_sub(before), self.limits.1).await;
-                        run.done += chunk.len() as u64;
-                        (self.progress)(run.done, run.total);
+                        let got = out.bytes_down.saturating_sub(before);
+                        batcher.took(chunk.len(), got, t.elapsed());
+                        pace(t, got, self.limits.1).await;
+                        run.progress.down_done += chunk.len() as u64;
+                        (self.progress)(run.progress);
                         self.checkpoint(out, &mut run.downloads_at_checkpoint);
                     }
                 }
@@ -870,26 +917,72 @@ async fn pace(start: Instant, bytes: u64, limit: Option<u64>) {
     }
 }
 
-/// Splits `items` into batches of at most `max_bytes` of content and [`BATCH_FILES`]
-/// files (a larger file is a batch of its own).
-fn chunks(items: &[Item], max_bytes: u64) -> Vec<&[Item]> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut size = 0u64;
-    for (i, item) in items.iter().enumerate() {
-        if i > start
-            && (size.saturating_add(item.entry.size) > max_bytes || i - start >= BATCH_FILES)
-        {
-            out.push(&items[start..i]);
-            start = i;
-            size = 0;
+/// How long one transfer batch should take: ferry stops (Ctrl-C, a cancelled
+/// progress) and saves its index only between batches, so a batch is sized by the
+/// link's measured speed to take about this long.
+const BATCH_TIME: Duration = Duration::from_millis(500);
+/// The first batch, before the link is measured.
+const FIRST_BATCH_BYTES: u64 = 256 << 10;
+const FIRST_BATCH_FILES: usize = 100;
+/// The smallest batch a slow link shrinks batches to.
+const MIN_BATCH_BYTES: u64 = 64 << 10;
+const MIN_BATCH_FILES: usize = 16;
+/// How much a batch may grow over the one before (a short batch measures latency more
+/// than speed).
+const BATCH_GROWTH: u64 = 4;
+
+/// Cuts a list of transfers into batches that each take about [`BATCH_TIME`] on the
+/// link as measured so far: at most `cap_bytes` of content and [`BATCH_FILES`] files
+/// (a larger file is a batch of its own). Pure: the caller reports each batch's time.
+struct Batcher {
+    cap_bytes: u64,
+    max_bytes: u64,
+    max_files: usize,
+}
+
+impl Batcher {
+    fn new(cap_bytes: u64) -> Batcher {
+        Batcher {
+            cap_bytes,
+            max_bytes: FIRST_BATCH_BYTES.min(cap_bytes),
+            max_files: FIRST_BATCH_FILES,
         }
-        size = size.saturating_add(item.entry.size);
     }
-    if start < items.len() {
-        out.push(&items[start..]);
+
+    /// How many of `items` (from the start) the next batch takes: at least one.
+    fn next(&self, items: &[Item]) -> usize {
+        let mut size = 0u64;
+        for (i, item) in items.iter().enumerate() {
+            if i > 0
+                && (size.saturating_add(item.entry.size) > self.max_bytes || i >= self.max_files)
+            {
+                return i;
+            }
+            size = size.saturating_add(item.entry.size);
+        }
+        items.len()
     }
-    out
+
+    /// A batch of `files` files and `bytes` bytes took `took`: the next one is sized to
+    /// take about [`BATCH_TIME`] at that speed.
+    fn took(&mut self, files: usize, bytes: u64, took: Duration) {
+        let secs = took.as_secs_f64().max(0.001);
+        let per_batch = BATCH_TIME.as_secs_f64() / secs;
+        let want_bytes = (bytes as f64 * per_batch) as u64;
+        let want_files = (files as f64 * per_batch) as usize;
+        // Only a batch that was full in a dimension says how far that one may go.
+        if bytes >= self.max_bytes / 2 || want_bytes < self.max_bytes {
+            self.max_bytes = want_bytes
+                .clamp(MIN_BATCH_BYTES, self.max_bytes.saturating_mul(BATCH_GROWTH))
+                .min(self.cap_bytes)
+                .max(1);
+        }
+        if files >= self.max_files / 2 || want_files < self.max_files {
+            self.max_files = want_files
+                .clamp(MIN_BATCH_FILES, self.max_files * BATCH_GROWTH as usize)
+                .min(BATCH_FILES);
+        }
+    }
 }
 
 /// A free local name for a conflict copy of `path`: `<name>.ferry-conflict-remote`
@@ -916,23 +1009,75 @@ pub fn conflict_copy_name(root: &Path, path: &RelPath, loser: Side) -> RelPath {
 mod tests {
     use super::*;
 
-    #[test]
-    fn chunking_respects_bytes_and_count() {
-        let item = |size| Item {
+    fn item(size: u64) -> Item {
+        Item {
             path: RelPath::new("f").unwrap(),
             entry: Entry::file(size, 0),
-        };
+        }
+    }
+
+    /// The batch sizes `batcher` cuts `items` into, without measuring.
+    fn cut(batcher: &Batcher, mut items: &[Item]) -> Vec<usize> {
+        let mut out = Vec::new();
+        while !items.is_empty() {
+            let n = batcher.next(items);
+            out.push(n);
+            items = &items[n..];
+        }
+        out
+    }
+
+    #[test]
+    fn batches_respect_bytes_and_count() {
+        let b = Batcher::new(10);
         let items = vec![item(5), item(5), item(5), item(20), item(1)];
-        let c = chunks(&items, 10);
-        let sizes: Vec<usize> = c.iter().map(|c| c.len()).collect();
-        assert_eq!(sizes, vec![2, 1, 1, 1]);
-        assert!(chunks(&[], 10).is_empty());
+        assert_eq!(cut(&b, &items), vec![2, 1, 1, 1]);
+        assert!(cut(&b, &[]).is_empty());
         // Sizes a hostile container claims cannot overflow the sum (it panicked in
         // debug builds): each huge file is a batch of its own.
         let huge = vec![item(u64::MAX), item(u64::MAX), item(1)];
-        let sizes: Vec<usize> = chunks(&huge, 10).iter().map(|c| c.len()).collect();
-        assert_eq!(sizes, vec![1, 1, 1]);
+        assert_eq!(cut(&b, &huge), vec![1, 1, 1]);
+        let many = vec![item(0); FIRST_BATCH_FILES * 2 + 1];
+        assert_eq!(
+            cut(&Batcher::new(1 << 30), &many),
+            vec![FIRST_BATCH_FILES, FIRST_BATCH_FILES, 1]
+        );
         assert_eq!(bytes(0), "0 B");
         assert_eq!(bytes(12 * 1024), "12.0 KiB");
+    }
+
+    /// Batches follow the link: on a slow one they shrink to about [`BATCH_TIME`] each
+    /// (so a stop is never far away), on a fast one they grow — by at most
+    /// [`BATCH_GROWTH`] a step — up to the caps.
+    #[test]
+    fn batches_take_about_the_batch_time_on_the_measured_link() {
+        // 100 KB/s: a 256 KiB first batch took 2.6 s → about 50 KB next.
+        let mut b = Batcher::new(UPLOAD_BATCH_BYTES);
+        b.took(10, FIRST_BATCH_BYTES, Duration::from_millis(2600));
+        assert!(
+            (MIN_BATCH_BYTES..=FIRST_BATCH_BYTES / 4).contains(&b.max_bytes),
+            "{}",
+            b.max_bytes
+        );
+        // A fast link: growth is bounded per step, and ends at the caps.
+        let mut b = Batcher::new(UPLOAD_BATCH_BYTES);
+        for _ in 0..20 {
+            let (files, bytes) = (b.max_files, b.max_bytes);
+            b.took(files, bytes, Duration::from_millis(5));
+        }
+        assert_eq!(b.max_bytes, UPLOAD_BATCH_BYTES);
+        assert_eq!(b.max_files, BATCH_FILES);
+        let mut b = Batcher::new(UPLOAD_BATCH_BYTES);
+        b.took(
+            FIRST_BATCH_FILES,
+            FIRST_BATCH_BYTES,
+            Duration::from_millis(1),
+        );
+        assert_eq!(b.max_bytes, FIRST_BATCH_BYTES * BATCH_GROWTH);
+        assert_eq!(b.max_files, FIRST_BATCH_FILES * BATCH_GROWTH as usize);
+        // Many small files on a slow link: fewer files a batch, never below the floor.
+        let mut b = Batcher::new(UPLOAD_BATCH_BYTES);
+        b.took(FIRST_BATCH_FILES, 1000, Duration::from_secs(20));
+        assert_eq!(b.max_files, MIN_BATCH_FILES);
     }
 }

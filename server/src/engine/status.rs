@@ -166,8 +166,19 @@ pub struct PathStatus {
     /// recognised: …`).
     #[serde(default)]
     pub recognition: Option<String>,
-    /// Files waiting to be transferred in the current step.
+    /// Files waiting to be transferred in the current step (`pendingUp` +
+    /// `pendingDown`).
     pub pending: u64,
+    /// Of `pending`: files to upload.
+    #[serde(default)]
+    pub pending_up: u64,
+    /// Of `pending`: files to download.
+    #[serde(default)]
+    pub pending_down: u64,
+    /// The transfers of the current step, done or not (0 between steps): with `pending`,
+    /// its percentage.
+    #[serde(default)]
+    pub total: u64,
     /// Files uploaded since the start.
     pub uploaded: u64,
     /// Files downloaded since the start.
@@ -200,6 +211,9 @@ impl PathStatus {
             recognised: None,
             recognition: None,
             pending: 0,
+            pending_up: 0,
+            pending_down: 0,
+            total: 0,
             uploaded: 0,
             downloaded: 0,
             deleted: 0,

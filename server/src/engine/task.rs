@@ -24,7 +24,7 @@ use crate::target::{KubeOverrides, TargetError};
 
 use super::changes::{self, is_own, Hints};
 use super::connect::{Connector, KubeConnector};
-use super::execute::{Executor, Failure, Outcome, Retry};
+use super::execute::{Executor, Failure, Outcome, Progress, Retry};
 use super::hooks::Hooks;
 use super::identity::Identity;
 use super::status::{now_ms, FileProblem, Notice, PathState, PathStatus, StatusHub};
@@ -309,6 +309,9 @@ impl SyncTask {
             }
             if matches!(state, PathState::Watching | PathState::Stopped) {
                 p.pending = 0;
+                p.pending_up = 0;
+                p.pending_down = 0;
+                p.total = 0;
             }
         });
     }
@@ -616,17 +619,24 @@ impl SyncTask {
             Some(PathState::Uploading)
         };
         let transfers: u64 = plan.transfers();
+        let pending = |s: &mut PathStatus, p: Progress| {
+            s.pending_up = p.up_total.saturating_sub(p.up_done);
+            s.pending_down = p.down_total.saturating_sub(p.down_done);
+            s.pending = s.pending_up + s.pending_down;
+            s.total = p.total();
+        };
         if transfers > 0 {
             hub.update(slot, |p| {
                 if let Some(s) = state {
                     p.state = s;
                 }
-                p.pending = transfers;
+                pending(p, Progress::of(plan));
             });
         }
         let mut last = Instant::now();
-        let mut progress = move |done: u64, total: u64| {
-            hub.update(slot, |p| p.pending = total - done);
+        let mut progress = move |p: Progress| {
+            let (done, total) = (p.done(), p.total());
+            hub.update(slot, |s| pending(s, p));
             if initial && (last.elapsed() > Duration::from_millis(200) || done == total) {
                 last = Instant::now();
                 hub.notice(Notice::Progress {

@@ -68,6 +68,7 @@ struct SyncPathRun {
     slot: usize,
     sync: SyncPath,
     control: mpsc::UnboundedSender<Control>,
+    stop: watch::Sender<bool>,
     task: JoinHandle<Result<RunSummary, EngineError>>,
 }
 
@@ -96,7 +97,6 @@ pub struct Workspace {
     lock: Option<WorkspaceLock>,
     hub: Arc<StatusHub>,
     opts: Arc<EngineOptions>,
-    stop: watch::Sender<bool>,
     paths: Vec<SyncPathRun>,
     writer: JoinHandle<()>,
 }
@@ -133,7 +133,6 @@ impl Workspace {
             lock: Some(lock),
             hub,
             opts: Arc::new(opts),
-            stop: watch::channel(false).0,
             paths: Vec::new(),
             writer,
         })
@@ -147,12 +146,13 @@ impl Workspace {
             match SyncTask::new(slot, sync.clone(), self.opts.clone(), self.hub.clone()) {
                 Ok(mut task) => {
                     let control = task.controller();
-                    let stop = self.stop.subscribe();
+                    let (stop, stopped) = watch::channel(false);
                     self.paths.push(SyncPathRun {
                         slot,
                         sync,
                         control,
-                        task: tokio::spawn(task.run(once, stop)),
+                        stop,
+                        task: tokio::spawn(task.run(once, stopped)),
                     });
                 }
                 Err(error) => errors.push(StartError { slot, sync, error }),
@@ -181,9 +181,18 @@ impl Workspace {
         self.paths.iter().map(|p| (p.slot, &p.sync))
     }
 
-    /// Whether any sync path runs.
-    pub fn is_running(&self) -> bool {
-        !self.paths.is_empty()
+    /// Whether a sync path has ended (stopped by [`Workspace::stop_path`], or failed for
+    /// good): starting the workspace again resumes it.
+    pub fn has_ended_paths(&self) -> bool {
+        self.paths.iter().any(|p| p.task.is_finished())
+    }
+
+    /// Stops sync path `slot` at its next batch boundary (its index saved there, its
+    /// state `stopped`); the others go on.
+    pub fn stop_path(&self, slot: usize) {
+        if let Some(p) = self.paths.iter().find(|p| p.slot == slot) {
+            let _ = p.stop.send(true);
+        }
     }
 
     /// Tells the sync path that holds the absolute `path` that it changed (a save in
@@ -216,7 +225,7 @@ impl Workspace {
     /// A handle that asks every sync path to stop at its next batch boundary (for a
     /// signal handler; [`Workspace::finish`] then waits for them).
     pub fn stopper(&self) -> Stopper {
-        Stopper(self.stop.clone())
+        Stopper(self.paths.iter().map(|p| p.stop.clone()).collect())
     }
 
     /// Waits for every sync path to end by itself (`--once`, or after a
@@ -235,7 +244,7 @@ impl Workspace {
     /// does not end within `grace` is aborted), writes the last status and releases the
     /// lock.
     pub async fn stop(mut self, grace: Duration) {
-        let _ = self.stop.send(true);
+        self.stopper().stop();
         for p in std::mem::take(&mut self.paths) {
             let mut task = p.task;
             if tokio::time::timeout(grace, &mut task).await.is_err() {
@@ -268,18 +277,20 @@ impl Workspace {
 
 impl Drop for Workspace {
     fn drop(&mut self) {
-        let _ = self.stop.send(true);
+        self.stopper().stop();
         self.writer.abort();
     }
 }
 
 /// Asks a [`Workspace`]'s sync paths to stop (cloneable, for signal handlers).
 #[derive(Clone)]
-pub struct Stopper(watch::Sender<bool>);
+pub struct Stopper(Vec<watch::Sender<bool>>);
 
 impl Stopper {
     /// Stop at the next batch boundary.
     pub fn stop(&self) {
-        let _ = self.0.send(true);
+        for s in &self.0 {
+            let _ = s.send(true);
+        }
     }
 }

@@ -19,6 +19,13 @@ pub struct Backend {
 }
 
 impl Backend {
+    /// `window/workDoneProgress/cancel`: the user cancelled an initial sync's progress.
+    pub async fn work_done_progress_cancel(&self, params: WorkDoneProgressCancelParams) {
+        if let NumberOrString::String(token) = params.token {
+            self.send(Event::CancelProgress(token));
+        }
+    }
+
     fn send(&self, e: Event) {
         let _ = self.events.send(e);
     }

@@ -66,6 +66,8 @@ pub enum Event {
         reply: oneshot::Sender<Result<Value, String>>,
     },
     Shutdown(oneshot::Sender<()>),
+    /// The client cancelled the work-done progress with this token.
+    CancelProgress(String),
     /// A folder's status hub changed.
     StatusChanged,
     /// A folder's engine sent a notice.
@@ -116,6 +118,7 @@ impl Folder {
 
 /// An initial-sync progress in flight.
 struct ProgressTask {
+    token: String,
     tx: mpsc::UnboundedSender<ProgressMsg>,
     last_report: Instant,
 }
@@ -347,6 +350,7 @@ impl Controller {
                 }
             }
             Event::Shutdown(_) => {}
+            Event::CancelProgress(token) => self.cancel_progress(&token),
             Event::StatusChanged => {
                 self.status_dirty = true;
             }
@@ -694,6 +698,29 @@ impl Controller {
         }
     }
 
+    /// The user cancelled an initial sync: its sync path stops at its next batch boundary
+    /// (the index holds what completed; `ferry.server.start` goes on from there). Its
+    /// progress ends when the status says `stopped`.
+    fn cancel_progress(&mut self, token: &str) {
+        let Some((uri, slot)) = self
+            .progress
+            .iter()
+            .find(|(_, p)| p.token == token)
+            .map(|(k, _)| k.clone())
+        else {
+            return;
+        };
+        if let Some(ws) = self
+            .folders
+            .iter()
+            .find(|f| f.uri.as_str() == uri)
+            .and_then(|f| f.workspace.as_ref())
+        {
+            tracing::info!("{uri}: initial sync of slot {slot} cancelled by the user");
+            ws.stop_path(slot);
+        }
+    }
+
     /// Starts or ends initial-sync progress as states change. An initial sync that came
     /// and went between two status updates still gets its begin and end.
     fn update_progress(&mut self, report: &StatusReport) {
@@ -732,10 +759,11 @@ impl Controller {
         self.progress_tokens += 1;
         let token = format!("ferry/initialSync/{}", self.progress_tokens);
         let title = format!("ferry: initial sync of {name}");
-        tokio::spawn(run_progress(self.client.clone(), token, title, rx));
+        tokio::spawn(run_progress(self.client.clone(), token.clone(), title, rx));
         self.progress.insert(
             key.clone(),
             ProgressTask {
+                token: token.clone(),
                 tx,
                 last_report: Instant::now(),
             },
@@ -939,6 +967,14 @@ impl Controller {
         let r = match command {
             "ferry.server.start" => {
                 for i in targets {
+                    // A sync path stopped alone (its initial sync cancelled) resumes.
+                    let ended = self.folders[i]
+                        .workspace
+                        .as_ref()
+                        .is_some_and(Workspace::has_ended_paths);
+                    if ended {
+                        self.stop_folder(i).await;
+                    }
                     self.start_folder(i).await;
                 }
                 Ok(Value::Null)

@@ -44,11 +44,17 @@ pub const COMMANDS: [&str; 8] = [
 pub async fn serve(stderr_level: LevelFilter) {
     let (log, level) = crate::logging::init_lsp(stderr_level);
     let (tx, rx) = mpsc::unbounded_channel();
-    let (service, socket) = LspService::new(move |client| {
+    let (service, socket) = LspService::build(move |client| {
         let controller = controller::Controller::new(client, tx.clone(), log, level);
         tokio::spawn(controller.run(rx));
         backend::Backend { events: tx }
-    });
+    })
+    // Not a method of tower-lsp-server's `LanguageServer` (yet).
+    .custom_method(
+        "window/workDoneProgress/cancel",
+        backend::Backend::work_done_progress_cancel,
+    )
+    .finish();
     Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
         .serve(service)
         .await;

@@ -53,7 +53,7 @@ pub async fn run_progress(
     };
     send(WorkDoneProgress::Begin(WorkDoneProgressBegin {
         title,
-        cancellable: Some(false),
+        cancellable: Some(true),
         message: None,
         percentage: Some(0),
     }))
@@ -63,7 +63,7 @@ pub async fn run_progress(
             ProgressMsg::Report { done, total } => {
                 let pct = (done * 100).checked_div(total).unwrap_or(100).min(100) as u32;
                 send(WorkDoneProgress::Report(WorkDoneProgressReport {
-                    cancellable: Some(false),
+                    cancellable: Some(true),
                     message: Some(format!("{done}/{total} files")),
                     percentage: Some(pct),
                 }))
