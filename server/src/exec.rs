@@ -144,7 +144,7 @@ impl Launcher for PodLauncher {
             // whoever waits for it.
             let (status_tx, status_rx) = tokio::sync::oneshot::channel();
             let watcher = ended.clone();
-            let monitor = tokio::spawn(async move {
+            let monitor = crate::logging::spawn_scoped(async move {
                 let st = status.await;
                 watcher.set();
                 let _ = status_tx.send(st);

@@ -81,8 +81,8 @@ async fn with_the_local_watcher_off_did_save_alone_uploads() {
 
 /// Two workspace folders in one server, each with its own config and pod, both with a
 /// sync path named `web`: both sync; the status has one entry per folder (its `folder`
-/// and `id`), each initial sync its own progress; stopping one folder leaves the other
-/// syncing.
+/// and `id`), each initial sync its own progress, each folder its own sync log with its
+/// lines only; stopping one folder leaves the other syncing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_folders_with_a_sync_path_of_the_same_name_are_kept_apart() {
     let ns = "lsp-ws-two";
@@ -144,6 +144,28 @@ async fn two_folders_with_a_sync_path_of_the_same_name_are_kept_apart() {
     };
     assert_eq!(tokens("begin").len(), 2, "{progress:?}");
     assert_eq!(tokens("begin"), tokens("end"), "{progress:?}");
+
+    // One sync log per folder, with that folder's lines only.
+    let logs = blocking(|| lsp.command("ferry.server.log", vec![]));
+    for (entry, ws) in logs.as_array().unwrap().iter().zip([&wa, &wb]) {
+        assert_eq!(
+            entry["path"].as_str().map(std::path::PathBuf::from),
+            Some(ws.path(".ferry/sync.log")),
+            "{logs}"
+        );
+    }
+    let log_a = std::fs::read_to_string(wa.path(".ferry/sync.log")).unwrap();
+    let log_b = std::fs::read_to_string(wb.path(".ferry/sync.log")).unwrap();
+    assert!(log_a.contains("connected to pod a "), "{log_a}");
+    assert!(log_b.contains("connected to pod b "), "{log_b}");
+    assert!(
+        !log_a.contains("pod b "),
+        "folder b's lines in a's log:\n{log_a}"
+    );
+    assert!(
+        !log_b.contains("pod a "),
+        "folder a's lines in b's log:\n{log_b}"
+    );
 
     // Stop folder a: b still syncs.
     blocking(|| {

@@ -1317,7 +1317,7 @@ fn forward_local(
     max_wait: Duration,
 ) -> mpsc::Receiver<LocalBatch> {
     let (tx, rx) = mpsc::channel(64);
-    tokio::spawn(async move {
+    crate::logging::spawn_scoped(async move {
         while let Some(batch) = watcher.next_batch(quiet, max_wait).await {
             if tx.send(batch).await.is_err() {
                 break;

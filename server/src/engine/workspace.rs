@@ -119,7 +119,7 @@ impl Workspace {
             e => OpenError::Lock(e),
         })?;
         let hub = StatusHub::new();
-        let writer = tokio::spawn(write_status_file(
+        let writer = crate::logging::spawn_scoped(write_status_file(
             hub.clone(),
             state_dir.clone(),
             STATUS_FILE_GAP,
@@ -152,7 +152,7 @@ impl Workspace {
                         sync,
                         control,
                         stop,
-                        task: tokio::spawn(task.run(once, stopped)),
+                        task: crate::logging::spawn_scoped(task.run(once, stopped)),
                     });
                 }
                 Err(error) => errors.push(StartError { slot, sync, error }),

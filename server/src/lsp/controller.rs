@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use tower_lsp_server::ls_types::notification::Notification;
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::Client;
+use tracing::Instrument;
 
 use super::progress::{run_progress, ProgressMsg};
 use super::settings::Settings;
@@ -21,7 +22,7 @@ use crate::config::{self, Config, Loaded, Severity, Span};
 use crate::engine::workspace::{OpenError, Workspace};
 use crate::engine::ProblemKind;
 use crate::engine::{FolderState, FolderStatus, Notice, PathState, StatusReport};
-use crate::logging::{LateFile, StderrLevel};
+use crate::logging::{folder_scope, FolderLogs, StderrLevel};
 use crate::state::lock::WorkspaceLock;
 
 /// The `ferry/status` notification.
@@ -96,6 +97,8 @@ struct Folder {
     workspace: Option<Workspace>,
     /// The tasks that forward the workspace's status changes and notices here.
     forwarders: Vec<JoinHandle<()>>,
+    /// Its `.ferry/sync.log`, once open.
+    log: Option<PathBuf>,
 }
 
 impl Folder {
@@ -112,6 +115,7 @@ impl Folder {
             config_diagnostics: BTreeMap::new(),
             workspace: None,
             forwarders: Vec::new(),
+            log: None,
         }
     }
 }
@@ -130,9 +134,8 @@ pub struct Controller {
     caps: ClientCaps,
     init_settings: Settings,
     folders: Vec<Folder>,
-    log: LateFile,
-    /// The log file in use (the first workspace folder's `.ferry/sync.log`).
-    log_path: Option<PathBuf>,
+    /// Each folder's `.ferry/sync.log`.
+    logs: FolderLogs,
     level: StderrLevel,
     /// Diagnostics last published, by URI.
     published: BTreeMap<String, (Uri, Vec<Diagnostic>)>,
@@ -180,7 +183,7 @@ impl Controller {
     pub fn new(
         client: Client,
         events: mpsc::UnboundedSender<Event>,
-        log: LateFile,
+        logs: FolderLogs,
         level: StderrLevel,
     ) -> Controller {
         Controller {
@@ -189,8 +192,7 @@ impl Controller {
             caps: ClientCaps::default(),
             init_settings: Settings::default(),
             folders: Vec::new(),
-            log,
-            log_path: None,
+            logs,
             level,
             published: BTreeMap::new(),
             progress: BTreeMap::new(),
@@ -247,12 +249,8 @@ impl Controller {
             }
             Event::Initialized => {
                 self.initialized = true;
-                if let Some(f) = self.folders.first() {
-                    let dir = f.root.join(crate::state::STATE_DIR);
-                    let path = crate::logging::log_file(&dir);
-                    if std::fs::create_dir_all(&dir).is_ok() && self.log.set(&path).is_ok() {
-                        self.log_path = Some(path);
-                    }
+                for i in 0..self.folders.len() {
+                    self.open_log(i);
                 }
                 tracing::info!(
                     "ferry lsp {} initialized: {} folders",
@@ -316,6 +314,9 @@ impl Controller {
                     if let Some(i) = self.folders.iter().position(|f| f.uri == uri) {
                         self.stop_folder(i).await;
                         self.clear_folder_diagnostics(i).await;
+                        if let Some(log) = &self.folders[i].log {
+                            self.logs.close(log);
+                        }
                         self.folders.remove(i);
                     }
                 }
@@ -326,6 +327,9 @@ impl Controller {
                     self.folders
                         .push(Folder::new(uri.clone(), self.init_settings.clone()));
                     let i = self.folders.len() - 1;
+                    if self.initialized {
+                        self.open_log(i);
+                    }
                     if self.folders[i].settings.auto_start() {
                         self.start_folder(i).await;
                     }
@@ -355,6 +359,25 @@ impl Controller {
                 self.status_dirty = true;
             }
             Event::Notice { folder, notice } => self.notice(&folder, notice).await,
+        }
+    }
+
+    /// Opens folder `i`'s `.ferry/sync.log` (its sync logs there, and only there).
+    fn open_log(&mut self, i: usize) {
+        let f = &mut self.folders[i];
+        let dir = f.root.join(crate::state::STATE_DIR);
+        let path = crate::logging::log_file(&dir);
+        match std::fs::create_dir_all(&dir).and_then(|()| self.logs.open(&path)) {
+            Ok(()) => f.log = Some(path),
+            Err(e) => tracing::warn!("cannot open {}: {e}", path.display()),
+        }
+    }
+
+    /// The log scope of folder `i`: what runs in it logs to the folder's log only.
+    fn scope(&self, i: usize) -> tracing::Span {
+        match &self.folders[i].log {
+            Some(log) => folder_scope(log),
+            None => tracing::Span::none(),
         }
     }
 
@@ -520,8 +543,12 @@ impl Controller {
             self.status_dirty = true;
             return;
         };
+        // The workspace's tasks log to this folder's log.
+        let scope = self.scope(i);
         let f = &mut self.folders[i];
-        let mut ws = match Workspace::open(&f.root, "ferry lsp", f.settings.workspace()) {
+        let opened =
+            scope.in_scope(|| Workspace::open(&f.root, "ferry lsp", f.settings.workspace()));
+        let mut ws = match opened {
             Ok(ws) => ws,
             Err(e) => {
                 f.state = match e {
@@ -562,7 +589,7 @@ impl Controller {
                 }
             }
         }));
-        for e in ws.start(cfg.sync, false) {
+        for e in scope.in_scope(|| ws.start(cfg.sync, false)) {
             f.config_diagnostics
                 .entry(e.sync.origin.file.clone())
                 .or_default()
@@ -582,9 +609,10 @@ impl Controller {
     /// Stops the folder's sync paths (index saved, container processes told to end) and
     /// releases its lock.
     async fn stop_folder(&mut self, i: usize) {
+        let scope = self.scope(i);
         let f = &mut self.folders[i];
         if let Some(ws) = f.workspace.take() {
-            ws.stop(Duration::from_secs(5)).await;
+            ws.stop(Duration::from_secs(5)).instrument(scope).await;
         }
         for h in f.forwarders.drain(..) {
             h.abort();
@@ -632,7 +660,8 @@ impl Controller {
             reload.push((i, why));
         }
         for (i, why) in reload {
-            tracing::info!("{}: {why}", self.folders[i].root.display());
+            self.scope(i)
+                .in_scope(|| tracing::info!("{}: {why}", self.folders[i].root.display()));
             self.stop_folder(i).await;
             self.start_folder(i).await;
         }
@@ -1034,7 +1063,7 @@ impl Controller {
                     .map(|&i| {
                         json!({
                             "folder": self.folders[i].uri.as_str(),
-                            "path": self.log_path,
+                            "path": self.folders[i].log,
                         })
                     })
                     .collect(),

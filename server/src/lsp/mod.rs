@@ -42,10 +42,10 @@ pub const COMMANDS: [&str; 8] = [
 
 /// Serves LSP on stdin/stdout until `exit`; `stderr_level` is the log level on stderr.
 pub async fn serve(stderr_level: LevelFilter) {
-    let (log, level) = crate::logging::init_lsp(stderr_level);
+    let (logs, level) = crate::logging::init_lsp(stderr_level);
     let (tx, rx) = mpsc::unbounded_channel();
     let (service, socket) = LspService::build(move |client| {
-        let controller = controller::Controller::new(client, tx.clone(), log, level);
+        let controller = controller::Controller::new(client, tx.clone(), logs.clone(), level);
         tokio::spawn(controller.run(rx));
         backend::Backend { events: tx }
     })

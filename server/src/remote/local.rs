@@ -149,7 +149,7 @@ impl Launcher for LocalShell {
             // Reap the process as soon as it ends, as a container runtime does, whether
             // or not anyone awaits the status (a zombie would still answer `kill -0`).
             let (tx, rx) = tokio::sync::oneshot::channel();
-            tokio::spawn(async move {
+            crate::logging::spawn_scoped(async move {
                 let st = match child.wait().await {
                     Ok(s) => ExitStatus {
                         code: s.code(),

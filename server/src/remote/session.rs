@@ -199,7 +199,7 @@ pub(crate) fn drain_stderr(stderr: Option<Output>) -> Arc<Mutex<Vec<u8>>> {
     let keep = Arc::new(Mutex::new(Vec::new()));
     if let Some(mut r) = stderr {
         let k = keep.clone();
-        tokio::spawn(async move {
+        crate::logging::spawn_scoped(async move {
             let mut buf = [0u8; 4096];
             while let Ok(n) = r.read(&mut buf).await {
                 if n == 0 {

@@ -234,7 +234,7 @@ impl RemoteWatcher {
         let keep = p.take_keep_alive();
         let (tx, mut rx) = mpsc::channel(4096);
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<(), String>>();
-        tokio::spawn(read_events(
+        crate::logging::spawn_scoped(read_events(
             BufReader::new(stdout),
             tok,
             inotify,
