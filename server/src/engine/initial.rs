@@ -190,6 +190,7 @@ impl SyncTask {
             .skipped
             .retain(|s| s.reason != crate::core::SkipReason::NotEmpty);
         self.record(&reported, outcome, sides.failures, t.elapsed());
+        self.rediscover_conflicts(&local);
         self.save(store);
         if interrupted {
             self.message(

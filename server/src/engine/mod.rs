@@ -18,6 +18,7 @@
 //! | [`identity`] | the container marker and the verdict: may the index be trusted? |
 //! | `initial` | the initial sync of each connection (verdict, plan, batches saved as they complete) |
 //! | [`plan_text`] | a plan as lines (`ferry sync --dry-run`) |
+//! | [`resolve`] | open conflicts and their resolution (keep local / keep the container's version) |
 //! | [`racy`] | racy index entries: content hashes where size and mtime prove nothing |
 //!
 //! # Life of a sync path
@@ -51,6 +52,7 @@ pub mod landing;
 mod model;
 pub mod plan_text;
 pub mod racy;
+pub mod resolve;
 pub mod status;
 pub mod store;
 pub mod task;

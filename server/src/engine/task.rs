@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::status::ProblemKind;
 use crate::config::{Pattern, SyncPath};
@@ -122,13 +122,20 @@ pub struct RunSummary {
 }
 
 /// Requests from a front end to a running sync path (`ferry lsp`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Control {
     /// These local paths changed (an editor saved them): sync them now, without waiting
     /// for the watcher.
     Changed(Vec<RelPath>),
     /// Compare both sides in full (a resync).
     Rescan,
+    /// Resolve a conflict; the answer is what was done, or why not.
+    Resolve(
+        super::resolve::Resolve,
+        oneshot::Sender<Result<String, String>>,
+    ),
+    /// List the open conflicts.
+    Conflicts(oneshot::Sender<Vec<super::resolve::OpenConflict>>),
 }
 
 /// What an execution keeps in the trash besides the local files it deletes or overwrites.
@@ -181,6 +188,8 @@ pub struct SyncTask {
     /// first.
     pub(super) trash: local::Trash,
     pub(super) problems: BTreeMap<String, Failure>,
+    /// The local copies holding the container's version of conflicting files, by path.
+    pub(super) conflict_copies: BTreeMap<String, RelPath>,
     pub(super) summary: RunSummary,
     hooks: Hooks,
     /// The last connection error logged at warn (see [`SyncTask::fail`]).
@@ -270,6 +279,7 @@ impl SyncTask {
             racy_queue: BTreeSet::new(),
             trash,
             problems: BTreeMap::new(),
+            conflict_copies: BTreeMap::new(),
             summary: RunSummary::default(),
             hooks,
             last_failure: std::sync::Mutex::new(None),
@@ -705,12 +715,24 @@ impl SyncTask {
         extra: Vec<Failure>,
         elapsed: Duration,
     ) {
+        // A path that completed resolves its problems (and a folder those below it) —
+        // but not a conflict whose copy of the container's version is still there:
+        // that one the user resolves.
+        let root = self.sync.local_path.clone();
+        let copies = &self.conflict_copies;
+        let open = |k: &str, f: &Failure| {
+            f.kind == ProblemKind::Conflict
+                && copies
+                    .get(k)
+                    .is_some_and(|c| root.join(c.as_str()).is_file())
+        };
         for p in &out.done {
-            self.problems.remove(p.as_str());
-            // A folder that completed resolves the problems below it too.
             let below = format!("{}/", p.as_str());
-            self.problems.retain(|k, _| !k.starts_with(&below));
+            self.problems
+                .retain(|k, f| (k != p.as_str() && !k.starts_with(&below)) || open(k, f));
         }
+        let problems = &self.problems;
+        self.conflict_copies.retain(|k, _| problems.contains_key(k));
         for f in &extra {
             if !self.problems.contains_key(&f.path) {
                 tracing::warn!(sync = %self.sync.name, "{}: {}", f.path, f.message);
@@ -731,9 +753,15 @@ impl SyncTask {
                      kept as they are — make them equal or delete one side's version",
                     c.kind
                 ),
-                Resolution::Kept { winner, copy } => format!(
-                    "changed on both sides: the {winner} version is kept, the other one saved as {copy}"
-                ),
+                Resolution::Kept { winner, copy } => {
+                    if *winner == crate::core::Side::Local {
+                        self.conflict_copies
+                            .insert(c.path.to_string(), copy.clone());
+                    }
+                    format!(
+                        "changed on both sides: the {winner} version is kept, the other one saved as {copy}"
+                    )
+                }
                 Resolution::Restored => {
                     "deleted on one side and changed on the other: the changed version was restored"
                         .to_string()
@@ -836,6 +864,19 @@ impl SyncTask {
         }
     }
 
+    /// Shows the current problems in the status.
+    pub(super) fn publish_problems(&self) {
+        let problems = self.problem_list();
+        let count = self.problems.len() as u64;
+        self.hub.update(self.slot, |p| {
+            p.problem_count = count;
+            p.problems = problems
+                .into_iter()
+                .take(super::status::MAX_LISTED_PROBLEMS)
+                .collect();
+        });
+    }
+
     pub(super) fn problem_list(&self) -> Vec<FileProblem> {
         self.problems
             .values()
@@ -931,6 +972,28 @@ impl SyncTask {
                                 },
                             )
                             .await?;
+                        }
+                        Some(Control::Resolve(r, reply)) => {
+                            let answer = match self.resolve(&r) {
+                                Ok((done, upload)) => {
+                                    if !upload.is_empty() {
+                                        self.on_local(
+                                            session,
+                                            LocalBatch {
+                                                paths: upload.into_iter().collect(),
+                                                ..LocalBatch::default()
+                                            },
+                                        )
+                                        .await?;
+                                    }
+                                    Ok(done)
+                                }
+                                Err(e) => Err(e),
+                            };
+                            let _ = reply.send(answer);
+                        }
+                        Some(Control::Conflicts(reply)) => {
+                            let _ = reply.send(self.open_conflicts());
                         }
                         // The front end is gone: nothing more will come.
                         None => *control = None,

@@ -16,9 +16,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use super::resolve::{OpenConflict, Resolve};
 use super::status::{status_file, write_status_file};
 use super::task::{Control, EngineError, EngineOptions, RunSummary, SyncTask};
 use super::StatusHub;
@@ -26,6 +27,9 @@ use crate::config::SyncPath;
 use crate::core::RelPath;
 use crate::state::lock::{LockError, WorkspaceLock};
 use crate::target::KubeOverrides;
+
+/// How long a sync path may take to answer a request (it answers between batches).
+const CONTROL_ANSWER: Duration = Duration::from_secs(30);
 
 /// How often `.ferry/status.json` may be rewritten at most.
 const STATUS_FILE_GAP: Duration = Duration::from_millis(100);
@@ -215,6 +219,18 @@ impl Workspace {
         held
     }
 
+    /// A handle to ask sync path `slot` things (conflicts, resolutions) from a task of
+    /// its own; `None` when no such path runs.
+    pub fn requester(&self, slot: usize) -> Option<Requester> {
+        self.paths
+            .iter()
+            .find(|p| p.slot == slot)
+            .map(|p| Requester {
+                name: p.sync.name.clone(),
+                control: p.control.clone(),
+            })
+    }
+
     /// Asks every sync path to compare both sides again.
     pub fn resync(&self) {
         for p in &self.paths {
@@ -291,6 +307,48 @@ impl Stopper {
     pub fn stop(&self) {
         for s in &self.0 {
             let _ = s.send(true);
+        }
+    }
+}
+
+/// Asks one sync path for what only it knows (it answers between batches).
+#[derive(Clone)]
+pub struct Requester {
+    name: String,
+    control: mpsc::UnboundedSender<Control>,
+}
+
+impl Requester {
+    /// Its open conflicts (empty when it does not answer `within`).
+    pub async fn conflicts(&self, within: Duration) -> Vec<OpenConflict> {
+        let (tx, rx) = oneshot::channel();
+        if self.control.send(Control::Conflicts(tx)).is_err() {
+            return Vec::new();
+        }
+        tokio::time::timeout(within, rx)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default()
+    }
+
+    /// Resolves a conflict: what was done, or why not (nothing moved then).
+    pub async fn resolve(&self, r: Resolve) -> Result<String, String> {
+        let (tx, rx) = oneshot::channel();
+        self.control
+            .send(Control::Resolve(r, tx))
+            .map_err(|_| format!("sync path {} has stopped", self.name))?;
+        match tokio::time::timeout(CONTROL_ANSWER, rx).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => Err(format!(
+                "sync path {} is reconnecting; try again once it syncs",
+                self.name
+            )),
+            Err(_) => Err(format!(
+                "sync path {} did not answer within {CONTROL_ANSWER:?} (a long transfer?); \
+                 try again",
+                self.name
+            )),
         }
     }
 }

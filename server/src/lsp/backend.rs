@@ -109,6 +109,13 @@ impl LanguageServer for Backend {
                     }),
                     file_operations: None,
                 }),
+                code_action_provider: Some(CodeActionProviderCapability::Options(
+                    CodeActionOptions {
+                        code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
+                        work_done_progress_options: Default::default(),
+                        resolve_provider: Some(false),
+                    },
+                )),
                 execute_command_provider: Some(ExecuteCommandOptions {
                     commands: COMMANDS.iter().map(|c| c.to_string()).collect(),
                     work_done_progress_options: Default::default(),
@@ -153,6 +160,19 @@ impl LanguageServer for Backend {
             added: params.event.added.into_iter().map(|f| f.uri).collect(),
             removed: params.event.removed.into_iter().map(|f| f.uri).collect(),
         });
+    }
+
+    async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
+        let actions = self
+            .ask(
+                |reply| Event::CodeAction {
+                    diagnostics: params.context.diagnostics.clone(),
+                    reply,
+                },
+                Duration::from_secs(10),
+            )
+            .await?;
+        Ok((!actions.is_empty()).then_some(actions))
     }
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LSPAny>> {

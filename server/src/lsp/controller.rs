@@ -15,6 +15,7 @@ use tower_lsp_server::ls_types::*;
 use tower_lsp_server::Client;
 use tracing::Instrument;
 
+use super::conflicts::{self, ProblemRef, ResolveArgs};
 use super::progress::{run_progress, ProgressMsg};
 use super::settings::Settings;
 use super::uri::{file_uri, uri_path};
@@ -69,6 +70,11 @@ pub enum Event {
     Shutdown(oneshot::Sender<()>),
     /// The client cancelled the work-done progress with this token.
     CancelProgress(String),
+    /// `textDocument/codeAction` for these diagnostics.
+    CodeAction {
+        diagnostics: Vec<Diagnostic>,
+        reply: oneshot::Sender<Vec<CodeActionOrCommand>>,
+    },
     /// A folder's status hub changed.
     StatusChanged,
     /// A folder's engine sent a notice.
@@ -355,6 +361,7 @@ impl Controller {
             }
             Event::Shutdown(_) => {}
             Event::CancelProgress(token) => self.cancel_progress(&token),
+            Event::CodeAction { diagnostics, reply } => self.code_action(diagnostics, reply),
             Event::StatusChanged => {
                 self.status_dirty = true;
             }
@@ -727,6 +734,38 @@ impl Controller {
         }
     }
 
+    /// The sync path `slot` of the folder `uri`, to ask from a task of its own.
+    fn requester(&self, uri: &str, slot: usize) -> Option<crate::engine::workspace::Requester> {
+        self.folders
+            .iter()
+            .find(|f| f.uri.as_str() == uri)?
+            .workspace
+            .as_ref()?
+            .requester(slot)
+    }
+
+    /// Code actions for ferry's conflict diagnostics (answered by a task of its own).
+    fn code_action(
+        &self,
+        diagnostics: Vec<Diagnostic>,
+        reply: oneshot::Sender<Vec<CodeActionOrCommand>>,
+    ) {
+        let asks: Vec<_> = diagnostics
+            .into_iter()
+            .filter_map(|d| {
+                let r = ProblemRef::of(&d)?;
+                if r.kind != ProblemKind::Conflict {
+                    return None;
+                }
+                let requester = self.requester(&r.folder, r.slot)?;
+                Some((d, r, requester))
+            })
+            .collect();
+        tokio::spawn(async move {
+            let _ = reply.send(conflicts::code_actions(asks).await);
+        });
+    }
+
     /// The user cancelled an initial sync: its sync path stops at its next batch boundary
     /// (the index holds what completed; `ferry.server.start` goes on from there). Its
     /// progress ends when the status says `stopped`.
@@ -924,14 +963,13 @@ impl Controller {
                         DiagnosticSeverity::WARNING
                     };
                     let path = sync.local_path.join(&problem.path);
-                    add(
-                        &path,
-                        diag(
-                            Range::new(Position::new(0, 0), Position::new(0, 0)),
-                            sev,
-                            problem.message.clone(),
-                        ),
+                    let mut d = diag(
+                        Range::new(Position::new(0, 0), Position::new(0, 0)),
+                        sev,
+                        problem.message.clone(),
                     );
+                    d.data = Some(conflicts::diagnostic_data(f.uri.as_str(), p.id, problem));
+                    add(&path, d);
                 }
                 if p.state == PathState::Error {
                     if let Some(e) = &p.last_error {
@@ -1068,7 +1106,7 @@ impl Controller {
                     })
                     .collect(),
             )),
-            "ferry.server.doctor" => return None,
+            "ferry.server.doctor" | "ferry.server.conflicts" | conflicts::RESOLVE => return None,
             other => Err(format!("unknown command {other:?}")),
         };
         if matches!(
@@ -1086,8 +1124,24 @@ impl Controller {
         args: &[Value],
         reply: oneshot::Sender<Result<Value, String>>,
     ) {
-        if command != "ferry.server.doctor" {
-            let _ = reply.send(Err(format!("unknown command {command:?}")));
+        if command == conflicts::RESOLVE {
+            let parsed = ResolveArgs::parse(args).and_then(|a| {
+                let req = a.request()?;
+                let requester = self
+                    .requester(&a.folder, a.slot)
+                    .ok_or_else(|| format!("no sync path {} runs in {}", a.slot, a.folder))?;
+                Ok((req, requester))
+            });
+            tokio::spawn(async move {
+                let answer = match parsed {
+                    Ok((req, requester)) => requester
+                        .resolve(req)
+                        .await
+                        .map(|done| json!({ "done": done })),
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(answer);
+            });
             return;
         }
         let targets = match self.targets(args) {
@@ -1097,6 +1151,32 @@ impl Controller {
                 return;
             }
         };
+        if command == "ferry.server.conflicts" {
+            let paths: Vec<_> = targets
+                .iter()
+                .filter_map(|&i| {
+                    let f = &self.folders[i];
+                    let ws = f.workspace.as_ref()?;
+                    Some(
+                        ws.sync_paths()
+                            .filter_map(|(slot, sync)| {
+                                let r = ws.requester(slot)?;
+                                Some((f.uri.as_str().to_string(), slot, sync.name.clone(), r))
+                            })
+                            .collect::<Vec<_>>(),
+                    )
+                })
+                .flatten()
+                .collect();
+            tokio::spawn(async move {
+                let _ = reply.send(Ok(conflicts::list(paths).await));
+            });
+            return;
+        }
+        if command != "ferry.server.doctor" {
+            let _ = reply.send(Err(format!("unknown command {command:?}")));
+            return;
+        }
         let jobs: Vec<(String, PathBuf, Settings)> = targets
             .iter()
             .map(|&i| {

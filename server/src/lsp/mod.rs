@@ -17,6 +17,7 @@
 //! `.ferry/sync.log`.
 
 mod backend;
+mod conflicts;
 mod controller;
 mod progress;
 mod settings;
@@ -29,7 +30,7 @@ use tracing_subscriber::filter::LevelFilter;
 pub use settings::Settings;
 
 /// The commands `ferry lsp` executes (`workspace/executeCommand`).
-pub const COMMANDS: [&str; 8] = [
+pub const COMMANDS: [&str; 10] = [
     "ferry.server.start",
     "ferry.server.stop",
     "ferry.server.restart",
@@ -38,6 +39,8 @@ pub const COMMANDS: [&str; 8] = [
     "ferry.server.list",
     "ferry.server.doctor",
     "ferry.server.log",
+    "ferry.server.conflicts",
+    "ferry.server.resolve",
 ];
 
 /// Serves LSP on stdin/stdout until `exit`; `stderr_level` is the log level on stderr.

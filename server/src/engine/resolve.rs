@@ -1,0 +1,313 @@
+//! Conflicts, and their resolution where the user edits (`docs/protocol.md`, "Problem
+//! kinds and their resolutions").
+//!
+//! A conflict (both sides changed a file) leaves the local version on both sides and the
+//! container's version in a local copy `<file>.ferry-conflict-remote[-N]`. Resolving it:
+//!
+//! - **keep local**: the copy goes to the trash; nothing else changes (both sides hold
+//!   the local version already);
+//! - **keep container**: the local version goes to the trash, the copy takes its place,
+//!   and it is uploaded like a save.
+//!
+//! Either way the problem is cleared. A resolution carries the versions the user saw
+//! ([`Seen`]); when the file or its copy changed since, it is refused and nothing moves,
+//! so a stale code action never overwrites newer work. Conflicts are rediscovered from
+//! their copies when a sync path starts, so they survive a restart.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::execute::{Failure, Retry};
+use super::status::ProblemKind;
+use super::task::SyncTask;
+use crate::core::{RelPath, Snapshot};
+use crate::local::{self, Reason};
+
+/// The suffix of a conflict copy of the container's version (then `-2`, `-3`, …).
+const COPY_SUFFIX: &str = ".ferry-conflict-remote";
+
+/// Which version a resolution keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Keep {
+    /// The local version (the file as it is).
+    Local,
+    /// The container's version (the conflict copy).
+    Container,
+}
+
+/// One version of a file as the user saw it: size, mtime (ns since the epoch), sha256.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Version {
+    pub size: u64,
+    pub mtime: i64,
+    pub sha256: String,
+}
+
+/// The versions a resolution expects to find.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Seen {
+    /// The local file.
+    pub local: Option<Version>,
+    /// The container's version (its conflict copy).
+    pub container: Option<Version>,
+}
+
+/// An open conflict (`ferry.server.conflicts`, `ferry conflicts`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenConflict {
+    /// Relative to the sync path's local folder.
+    pub path: String,
+    /// The local copy holding the container's version, relative to the same folder.
+    pub copy: String,
+    /// What happened.
+    pub message: String,
+    /// Both versions now: pass them back as `expect` to resolve.
+    pub versions: Seen,
+}
+
+/// A resolution request.
+#[derive(Debug)]
+pub struct Resolve {
+    /// Relative to the sync path's local folder.
+    pub path: RelPath,
+    /// Which version stays.
+    pub keep: Keep,
+    /// The versions the user saw (`None`: whatever is there now).
+    pub expect: Option<Seen>,
+}
+
+/// The version of the local file `path` under `root`, if it is a readable file.
+pub fn version_of(root: &Path, path: &RelPath) -> Option<Version> {
+    let abs = root.join(path.as_str());
+    let meta = std::fs::symlink_metadata(&abs).ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let bytes = std::fs::read(&abs).ok()?;
+    let mtime = {
+        use std::os::unix::fs::MetadataExt;
+        meta.mtime()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(meta.mtime_nsec())
+    };
+    Some(Version {
+        size: bytes.len() as u64,
+        mtime,
+        sha256: super::racy::sha256(&bytes).0,
+    })
+}
+
+/// The file a conflict copy `copy` belongs to: `a.txt.ferry-conflict-remote` and
+/// `a.txt.ferry-conflict-remote-2` → `a.txt`.
+pub fn original_of(copy: &RelPath) -> Option<RelPath> {
+    let s = copy.as_str();
+    let at = s.rfind(COPY_SUFFIX)?;
+    let rest = &s[at + COPY_SUFFIX.len()..];
+    let numbered = rest
+        .strip_prefix('-')
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if !(rest.is_empty() || numbered) || at == 0 {
+        return None;
+    }
+    RelPath::new(&s[..at]).ok()
+}
+
+/// The conflict problem of `path`.
+fn conflict(path: &RelPath, message: String) -> Failure {
+    Failure {
+        path: path.to_string(),
+        kind: ProblemKind::Conflict,
+        message,
+        retry: Retry::Never,
+    }
+}
+
+impl SyncTask {
+    /// Remembers that the container's version of `path` is in `copy` (a conflict).
+    pub(super) fn conflict_copy(&mut self, path: &RelPath, copy: &RelPath) {
+        self.conflict_copies.insert(path.to_string(), copy.clone());
+    }
+
+    /// After an initial sync: every conflict copy in the local folder whose file exists
+    /// is an open conflict (one from before a restart of ferry or the editor).
+    pub(super) fn rediscover_conflicts(&mut self, local: &Snapshot) {
+        for (copy, entry) in local.iter() {
+            if entry.kind != crate::core::EntryKind::File {
+                continue;
+            }
+            let Some(path) = original_of(copy) else {
+                continue;
+            };
+            if local
+                .get(&path)
+                .is_none_or(|e| e.kind != crate::core::EntryKind::File)
+                || self.problems.contains_key(path.as_str())
+            {
+                continue;
+            }
+            self.conflict_copy(&path, copy);
+            let message = format!(
+                "changed on both sides (before ferry last started): the local version is \
+                 kept, the container's is in {copy}"
+            );
+            self.problems
+                .insert(path.to_string(), conflict(&path, message));
+        }
+        self.publish_problems();
+    }
+
+    /// The open conflicts that have a copy, with both versions now.
+    pub(super) fn open_conflicts(&self) -> Vec<OpenConflict> {
+        let root = &self.sync.local_path;
+        self.problems
+            .values()
+            .filter(|f| f.kind == ProblemKind::Conflict)
+            .filter_map(|f| {
+                let copy = self.conflict_copies.get(&f.path)?;
+                let path = RelPath::new(&f.path).ok()?;
+                Some(OpenConflict {
+                    path: f.path.clone(),
+                    copy: copy.to_string(),
+                    message: f.message.clone(),
+                    versions: Seen {
+                        local: version_of(root, &path),
+                        container: version_of(root, copy),
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// Resolves a conflict (see the module doc). Returns what was done, in words, and
+    /// the paths to upload (keep container); on a refusal nothing has moved.
+    pub(super) fn resolve(&mut self, r: &Resolve) -> Result<(String, Vec<RelPath>), String> {
+        let root = self.sync.local_path.clone();
+        let is_conflict = self
+            .problems
+            .get(r.path.as_str())
+            .is_some_and(|f| f.kind == ProblemKind::Conflict);
+        let copy = match self.conflict_copies.get(r.path.as_str()) {
+            Some(c) if is_conflict => c.clone(),
+            _ => {
+                return Err(format!(
+                    "{} has no open conflict with a copy of the container's version (`ferry \
+                     conflicts` lists the open ones)",
+                    r.path
+                ))
+            }
+        };
+        let now = Seen {
+            local: version_of(&root, &r.path),
+            container: version_of(&root, &copy),
+        };
+        if now.container.is_none() {
+            return Err(format!(
+                "the copy {copy} of the container's version is gone; nothing to resolve"
+            ));
+        }
+        if let Some(expect) = &r.expect {
+            let changed = |what: &str, was: &Option<Version>, is: &Option<Version>| {
+                (was.as_ref().map(|v| &v.sha256) != is.as_ref().map(|v| &v.sha256))
+                    .then(|| what.to_string())
+            };
+            let stale: Vec<String> = [
+                changed("the local file", &expect.local, &now.local),
+                changed("the container's version", &expect.container, &now.container),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if !stale.is_empty() {
+                return Err(format!(
+                    "not resolved: {} changed since you looked ({}); look again and choose \
+                     anew — nothing was changed",
+                    stale.join(" and "),
+                    r.path
+                ));
+            }
+        }
+        let trash = &self.trash;
+        let name = self.sync.name.clone();
+        let (done, upload) = match r.keep {
+            Keep::Local => {
+                let place = local::Place {
+                    sync: &name,
+                    root: &root,
+                    path: &copy,
+                };
+                trash
+                    .keep(&place, Reason::ConflictResolution)
+                    .map_err(|e| format!("the copy could not be kept in the trash: {e}"))?;
+                std::fs::remove_file(root.join(copy.as_str()))
+                    .map_err(|e| format!("cannot remove {copy}: {e}"))?;
+                (
+                    format!(
+                        "kept the local version of {}; the container's is in the trash",
+                        r.path
+                    ),
+                    Vec::new(),
+                )
+            }
+            Keep::Container => {
+                if now.local.is_some() {
+                    let place = local::Place {
+                        sync: &name,
+                        root: &root,
+                        path: &r.path,
+                    };
+                    trash
+                        .keep(&place, Reason::ConflictResolution)
+                        .map_err(|e| {
+                            format!("the local version could not be kept in the trash: {e}")
+                        })?;
+                }
+                std::fs::rename(root.join(copy.as_str()), root.join(r.path.as_str()))
+                    .map_err(|e| format!("cannot put {copy} in place of {}: {e}", r.path))?;
+                (
+                    format!(
+                        "took the container's version of {}; the local one is in the trash",
+                        r.path
+                    ),
+                    vec![r.path.clone()],
+                )
+            }
+        };
+        self.problems.remove(r.path.as_str());
+        self.conflict_copies.remove(r.path.as_str());
+        self.publish_problems();
+        tracing::info!(sync = %self.sync.name, "{done}");
+        Ok((done, upload))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copies_name_their_file() {
+        let p = |s: &str| RelPath::new(s).unwrap();
+        assert_eq!(
+            original_of(&p("a.txt.ferry-conflict-remote")),
+            Some(p("a.txt"))
+        );
+        assert_eq!(
+            original_of(&p("d/a.txt.ferry-conflict-remote-12")),
+            Some(p("d/a.txt"))
+        );
+        for not in [
+            "a.txt",
+            ".ferry-conflict-remote",
+            "a.txt.ferry-conflict-remote-",
+            "a.txt.ferry-conflict-remote-x",
+            "a.txt.ferry-conflict-local",
+        ] {
+            assert_eq!(original_of(&p(not)), None, "{not}");
+        }
+    }
+}

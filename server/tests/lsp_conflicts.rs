@@ -1,0 +1,222 @@
+//! Conflicts resolved where you edit (`ferry lsp`, docs/protocol.md "Problem kinds and
+//! their resolutions"): files changed on both sides while nothing ran are conflicts
+//! after the next start — the local version on both sides, the container's in a
+//! `*.ferry-conflict-remote` copy, a diagnostic with `data`. Its code actions resolve it
+//! through `ferry.server.resolve`: both sides get the kept version, the other one is in
+//! the trash, the copy and the diagnostic are gone; a resolution whose versions are
+//! stale is refused and changes nothing; a conflict still shows after a restart.
+
+mod engine_support;
+mod lsp_support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use engine_support::{check, sync_pod, wait_until, Context, Env, Exec, Workspace};
+use lsp_support::{file_uri, full, Lsp};
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+impl Context for Lsp {
+    fn context(&self) -> String {
+        Lsp::context(self)
+    }
+}
+
+/// Blocking waits of the test client run on a worker of the multi-threaded runtime.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+/// Every file's bytes under `dir`.
+fn all_contents(dir: &Path) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(b) = std::fs::read(&p) {
+                out.push(b);
+            }
+        }
+    }
+    out
+}
+
+/// The conflict diagnostic on `file` (waits for it).
+fn conflict_diagnostic(lsp: &Lsp, file: &Path) -> Value {
+    let d = blocking(|| {
+        lsp.wait_diagnostics(
+            &file_uri(file),
+            "a conflict diagnostic",
+            |d| d.iter().any(|d| d["data"]["kind"] == "conflict"),
+            WAIT,
+        )
+    });
+    d.into_iter()
+        .find(|d| d["data"]["kind"] == "conflict")
+        .unwrap()
+}
+
+/// The code actions offered on `diagnostic` of `file`.
+fn code_actions(lsp: &Lsp, file: &Path, diagnostic: &Value) -> Vec<Value> {
+    let r = blocking(|| {
+        lsp.request(
+            "textDocument/codeAction",
+            json!({
+                "textDocument": {"uri": file_uri(file)},
+                "range": diagnostic["range"],
+                "context": {"diagnostics": [diagnostic]},
+            }),
+        )
+    });
+    r.as_array().cloned().unwrap_or_default()
+}
+
+/// Runs a code action's command; returns the response (result or error).
+fn run(lsp: &Lsp, action: &Value) -> Result<Value, String> {
+    let cmd = &action["command"];
+    blocking(|| {
+        lsp.request_full(
+            "workspace/executeCommand",
+            json!({"command": cmd["command"], "arguments": cmd["arguments"]}),
+            Duration::from_secs(60),
+        )
+    })
+    .map_err(|e| e["message"].as_str().unwrap_or_default().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflicts_are_resolved_by_code_actions_and_survive_a_restart() {
+    let ns = "lsp-conflicts";
+    let env = Env::start(ns, Exec::V5).await;
+    env.pod(&sync_pod("web", "busybox")).await;
+    let ws = Workspace::new();
+    ws.devspace("web", ns, "src", "/app", "");
+    for f in ["a", "b", "c"] {
+        ws.write(&format!("src/{f}.txt"), format!("{f}: as synced\n"));
+    }
+    let kubeconfig = env.cluster.kubeconfig();
+    ws.once_ok(&env, "the first sync");
+    // Both sides change each file while nothing runs.
+    for f in ["a", "b", "c"] {
+        ws.write(&format!("src/{f}.txt"), format!("{f}: local edit\n"));
+    }
+    env.sh(
+        "web",
+        "for f in a b c; do echo \"$f: container edit\" > /app/$f.txt; done",
+    )
+    .await;
+
+    let mut lsp = Lsp::start(&[ws.root()], &kubeconfig, full(), Value::Null);
+    blocking(|| lsp.wait_watching(WAIT));
+    let a = ws.path("src/a.txt");
+    let d = conflict_diagnostic(&lsp, &a);
+    assert_eq!(d["data"]["path"], "a.txt", "{d}");
+    assert!(ws.path("src/a.txt.ferry-conflict-remote").is_file());
+    let actions = code_actions(&lsp, &a, &d);
+    let titles: Vec<&str> = actions.iter().filter_map(|a| a["title"].as_str()).collect();
+    assert_eq!(actions.len(), 2, "{actions:?}");
+    assert!(titles[0].contains("Keep my version"), "{titles:?}");
+    assert!(
+        titles[1].contains("Take the container's version"),
+        "{titles:?}"
+    );
+    for a in &actions {
+        assert_eq!(a["kind"], "quickfix", "{a}");
+    }
+
+    // A stale action (the local file changed since it was offered) is refused.
+    ws.write("src/a.txt", "a: local edit, again\n");
+    let refused = run(&lsp, &actions[0]);
+    let e = refused.expect_err("a stale resolution is refused");
+    assert!(e.contains("changed since you looked"), "{e}");
+    assert_eq!(
+        ws.read("src/a.txt").as_deref(),
+        Some(&b"a: local edit, again\n"[..])
+    );
+    assert!(
+        ws.path("src/a.txt.ferry-conflict-remote").is_file(),
+        "nothing moved"
+    );
+
+    // Fresh actions: keep mine.
+    wait_until("the newer local edit in the container", &lsp, || async {
+        let c = env.read("web", "/app/a.txt").await;
+        check(c.as_deref() == Some(b"a: local edit, again\n"), || {
+            format!("{c:?}")
+        })
+    })
+    .await;
+    let actions = code_actions(&lsp, &a, &d);
+    let done = run(&lsp, &actions[0]).expect("keep my version");
+    assert!(done["done"].as_str().is_some(), "{done}");
+    assert!(!ws.path("src/a.txt.ferry-conflict-remote").exists());
+    assert_eq!(
+        env.read("web", "/app/a.txt").await.as_deref(),
+        Some(&b"a: local edit, again\n"[..])
+    );
+    let trash = all_contents(&ws.path(".ferry/trash"));
+    assert!(
+        trash.iter().any(|t| t == b"a: container edit\n"),
+        "the container's version is in the trash"
+    );
+    blocking(|| {
+        lsp.wait_diagnostics(
+            &file_uri(&a),
+            "a.txt's conflict cleared",
+            |d| d.iter().all(|d| d["data"]["kind"] != "conflict"),
+            WAIT,
+        )
+    });
+
+    // b: take the container's version.
+    let b = ws.path("src/b.txt");
+    let d = conflict_diagnostic(&lsp, &b);
+    let actions = code_actions(&lsp, &b, &d);
+    run(&lsp, &actions[1]).expect("take the container's version");
+    assert_eq!(
+        ws.read("src/b.txt").as_deref(),
+        Some(&b"b: container edit\n"[..])
+    );
+    assert!(!ws.path("src/b.txt.ferry-conflict-remote").exists());
+    wait_until("the container's version on both sides", &lsp, || async {
+        let c = env.read("web", "/app/b.txt").await;
+        check(c.as_deref() == Some(b"b: container edit\n"), || {
+            format!("{c:?}")
+        })
+    })
+    .await;
+    let trash = all_contents(&ws.path(".ferry/trash"));
+    assert!(
+        trash.iter().any(|t| t == b"b: local edit\n"),
+        "the local version is in the trash"
+    );
+    let status = blocking(|| {
+        lsp.wait_notification("ferry/status", |s| s["paths"][0]["problemCount"] == 1, WAIT)
+    });
+    assert_eq!(
+        status["paths"][0]["problems"][0]["path"], "c.txt",
+        "{status}"
+    );
+
+    // c is still open after a restart of the server.
+    blocking(|| lsp.shutdown_and_exit());
+    let mut lsp = Lsp::start(&[ws.root()], &kubeconfig, full(), Value::Null);
+    blocking(|| lsp.wait_watching(WAIT));
+    let c = ws.path("src/c.txt");
+    let d = conflict_diagnostic(&lsp, &c);
+    assert_eq!(d["data"]["path"], "c.txt");
+    let listed = blocking(|| lsp.command("ferry.server.conflicts", vec![]));
+    let open = &listed[0]["conflicts"];
+    assert_eq!(open.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(open[0]["path"], "c.txt", "{listed}");
+    assert_eq!(open[0]["copy"], "c.txt.ferry-conflict-remote", "{listed}");
+    assert!(open[0]["versions"]["local"]["sha256"]
+        .as_str()
+        .is_some_and(|h| h.starts_with("sha256:")));
+    blocking(|| lsp.shutdown_and_exit());
+}
