@@ -49,8 +49,8 @@ impl Context for Lsp {
     }
 }
 
-/// The eight documented commands.
-const COMMANDS: [&str; 8] = [
+/// The ten documented commands.
+const COMMANDS: [&str; 10] = [
     "ferry.server.start",
     "ferry.server.stop",
     "ferry.server.restart",
@@ -59,6 +59,8 @@ const COMMANDS: [&str; 8] = [
     "ferry.server.list",
     "ferry.server.doctor",
     "ferry.server.log",
+    "ferry.server.conflicts",
+    "ferry.server.resolve",
 ];
 
 // --- helpers ----------------------------------------------------------------------
@@ -155,6 +157,12 @@ async fn initialize_then_status_connecting_initial_sync_watching_with_progress()
     for c in COMMANDS {
         assert!(commands.contains(&c), "command {c} offered: {caps}");
     }
+    assert_eq!(commands.len(), COMMANDS.len(), "no other command: {caps}");
+    assert_eq!(
+        caps["codeActionProvider"]["codeActionKinds"],
+        json!(["quickfix"]),
+        "{caps}"
+    );
     assert_eq!(
         caps["experimental"]["ferry"],
         json!({"statusNotification": true, "protocolVersion": 1}),
