@@ -220,3 +220,115 @@ async fn conflicts_are_resolved_by_code_actions_and_survive_a_restart() {
         .is_some_and(|h| h.starts_with("sha256:")));
     blocking(|| lsp.shutdown_and_exit());
 }
+
+/// What `ferry ARGS` printed, and whether it succeeded.
+fn ferry(ws: &Workspace, env: &Env, args: &[&str]) -> (String, bool) {
+    let out = ws.ferry(&env.cluster.kubeconfig(), args);
+    (engine_support::printed(&out), out.status.success())
+}
+
+/// The command line talks to the running owner: `ferry conflicts` and `ferry resolve`
+/// while `ferry lsp` owns the folder (the editor sees the diagnostic go), the same with
+/// nobody running (in the local folder; the next sync sends it), `ferry status` from the
+/// owner, and `ferry stop` ending a `ferry sync`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_resolves_with_whoever_owns_the_folder() {
+    let ns = "lsp-conflicts-cli";
+    let env = Env::start(ns, Exec::V5).await;
+    env.pod(&sync_pod("web", "busybox")).await;
+    let ws = Workspace::new();
+    ws.devspace("web", ns, "src", "/app", "");
+    for f in ["d", "e"] {
+        ws.write(&format!("src/{f}.txt"), format!("{f}: as synced\n"));
+    }
+    let kubeconfig = env.cluster.kubeconfig();
+    ws.once_ok(&env, "the first sync");
+    for f in ["d", "e"] {
+        ws.write(&format!("src/{f}.txt"), format!("{f}: local edit\n"));
+    }
+    env.sh(
+        "web",
+        "for f in d e; do echo \"$f: container edit\" > /app/$f.txt; done",
+    )
+    .await;
+    let mut lsp = Lsp::start(&[ws.root()], &kubeconfig, full(), Value::Null);
+    blocking(|| lsp.wait_watching(WAIT));
+    let d = ws.path("src/d.txt");
+    conflict_diagnostic(&lsp, &d);
+
+    // While ferry lsp owns the folder.
+    let (text, ok) = ferry(&ws, &env, &["conflicts", "--json"]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("\"d.txt\"") && text.contains("\"e.txt\""),
+        "{text}"
+    );
+    let (text, ok) = ferry(&ws, &env, &["status"]);
+    assert!(ok && text.contains("synced by ferry lsp"), "{text}");
+    assert!(
+        text.contains("d.txt (conflict)"),
+        "the owner's live status: {text}"
+    );
+    let path = d.display().to_string();
+    let (text, ok) = ferry(&ws, &env, &["resolve", &path, "--keep", "container"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("took the container's version"), "{text}");
+    assert_eq!(
+        ws.read("src/d.txt").as_deref(),
+        Some(&b"d: container edit\n"[..])
+    );
+    wait_until("the container's d.txt on both sides", &lsp, || async {
+        let c = env.read("web", "/app/d.txt").await;
+        check(c.as_deref() == Some(b"d: container edit\n"), || {
+            format!("{c:?}")
+        })
+    })
+    .await;
+    blocking(|| {
+        lsp.wait_diagnostics(
+            &file_uri(&d),
+            "d.txt's conflict cleared in the editor",
+            |ds| ds.iter().all(|x| x["data"]["kind"] != "conflict"),
+            WAIT,
+        )
+    });
+    // A resolution of what is not a conflict is refused.
+    let (text, ok) = ferry(&ws, &env, &["resolve", &path, "--keep", "local"]);
+    assert!(!ok && text.contains("no open conflict"), "{text}");
+    blocking(|| lsp.shutdown_and_exit());
+
+    // Nobody runs.
+    let (text, ok) = ferry(&ws, &env, &["conflicts"]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("e.txt") && !text.contains("d.txt ["),
+        "{text}"
+    );
+    let e = ws.path("src/e.txt").display().to_string();
+    let (text, ok) = ferry(&ws, &env, &["resolve", &e, "--keep", "local"]);
+    assert!(ok, "{text}");
+    assert!(!ws.path("src/e.txt.ferry-conflict-remote").exists());
+    assert_eq!(
+        ws.read("src/e.txt").as_deref(),
+        Some(&b"e: local edit\n"[..])
+    );
+    let trash = all_contents(&ws.path(".ferry/trash"));
+    assert!(
+        trash.iter().any(|t| t == b"e: container edit\n"),
+        "in the trash"
+    );
+    let (text, ok) = ferry(&ws, &env, &["conflicts"]);
+    assert!(ok && text.contains("no open conflicts"), "{text}");
+    let (text, ok) = ferry(&ws, &env, &["stop"]);
+    assert!(!ok && text.contains("nothing to stop"), "{text}");
+
+    // ferry stop ends a running ferry sync.
+    let mut sync = ws.sync(&kubeconfig);
+    ws.wait_watching(&kubeconfig, WAIT);
+    let (text, ok) = ferry(&ws, &env, &["stop"]);
+    assert!(ok, "{text}");
+    let exit = sync
+        .wait_exit(WAIT)
+        .expect("ferry sync ended after ferry stop");
+    assert!(exit.success(), "{exit}\n{}", sync.output());
+}

@@ -2,6 +2,8 @@
 
 use std::process::ExitCode;
 
+use serde_json::Value;
+
 use super::{Common, EXIT_CONFIG, EXIT_FAILED};
 use crate::engine::status::{now_ms, status_file, StatusReport};
 use crate::state::lock::WorkspaceLock;
@@ -78,9 +80,17 @@ pub(super) fn status(common: &Common, json: bool) -> ExitCode {
         Ok(Some(Err(()))) => Some("another ferry process".to_string()),
         Ok(None) | Err(_) => None,
     };
-    let report: Option<StatusReport> = std::fs::read(status_file(&state_dir))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
+    // The owner's live report when it answers (the file may be up to 100 ms behind).
+    let live = running
+        .as_ref()
+        .and_then(|_| crate::engine::endpoint::ask(&state_dir, "status", Value::Null).ok())
+        .flatten()
+        .and_then(|v| serde_json::from_value::<StatusReport>(v).ok());
+    let report: Option<StatusReport> = live.or_else(|| {
+        std::fs::read(status_file(&state_dir))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+    });
     if json {
         let v = serde_json::json!({ "running": running, "report": report });
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());

@@ -1,4 +1,5 @@
-//! The command line: `ferry sync | list | status | doctor | restore | lsp`. Thin: each
+//! The command line: `ferry sync | list | status | conflicts | resolve | resync | stop |
+//! doctor | restore | lsp`. Thin: each
 //! command loads the config and hands over to the library ([`crate::engine`],
 //! [`crate::doctor`]); `restore` reads only the trash ([`crate::local::trash`]).
 //!
@@ -12,6 +13,7 @@
 //! | 3 | another ferry process (`ferry sync`, `ferry lsp`) owns the workspace |
 
 mod info;
+mod owner;
 mod restore;
 mod status_text;
 mod sync;
@@ -79,6 +81,37 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the open conflicts (files both sides changed): what the running sync knows,
+    /// or the conflict copies in the local folders when nothing runs.
+    Conflicts {
+        #[command(flatten)]
+        common: Common,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Resolve a conflict: keep the local version or the container's. The other one goes
+    /// to the trash (`ferry restore` brings it back).
+    Resolve {
+        #[command(flatten)]
+        common: Common,
+        /// The conflicting file (not its copy).
+        path: PathBuf,
+        /// Which version stays.
+        #[arg(long, value_enum)]
+        keep: KeepArg,
+    },
+    /// Ask the running sync to compare both sides again.
+    Resync {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Stop the running sync of this workspace (`ferry sync`, or the sync paths of the
+    /// editor's `ferry lsp`).
+    Stop {
+        #[command(flatten)]
+        common: Common,
+    },
     /// Check the config, the cluster, the pod and the container for everything a sync needs.
     Doctor {
         #[command(flatten)]
@@ -124,6 +157,15 @@ struct Common {
     /// .devspace/config.yaml).
     #[arg(long, short = 'c')]
     config: Option<PathBuf>,
+}
+
+/// `ferry resolve --keep`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum KeepArg {
+    /// The local version.
+    Local,
+    /// The container's version.
+    Container,
 }
 
 #[derive(Args, Clone)]
@@ -218,6 +260,16 @@ pub fn main() -> ExitCode {
             }
             Command::List { common, json } => info::list(&common, json),
             Command::Status { common, json } => info::status(&common, json),
+            Command::Conflicts { common, json } => owner::conflicts(&common, json),
+            Command::Resolve { common, path, keep } => {
+                let keep = match keep {
+                    KeepArg::Local => crate::engine::resolve::Keep::Local,
+                    KeepArg::Container => crate::engine::resolve::Keep::Container,
+                };
+                owner::resolve(&common, &path, keep)
+            }
+            Command::Resync { common } => owner::tell(&common, "resync"),
+            Command::Stop { common } => owner::tell(&common, "stop"),
             Command::Doctor { common, kube, json } => {
                 info::doctor(&common, kube.overrides(), json).await
             }

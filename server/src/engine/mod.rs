@@ -13,6 +13,7 @@
 //! | [`hooks`] | `onUpload.exec` commands after upload batches |
 //! | [`status`] | [`StatusReport`] (`ferry/status`, `.ferry/status.json`), [`StatusHub`] |
 //! | [`changes`] | local batches and remote hints → `Change`s against the index |
+//! | [`endpoint`] | the owner's control endpoint (a Unix socket under `.ferry/`) the command line talks to |
 //! | [`convert`] | remote records ↔ core entries |
 //! | [`connect`] | the [`connect::Connector`] seam: finding the container (Kubernetes in production) |
 //! | [`identity`] | the container marker and the verdict: may the index be trusted? |
@@ -43,6 +44,7 @@
 pub mod changes;
 pub mod connect;
 pub mod convert;
+pub mod endpoint;
 pub mod execute;
 pub mod hooks;
 pub mod identity;

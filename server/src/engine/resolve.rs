@@ -127,6 +127,135 @@ fn conflict(path: &RelPath, message: String) -> Failure {
     }
 }
 
+/// Resolves the conflict of `r.path` under `root` whose container version is in the
+/// local file `copy` (see the module doc), keeping what goes in `trash` (recorded for
+/// sync path `sync`). Returns what was done and the paths to upload. On a refusal (a
+/// stale `expect`, a missing copy) nothing has moved. Used by a running sync path and,
+/// when nobody owns the workspace, by `ferry resolve` itself (the next sync uploads).
+pub fn resolve_files(
+    root: &Path,
+    trash: &local::Trash,
+    sync: &str,
+    copy: &RelPath,
+    r: &Resolve,
+) -> Result<(String, Vec<RelPath>), String> {
+    let now = Seen {
+        local: version_of(root, &r.path),
+        container: version_of(root, copy),
+    };
+    if now.container.is_none() {
+        return Err(format!(
+            "the copy {copy} of the container's version is gone; nothing to resolve"
+        ));
+    }
+    if let Some(expect) = &r.expect {
+        let changed = |what: &str, was: &Option<Version>, is: &Option<Version>| {
+            (was.as_ref().map(|v| &v.sha256) != is.as_ref().map(|v| &v.sha256))
+                .then(|| what.to_string())
+        };
+        let stale: Vec<String> = [
+            changed("the local file", &expect.local, &now.local),
+            changed("the container's version", &expect.container, &now.container),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !stale.is_empty() {
+            return Err(format!(
+                "not resolved: {} changed since you looked ({}); look again and choose \
+                 anew — nothing was changed",
+                stale.join(" and "),
+                r.path
+            ));
+        }
+    }
+    let keep = |path: &RelPath, what: &str| {
+        let place = local::Place { sync, root, path };
+        trash
+            .keep(&place, Reason::ConflictResolution)
+            .map(|_| ())
+            .map_err(|e| {
+                format!("{what} could not be kept in the trash, so nothing was changed: {e}")
+            })
+    };
+    match r.keep {
+        Keep::Local => {
+            keep(copy, "the container's version")?;
+            std::fs::remove_file(root.join(copy.as_str()))
+                .map_err(|e| format!("cannot remove {copy}: {e}"))?;
+            Ok((
+                format!(
+                    "kept the local version of {}; the container's is in the trash",
+                    r.path
+                ),
+                Vec::new(),
+            ))
+        }
+        Keep::Container => {
+            if now.local.is_some() {
+                keep(&r.path, "the local version")?;
+            }
+            std::fs::rename(root.join(copy.as_str()), root.join(r.path.as_str()))
+                .map_err(|e| format!("cannot put {copy} in place of {}: {e}", r.path))?;
+            Ok((
+                format!(
+                    "took the container's version of {}; the local one is in the trash",
+                    r.path
+                ),
+                vec![r.path.clone()],
+            ))
+        }
+    }
+}
+
+/// The open conflicts in the local folder `root` when no sync runs: every conflict copy
+/// whose file exists (ferry's state folder and other copies left out).
+pub fn conflicts_in(root: &Path) -> Vec<OpenConflict> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let abs = e.path();
+            let Ok(rel) = abs.strip_prefix(root) else {
+                continue;
+            };
+            let Some(rel) = rel.to_str().and_then(|r| RelPath::new(r).ok()) else {
+                continue;
+            };
+            let Ok(kind) = e.file_type() else { continue };
+            if kind.is_dir() {
+                if rel.as_str() != crate::state::STATE_DIR {
+                    stack.push(abs);
+                }
+                continue;
+            }
+            let Some(path) = original_of(&rel) else {
+                continue;
+            };
+            let versions = Seen {
+                local: version_of(root, &path),
+                container: version_of(root, &rel),
+            };
+            if versions.local.is_none() || versions.container.is_none() {
+                continue;
+            }
+            out.push(OpenConflict {
+                path: path.to_string(),
+                copy: rel.to_string(),
+                message: format!(
+                    "changed on both sides: the local version is kept, the container's is in {rel}"
+                ),
+                versions,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
 impl SyncTask {
     /// Remembers that the container's version of `path` is in `copy` (a conflict).
     pub(super) fn conflict_copy(&mut self, path: &RelPath, copy: &RelPath) {
@@ -201,82 +330,7 @@ impl SyncTask {
                 ))
             }
         };
-        let now = Seen {
-            local: version_of(&root, &r.path),
-            container: version_of(&root, &copy),
-        };
-        if now.container.is_none() {
-            return Err(format!(
-                "the copy {copy} of the container's version is gone; nothing to resolve"
-            ));
-        }
-        if let Some(expect) = &r.expect {
-            let changed = |what: &str, was: &Option<Version>, is: &Option<Version>| {
-                (was.as_ref().map(|v| &v.sha256) != is.as_ref().map(|v| &v.sha256))
-                    .then(|| what.to_string())
-            };
-            let stale: Vec<String> = [
-                changed("the local file", &expect.local, &now.local),
-                changed("the container's version", &expect.container, &now.container),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            if !stale.is_empty() {
-                return Err(format!(
-                    "not resolved: {} changed since you looked ({}); look again and choose \
-                     anew — nothing was changed",
-                    stale.join(" and "),
-                    r.path
-                ));
-            }
-        }
-        let trash = &self.trash;
-        let name = self.sync.name.clone();
-        let (done, upload) = match r.keep {
-            Keep::Local => {
-                let place = local::Place {
-                    sync: &name,
-                    root: &root,
-                    path: &copy,
-                };
-                trash
-                    .keep(&place, Reason::ConflictResolution)
-                    .map_err(|e| format!("the copy could not be kept in the trash: {e}"))?;
-                std::fs::remove_file(root.join(copy.as_str()))
-                    .map_err(|e| format!("cannot remove {copy}: {e}"))?;
-                (
-                    format!(
-                        "kept the local version of {}; the container's is in the trash",
-                        r.path
-                    ),
-                    Vec::new(),
-                )
-            }
-            Keep::Container => {
-                if now.local.is_some() {
-                    let place = local::Place {
-                        sync: &name,
-                        root: &root,
-                        path: &r.path,
-                    };
-                    trash
-                        .keep(&place, Reason::ConflictResolution)
-                        .map_err(|e| {
-                            format!("the local version could not be kept in the trash: {e}")
-                        })?;
-                }
-                std::fs::rename(root.join(copy.as_str()), root.join(r.path.as_str()))
-                    .map_err(|e| format!("cannot put {copy} in place of {}: {e}", r.path))?;
-                (
-                    format!(
-                        "took the container's version of {}; the local one is in the trash",
-                        r.path
-                    ),
-                    vec![r.path.clone()],
-                )
-            }
-        };
+        let (done, upload) = resolve_files(&root, &self.trash, &self.sync.name, &copy, r)?;
         self.problems.remove(r.path.as_str());
         self.conflict_copies.remove(r.path.as_str());
         self.publish_problems();

@@ -19,6 +19,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use super::endpoint::{self, PathHandle, Served};
 use super::resolve::{OpenConflict, Resolve};
 use super::status::{status_file, write_status_file};
 use super::task::{Control, EngineError, EngineOptions, RunSummary, SyncTask};
@@ -103,6 +104,9 @@ pub struct Workspace {
     opts: Arc<EngineOptions>,
     paths: Vec<SyncPathRun>,
     writer: JoinHandle<()>,
+    /// What the control endpoint sees of the running paths, and the endpoint's task.
+    served: Served,
+    endpoint: Option<JoinHandle<()>>,
 }
 
 impl Workspace {
@@ -131,6 +135,11 @@ impl Workspace {
         let mut opts = EngineOptions::new(state_dir.clone());
         opts.kube = options.kube;
         opts.watch_local = options.watch_local;
+        let served = Served {
+            hub: hub.clone(),
+            paths: Arc::default(),
+        };
+        let endpoint = endpoint::serve(&state_dir, served.clone());
         Ok(Workspace {
             root: root.to_path_buf(),
             state_dir,
@@ -139,6 +148,8 @@ impl Workspace {
             opts: Arc::new(opts),
             paths: Vec::new(),
             writer,
+            served,
+            endpoint,
         })
     }
 
@@ -151,6 +162,19 @@ impl Workspace {
                 Ok(mut task) => {
                     let control = task.controller();
                     let (stop, stopped) = watch::channel(false);
+                    self.served
+                        .paths
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(PathHandle {
+                            slot,
+                            sync: sync.clone(),
+                            requester: Requester {
+                                name: sync.name.clone(),
+                                control: control.clone(),
+                            },
+                            stop: stop.clone(),
+                        });
                     self.paths.push(SyncPathRun {
                         slot,
                         sync,
@@ -278,6 +302,10 @@ impl Workspace {
     /// The last status file (the writer has ended first, so it cannot overwrite it or
     /// race it for the temporary file) and the lock.
     async fn close(&mut self) {
+        if let Some(e) = self.endpoint.take() {
+            e.abort();
+            endpoint::remove(&self.state_dir);
+        }
         self.writer.abort();
         let _ = (&mut self.writer).await;
         if let Ok(json) = serde_json::to_vec_pretty(&self.hub.report()) {
@@ -295,6 +323,9 @@ impl Drop for Workspace {
     fn drop(&mut self) {
         self.stopper().stop();
         self.writer.abort();
+        if let Some(e) = &self.endpoint {
+            e.abort();
+        }
     }
 }
 
@@ -319,6 +350,11 @@ pub struct Requester {
 }
 
 impl Requester {
+    /// Asks it to compare both sides again.
+    pub fn resync(&self) {
+        let _ = self.control.send(Control::Rescan);
+    }
+
     /// Its open conflicts (empty when it does not answer `within`).
     pub async fn conflicts(&self, within: Duration) -> Vec<OpenConflict> {
         let (tx, rx) = oneshot::channel();
