@@ -218,6 +218,23 @@ async fn conflicts_are_resolved_by_code_actions_and_survive_a_restart() {
     assert!(open[0]["versions"]["local"]["sha256"]
         .as_str()
         .is_some_and(|h| h.starts_with("sha256:")));
+
+    // The container's current version, fetched for a diff view.
+    env.sh("web", "echo 'c: newer in the container' > /app/c.txt")
+        .await;
+    let fetched = blocking(|| {
+        lsp.command(
+            "ferry.server.containerVersion",
+            vec![json!({"folder": file_uri(ws.root()), "slot": 0, "path": "c.txt"})],
+        )
+    });
+    let at = std::path::PathBuf::from(fetched["path"].as_str().unwrap_or_default());
+    assert!(at.starts_with(ws.path(".ferry/compare")), "{fetched}");
+    assert_eq!(
+        std::fs::read(&at).ok(),
+        env.read("web", "/app/c.txt").await,
+        "the container's bytes"
+    );
     blocking(|| lsp.shutdown_and_exit());
 }
 

@@ -49,8 +49,8 @@ impl Context for Lsp {
     }
 }
 
-/// The ten documented commands.
-const COMMANDS: [&str; 10] = [
+/// The eleven documented commands.
+const COMMANDS: [&str; 11] = [
     "ferry.server.start",
     "ferry.server.stop",
     "ferry.server.restart",
@@ -61,6 +61,7 @@ const COMMANDS: [&str; 10] = [
     "ferry.server.log",
     "ferry.server.conflicts",
     "ferry.server.resolve",
+    "ferry.server.containerVersion",
 ];
 
 // --- helpers ----------------------------------------------------------------------

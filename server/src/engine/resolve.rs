@@ -256,7 +256,64 @@ pub fn conflicts_in(root: &Path) -> Vec<OpenConflict> {
     out
 }
 
+/// The largest container file `ferry.server.containerVersion` fetches for a comparison.
+pub const MAX_COMPARE_BYTES: u64 = 64 << 20;
+
 impl SyncTask {
+    /// Fetches the container's current version of `path` into
+    /// `.ferry/compare/<slot>/<path>` (for a diff view) and returns that file.
+    pub(super) async fn container_version(
+        &self,
+        session: &mut crate::remote::Session,
+        path: &RelPath,
+    ) -> Result<std::path::PathBuf, String> {
+        use crate::remote::{Depth, EntryKind, MemorySink};
+        let listing = session
+            .list(std::slice::from_ref(path), Depth::Children)
+            .await
+            .map_err(|e| e.to_string())?;
+        let entry = listing
+            .entries
+            .iter()
+            .find(|e| &e.path == path)
+            .ok_or_else(|| format!("{path} does not exist in the container"))?;
+        if entry.kind != EntryKind::File {
+            return Err(format!("{path} is not a file in the container"));
+        }
+        if entry.size > MAX_COMPARE_BYTES {
+            return Err(format!(
+                "{path} is {} bytes in the container; ferry compares files up to {} MiB",
+                entry.size,
+                MAX_COMPARE_BYTES >> 20
+            ));
+        }
+        let size = entry.size;
+        let expected = move |p: &RelPath| (p == path).then_some(size);
+        let mut sink = MemorySink::default();
+        let got = session
+            .download(std::slice::from_ref(path), &expected, &mut sink)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(e) = got.errors.first() {
+            return Err(format!("in the container: {}", e.message));
+        }
+        let bytes = sink
+            .files
+            .remove(path)
+            .ok_or_else(|| format!("{path} could not be read in the container"))?;
+        let out = self
+            .opts
+            .state_dir
+            .join("compare")
+            .join(self.slot.to_string())
+            .join(path.as_str());
+        if let Some(dir) = out.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        crate::state::write_atomic(&out, &bytes).map_err(|e| format!("{}: {e}", out.display()))?;
+        Ok(out)
+    }
+
     /// Remembers that the container's version of `path` is in `copy` (a conflict).
     pub(super) fn conflict_copy(&mut self, path: &RelPath, copy: &RelPath) {
         self.conflict_copies.insert(path.to_string(), copy.clone());

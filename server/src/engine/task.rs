@@ -136,6 +136,9 @@ pub enum Control {
     ),
     /// List the open conflicts.
     Conflicts(oneshot::Sender<Vec<super::resolve::OpenConflict>>),
+    /// Fetch the container's version of a file for a comparison; the answer is where it
+    /// was put.
+    ContainerVersion(RelPath, oneshot::Sender<Result<PathBuf, String>>),
 }
 
 /// What an execution keeps in the trash besides the local files it deletes or overwrites.
@@ -994,6 +997,9 @@ impl SyncTask {
                         }
                         Some(Control::Conflicts(reply)) => {
                             let _ = reply.send(self.open_conflicts());
+                        }
+                        Some(Control::ContainerVersion(path, reply)) => {
+                            let _ = reply.send(self.container_version(session, &path).await);
                         }
                         // The front end is gone: nothing more will come.
                         None => *control = None,

@@ -368,6 +368,25 @@ impl Requester {
             .unwrap_or_default()
     }
 
+    /// Fetches the container's version of `path` into `.ferry/compare/`: where it is.
+    pub async fn container_version(&self, path: RelPath) -> Result<PathBuf, String> {
+        let (tx, rx) = oneshot::channel();
+        self.control
+            .send(Control::ContainerVersion(path, tx))
+            .map_err(|_| format!("sync path {} has stopped", self.name))?;
+        match tokio::time::timeout(CONTROL_ANSWER, rx).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => Err(format!(
+                "sync path {} is reconnecting; try again once it syncs",
+                self.name
+            )),
+            Err(_) => Err(format!(
+                "sync path {} did not answer within {CONTROL_ANSWER:?}; try again",
+                self.name
+            )),
+        }
+    }
+
     /// Resolves a conflict: what was done, or why not (nothing moved then).
     pub async fn resolve(&self, r: Resolve) -> Result<String, String> {
         let (tx, rx) = oneshot::channel();

@@ -90,6 +90,28 @@ pub async fn code_actions(
     out
 }
 
+/// The command that fetches the container's version of a file (for a diff view).
+pub const CONTAINER_VERSION: &str = "ferry.server.containerVersion";
+
+/// The arguments of `ferry.server.containerVersion`.
+#[derive(Debug, Deserialize)]
+pub struct FileArgs {
+    pub folder: String,
+    pub slot: usize,
+    pub path: String,
+}
+
+impl FileArgs {
+    /// Reads the first argument of the command; the path is checked.
+    pub fn parse(args: &[Value]) -> Result<(FileArgs, RelPath), String> {
+        let v = args.first().cloned().unwrap_or(Value::Null);
+        let a: FileArgs = serde_json::from_value(v)
+            .map_err(|e| format!("{CONTAINER_VERSION} takes {{folder, slot, path}}: {e}"))?;
+        let rel = RelPath::new(&a.path).map_err(|e| format!("{}: {e}", a.path))?;
+        Ok((a, rel))
+    }
+}
+
 /// The arguments of `ferry.server.resolve`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]

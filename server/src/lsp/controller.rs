@@ -1106,7 +1106,10 @@ impl Controller {
                     })
                     .collect(),
             )),
-            "ferry.server.doctor" | "ferry.server.conflicts" | conflicts::RESOLVE => return None,
+            "ferry.server.doctor"
+            | "ferry.server.conflicts"
+            | conflicts::RESOLVE
+            | conflicts::CONTAINER_VERSION => return None,
             other => Err(format!("unknown command {other:?}")),
         };
         if matches!(
@@ -1124,6 +1127,25 @@ impl Controller {
         args: &[Value],
         reply: oneshot::Sender<Result<Value, String>>,
     ) {
+        if command == conflicts::CONTAINER_VERSION {
+            let parsed = conflicts::FileArgs::parse(args).and_then(|(a, rel)| {
+                let requester = self
+                    .requester(&a.folder, a.slot)
+                    .ok_or_else(|| format!("no sync path {} runs in {}", a.slot, a.folder))?;
+                Ok((rel, requester))
+            });
+            tokio::spawn(async move {
+                let answer = match parsed {
+                    Ok((rel, requester)) => requester
+                        .container_version(rel)
+                        .await
+                        .map(|p| json!({ "path": p })),
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(answer);
+            });
+            return;
+        }
         if command == conflicts::RESOLVE {
             let parsed = ResolveArgs::parse(args).and_then(|a| {
                 let req = a.request()?;

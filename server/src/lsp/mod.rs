@@ -30,7 +30,7 @@ use tracing_subscriber::filter::LevelFilter;
 pub use settings::Settings;
 
 /// The commands `ferry lsp` executes (`workspace/executeCommand`).
-pub const COMMANDS: [&str; 10] = [
+pub const COMMANDS: [&str; 11] = [
     "ferry.server.start",
     "ferry.server.stop",
     "ferry.server.restart",
@@ -41,6 +41,7 @@ pub const COMMANDS: [&str; 10] = [
     "ferry.server.log",
     "ferry.server.conflicts",
     "ferry.server.resolve",
+    "ferry.server.containerVersion",
 ];
 
 /// Serves LSP on stdin/stdout until `exit`; `stderr_level` is the log level on stderr.
