@@ -349,3 +349,89 @@ async fn the_command_line_resolves_with_whoever_owns_the_folder() {
         .expect("ferry sync ended after ferry stop");
     assert!(exit.success(), "{exit}\n{}", sync.output());
 }
+
+/// Files the container has newer at the first sync (`remoteNewer`: kept local, not
+/// overwritten) get the same two code actions: taking the container's version downloads
+/// it (the local one to the trash), keeping mine uploads it (the container's to the
+/// trash); a stale one is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_newer_files_are_resolved_by_code_actions() {
+    let ns = "lsp-remote-newer";
+    let env = Env::start(ns, Exec::V5).await;
+    env.pod(&sync_pod("web", "busybox")).await;
+    let ws = Workspace::new();
+    ws.devspace("web", ns, "src", "/app", "");
+    let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+    for f in ["r", "s"] {
+        ws.write(&format!("src/{f}.txt"), format!("{f}: older local\n"));
+        std::fs::File::options()
+            .write(true)
+            .open(ws.path(&format!("src/{f}.txt")))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+    env.sh(
+        "web",
+        "for f in r s; do echo \"$f: newer in the container\" > /app/$f.txt; done",
+    )
+    .await;
+    let kubeconfig = env.cluster.kubeconfig();
+    let mut lsp = Lsp::start(&[ws.root()], &kubeconfig, full(), Value::Null);
+    blocking(|| lsp.wait_watching(WAIT));
+    let newer = |file: &Path| {
+        let d = blocking(|| {
+            lsp.wait_diagnostics(
+                &file_uri(file),
+                "a remoteNewer diagnostic",
+                |d| d.iter().any(|d| d["data"]["kind"] == "remoteNewer"),
+                WAIT,
+            )
+        });
+        d.into_iter()
+            .find(|d| d["data"]["kind"] == "remoteNewer")
+            .unwrap()
+    };
+    let r = ws.path("src/r.txt");
+    let d = newer(&r);
+    let actions = code_actions(&lsp, &r, &d);
+    assert_eq!(actions.len(), 2, "{actions:?}");
+    // Stale: the container's version changed since.
+    env.sh("web", "echo 'r: newer still' > /app/r.txt").await;
+    let e = run(&lsp, &actions[1]).expect_err("stale");
+    assert!(e.contains("changed since you looked"), "{e}");
+    assert_eq!(
+        ws.read("src/r.txt").as_deref(),
+        Some(&b"r: older local\n"[..])
+    );
+    let actions = code_actions(&lsp, &r, &d);
+    run(&lsp, &actions[1]).expect("take the container's version");
+    assert_eq!(
+        ws.read("src/r.txt").as_deref(),
+        Some(&b"r: newer still\n"[..])
+    );
+    let trash = all_contents(&ws.path(".ferry/trash"));
+    assert!(
+        trash.iter().any(|t| t == b"r: older local\n"),
+        "local in the trash"
+    );
+
+    let s = ws.path("src/s.txt");
+    let d = newer(&s);
+    let actions = code_actions(&lsp, &s, &d);
+    run(&lsp, &actions[0]).expect("keep my version");
+    assert_eq!(
+        env.read("web", "/app/s.txt").await.as_deref(),
+        Some(&b"s: older local\n"[..])
+    );
+    let trash = all_contents(&ws.path(".ferry/trash"));
+    assert!(
+        trash.iter().any(|t| t == b"s: newer in the container\n"),
+        "the container's version in the trash"
+    );
+    let status = blocking(|| {
+        lsp.wait_notification("ferry/status", |s| s["paths"][0]["problemCount"] == 0, WAIT)
+    });
+    assert_eq!(status["paths"][0]["problems"], json!([]), "{status}");
+    blocking(|| lsp.shutdown_and_exit());
+}

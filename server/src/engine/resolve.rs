@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::execute::{Failure, Retry};
 use super::status::ProblemKind;
 use super::task::SyncTask;
-use crate::core::{RelPath, Snapshot};
+use crate::core::{Action, Entry, Item, Plan, RelPath, Snapshot};
 use crate::local::{self, Reason};
 
 /// The suffix of a conflict copy of the container's version (then `-2`, `-3`, …).
@@ -56,13 +56,20 @@ pub struct Seen {
     pub container: Option<Version>,
 }
 
-/// An open conflict (`ferry.server.conflicts`, `ferry conflicts`).
+/// An open conflict (`ferry.server.conflicts`, `ferry conflicts`): a `conflict` (with
+/// the copy of the container's version) or a `remoteNewer` file (the container's version
+/// is in the container only).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OpenConflict {
     /// Relative to the sync path's local folder.
     pub path: String,
-    /// The local copy holding the container's version, relative to the same folder.
+    /// `conflict` or `remoteNewer`.
+    #[serde(default = "conflict_kind")]
+    pub kind: ProblemKind,
+    /// The local copy holding the container's version, relative to the same folder
+    /// (empty for `remoteNewer`).
+    #[serde(default)]
     pub copy: String,
     /// What happened.
     pub message: String,
@@ -79,6 +86,52 @@ pub struct Resolve {
     pub keep: Keep,
     /// The versions the user saw (`None`: whatever is there now).
     pub expect: Option<Seen>,
+}
+
+fn conflict_kind() -> ProblemKind {
+    ProblemKind::Conflict
+}
+
+/// A version as an entry knows it (its hash when it has one, else empty: then size and
+/// mtime identify it).
+fn version_of_entry(e: &crate::core::Entry) -> Version {
+    Version {
+        size: e.size,
+        mtime: e.mtime,
+        sha256: e.hash.as_ref().map(|h| h.0.clone()).unwrap_or_default(),
+    }
+}
+
+/// Whether two views of a version are the same version: by hash where both have one,
+/// else by size and mtime.
+fn same_version(a: &Option<Version>, b: &Option<Version>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) if !a.sha256.is_empty() && !b.sha256.is_empty() => a.sha256 == b.sha256,
+        (Some(a), Some(b)) => a.size == b.size && a.mtime == b.mtime,
+        _ => false,
+    }
+}
+
+/// The parts of `expect` that no longer match `now`, in words (empty: none).
+fn stale(expect: &Seen, now: &Seen) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if !same_version(&expect.local, &now.local) {
+        out.push("the local file");
+    }
+    if !same_version(&expect.container, &now.container) {
+        out.push("the container's version");
+    }
+    out
+}
+
+/// The refusal of a stale resolution.
+fn refused(stale: &[&str], path: &RelPath) -> String {
+    format!(
+        "not resolved: {} changed since you looked ({path}); look again and choose anew — \
+         nothing was changed",
+        stale.join(" and ")
+    )
 }
 
 /// The version of the local file `path` under `root`, if it is a readable file.
@@ -149,24 +202,9 @@ pub fn resolve_files(
         ));
     }
     if let Some(expect) = &r.expect {
-        let changed = |what: &str, was: &Option<Version>, is: &Option<Version>| {
-            (was.as_ref().map(|v| &v.sha256) != is.as_ref().map(|v| &v.sha256))
-                .then(|| what.to_string())
-        };
-        let stale: Vec<String> = [
-            changed("the local file", &expect.local, &now.local),
-            changed("the container's version", &expect.container, &now.container),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
+        let stale = stale(expect, &now);
         if !stale.is_empty() {
-            return Err(format!(
-                "not resolved: {} changed since you looked ({}); look again and choose \
-                 anew — nothing was changed",
-                stale.join(" and "),
-                r.path
-            ));
+            return Err(refused(&stale, &r.path));
         }
     }
     let keep = |path: &RelPath, what: &str| {
@@ -244,6 +282,7 @@ pub fn conflicts_in(root: &Path) -> Vec<OpenConflict> {
             }
             out.push(OpenConflict {
                 path: path.to_string(),
+                kind: ProblemKind::Conflict,
                 copy: rel.to_string(),
                 message: format!(
                     "changed on both sides: the local version is kept, the container's is in {rel}"
@@ -256,10 +295,166 @@ pub fn conflicts_in(root: &Path) -> Vec<OpenConflict> {
     out
 }
 
+/// The outcome of a resolution that moved files through the session: what was done.
+fn transferred(out: &super::execute::Outcome, done: String) -> Result<String, String> {
+    match out.failures.first() {
+        Some(f) => Err(format!("not resolved: {}", f.message)),
+        None => Ok(done),
+    }
+}
+
 /// The largest container file `ferry.server.containerVersion` fetches for a comparison.
 pub const MAX_COMPARE_BYTES: u64 = 64 << 20;
 
 impl SyncTask {
+    /// The local and the container's entry of `path` now.
+    async fn entries_now(
+        &self,
+        session: &mut crate::remote::Session,
+        path: &RelPath,
+    ) -> Result<(Option<Entry>, Option<Entry>), String> {
+        let batch = crate::local::LocalBatch {
+            paths: std::iter::once(path.clone()).collect(),
+            ..Default::default()
+        };
+        let (changes, _) = {
+            let skip = self.local_skip();
+            super::changes::local_changes(&self.sync.local_path, &batch, &self.index, &skip)
+                .map_err(|e| e.to_string())?
+        };
+        let local = changes
+            .into_iter()
+            .find(|c| &c.path == path)
+            .and_then(|c| c.new)
+            .filter(|e| e.kind == crate::core::EntryKind::File);
+        let listing = session
+            .list(std::slice::from_ref(path), crate::remote::Depth::Children)
+            .await
+            .map_err(|e| e.to_string())?;
+        let remote = listing
+            .entries
+            .iter()
+            .find(|e| &e.path == path)
+            .and_then(super::convert::remote_entry)
+            .filter(|e| e.kind == crate::core::EntryKind::File);
+        Ok((local, remote))
+    }
+
+    /// The open `remoteNewer` files, with both versions now (by size and mtime).
+    pub(super) async fn remote_newer(
+        &self,
+        session: &mut crate::remote::Session,
+    ) -> Vec<OpenConflict> {
+        let mut out = Vec::new();
+        let newer: Vec<Failure> = self
+            .problems
+            .values()
+            .filter(|f| f.kind == ProblemKind::RemoteNewer)
+            .cloned()
+            .collect();
+        for f in newer {
+            let Ok(path) = RelPath::new(&f.path) else {
+                continue;
+            };
+            let Ok((local, remote)) = self.entries_now(session, &path).await else {
+                continue;
+            };
+            out.push(OpenConflict {
+                path: f.path.clone(),
+                kind: ProblemKind::RemoteNewer,
+                copy: String::new(),
+                message: f.message.clone(),
+                versions: Seen {
+                    local: local.as_ref().map(version_of_entry),
+                    container: remote.as_ref().map(version_of_entry),
+                },
+            });
+        }
+        out
+    }
+
+    /// Resolves a `remoteNewer` file: keep local uploads it over the container's
+    /// version (which goes to the trash: the index never agreed on it), keep container
+    /// downloads that over the local one (which goes to the trash). Refused, with
+    /// nothing moved, when either side changed since `r.expect`.
+    pub(super) async fn resolve_remote_newer(
+        &mut self,
+        session: &mut crate::remote::Session,
+        r: &Resolve,
+    ) -> Result<String, String> {
+        let t = std::time::Instant::now();
+        let (local, remote) = self.entries_now(session, &r.path).await?;
+        let now = Seen {
+            local: local.as_ref().map(version_of_entry),
+            container: remote.as_ref().map(version_of_entry),
+        };
+        if let Some(expect) = &r.expect {
+            let stale = stale(expect, &now);
+            if !stale.is_empty() {
+                return Err(refused(&stale, &r.path));
+            }
+        }
+        let path = r.path.clone();
+        let (plan, view, planned_local, done) = match r.keep {
+            Keep::Local => {
+                let local =
+                    local.ok_or_else(|| format!("{path} is gone locally; nothing to keep"))?;
+                let mut view = Snapshot::new();
+                if let Some(remote) = remote {
+                    view.insert(path.clone(), remote);
+                }
+                let plan = Plan {
+                    actions: vec![Action::Upload {
+                        items: vec![Item {
+                            path: path.clone(),
+                            entry: local,
+                        }],
+                    }],
+                    ..Plan::default()
+                };
+                let done =
+                    format!("kept the local version of {path}; the container's is in the trash");
+                (plan, Some(view), None, done)
+            }
+            Keep::Container => {
+                let remote = remote
+                    .ok_or_else(|| format!("{path} is gone in the container; nothing to take"))?;
+                let mut planned = Snapshot::new();
+                if let Some(local) = local {
+                    planned.insert(path.clone(), local);
+                }
+                let plan = Plan {
+                    actions: vec![Action::Download {
+                        items: vec![Item {
+                            path: path.clone(),
+                            entry: remote,
+                        }],
+                    }],
+                    ..Plan::default()
+                };
+                let done = format!(
+                    "took the container's version of {path}; the local one is in the trash"
+                );
+                (plan, None, Some(planned), done)
+            }
+        };
+        let safety = super::task::Safety {
+            remote_before: view.as_ref(),
+            ..super::task::Safety::LIVE
+        };
+        let out = self
+            .execute(session, &plan, planned_local.as_ref(), None, None, safety)
+            .await
+            .map_err(|e| e.to_string())?;
+        let answer = transferred(&out, done);
+        self.record(&plan, out, Vec::new(), t.elapsed());
+        if answer.is_ok() {
+            self.problems.remove(path.as_str());
+            self.publish_problems();
+        }
+        answer
+    }
+
     /// Fetches the container's current version of `path` into
     /// `.ferry/compare/<slot>/<path>` (for a diff view) and returns that file.
     pub(super) async fn container_version(
@@ -358,6 +553,7 @@ impl SyncTask {
                 let path = RelPath::new(&f.path).ok()?;
                 Some(OpenConflict {
                     path: f.path.clone(),
+                    kind: ProblemKind::Conflict,
                     copy: copy.to_string(),
                     message: f.message.clone(),
                     versions: Seen {

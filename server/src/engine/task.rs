@@ -977,7 +977,15 @@ impl SyncTask {
                             .await?;
                         }
                         Some(Control::Resolve(r, reply)) => {
-                            let answer = match self.resolve(&r) {
+                            let remote_newer = self
+                                .problems
+                                .get(r.path.as_str())
+                                .is_some_and(|f| f.kind == ProblemKind::RemoteNewer);
+                            let answer = match if remote_newer {
+                                self.resolve_remote_newer(session, &r).await.map(|d| (d, Vec::new()))
+                            } else {
+                                self.resolve(&r)
+                            } {
                                 Ok((done, upload)) => {
                                     if !upload.is_empty() {
                                         self.on_local(
@@ -996,7 +1004,10 @@ impl SyncTask {
                             let _ = reply.send(answer);
                         }
                         Some(Control::Conflicts(reply)) => {
-                            let _ = reply.send(self.open_conflicts());
+                            let mut open = self.open_conflicts();
+                            open.extend(self.remote_newer(session).await);
+                            open.sort_by(|a, b| a.path.cmp(&b.path));
+                            let _ = reply.send(open);
                         }
                         Some(Control::ContainerVersion(path, reply)) => {
                             let _ = reply.send(self.container_version(session, &path).await);

@@ -49,7 +49,7 @@ impl ProblemRef {
 }
 
 /// The code actions for `conflicts` (diagnostic, its reference, its sync path): for each
-/// open conflict, keep local and keep the container's version, each a
+/// open conflict or `remoteNewer` file, keep local and keep the container's version, each a
 /// `ferry.server.resolve` with the versions as they are now (so that a stale action is
 /// refused).
 pub async fn code_actions(

@@ -754,7 +754,7 @@ impl Controller {
             .into_iter()
             .filter_map(|d| {
                 let r = ProblemRef::of(&d)?;
-                if r.kind != ProblemKind::Conflict {
+                if !matches!(r.kind, ProblemKind::Conflict | ProblemKind::RemoteNewer) {
                     return None;
                 }
                 let requester = self.requester(&r.folder, r.slot)?;
