@@ -81,8 +81,8 @@ async fn with_the_local_watcher_off_did_save_alone_uploads() {
 
 /// Two workspace folders in one server, each with its own config and pod, both with a
 /// sync path named `web`: both sync; the status has one entry per folder (its `folder`
-/// and `id`), each initial sync its own progress, each folder its own sync log with its
-/// lines only; stopping one folder leaves the other syncing.
+/// and `id`), each initial sync its own progress, each folder its own diagnostics and its
+/// own sync log with its lines only; stopping one folder leaves the other syncing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_folders_with_a_sync_path_of_the_same_name_are_kept_apart() {
     let ns = "lsp-ws-two";
@@ -91,6 +91,13 @@ async fn two_folders_with_a_sync_path_of_the_same_name_are_kept_apart() {
     env.pod(&sync_pod("b", "busybox")).await;
     let wa = web_workspace(ns, "a");
     let wb = web_workspace(ns, "b");
+    // Folder b's config has a field ferry does not support: a warning there only.
+    wb.write(
+        "devspace.yaml",
+        format!(
+            "version: v2beta1\nname: test\ndev:\n  web:\n    labelSelector:\n      app: b\n    namespace: {ns}\n    sync:\n    - path: ./src:/app\n      waitInitialSync: true\n"
+        ),
+    );
     wa.write("src/only-a.txt", "from folder a\n");
     wb.write("src/only-b.txt", "from folder b\n");
     let kubeconfig = env.cluster.kubeconfig();
@@ -130,6 +137,26 @@ async fn two_folders_with_a_sync_path_of_the_same_name_are_kept_apart() {
         )
     })
     .await;
+    // Each folder its own diagnostics: the warning on b's config, nothing on a's.
+    let b_diags = blocking(|| {
+        lsp.wait_diagnostics(
+            &file_uri(&wb.path("devspace.yaml")),
+            "the warning on b's config",
+            |d| !d.is_empty(),
+            WAIT,
+        )
+    });
+    assert!(
+        b_diags[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("waitInitialSync")),
+        "{b_diags:?}"
+    );
+    assert!(
+        lsp.diagnostics_for(&file_uri(&wa.path("devspace.yaml")))
+            .is_none_or(|d| d.is_empty()),
+        "nothing on a's config"
+    );
     // Each initial sync had a progress of its own (two tokens began and ended).
     let progress = lsp.notifications("$/progress");
     let tokens = |kind: &str| {
