@@ -22,8 +22,9 @@
 //!   [web-1] 3000 deleted in 202 ms
 //! ```
 //!
-//! Killed at the first batch boundary (the 2,000 files of the first batch have landed,
-//! an observable event: a count of the files in B), the retry prints `1000 deleted`.
+//! Killed at a batch boundary (when at least 2,000 files have landed — then, with the
+//! 2,000-file batches of the time, the first one —, an observable event: a count of the
+//! files in B), the retry printed `1000 deleted`.
 //!
 //! At 90 % the outcome today depends on timing: ferry had usually written the whole last
 //! batch into the stream before the kill, and the container session, which outlives
@@ -54,8 +55,9 @@ const WAIT: Duration = Duration::from_secs(180);
 enum Kill {
     /// Once B's session stream carried this fraction of the bytes A's did.
     Bytes(f64),
-    /// At a batch boundary: once this many files have landed in B (a whole batch: the
-    /// engine sends at most 2,000 files per batch).
+    /// At a batch boundary: once at least this many files have landed in B (files land
+    /// a whole batch at a time — batches are sized to take about half a second — so
+    /// this is right after the boundary of the batch that crossed the count).
     Landed(usize),
 }
 

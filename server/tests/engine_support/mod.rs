@@ -723,8 +723,11 @@ pub async fn remote_tree(env: &Env, pod: &str, root: &str, leave: &[&str]) -> Ma
             .await
             .expect("control run");
         tries += 1;
-        let staging_vanished =
-            out.stderr.contains(".ferry-tmp-") && out.stderr.contains("No such file or directory");
+        // tar says "No such file or directory" or "File removed before we read it" (and
+        // then that the folder changed), depending on when the folder went.
+        let staging_vanished = out.stderr.contains(".ferry-tmp-")
+            && (out.stderr.contains("No such file or directory")
+                || out.stderr.contains("File removed before we read it"));
         if out.exit_code == 0 || !staging_vanished || tries == 5 {
             break out;
         }
