@@ -9,10 +9,15 @@ cd "$(dirname "$0")/.."
 group() {
   local name=$1
   shift
-  local t0=$SECONDS
+  local t0=$SECONDS rc=0
   echo "== $name"
-  "$@"
-  echo "== $name: $((SECONDS - t0)) s"
+  "$@" || rc=$?
+  if [ "$rc" = 0 ]; then
+    echo "== $name: $((SECONDS - t0)) s"
+  else
+    echo "== $name: FAILED (exit $rc) after $((SECONDS - t0)) s"
+  fi
+  return "$rc"
 }
 
 group setup scripts/setup.sh
