@@ -104,21 +104,7 @@ fn remote_memory_the_hostile_archive_claims_a_terabyte() {
 
 /// Runs the ignored test `name` of this binary under `prlimit --as=AS_LIMIT`.
 fn child(name: &str) -> std::process::Output {
-    let exe = std::env::current_exe().unwrap();
-    Command::new("prlimit")
-        .arg(format!("--as={AS_LIMIT}"))
-        .arg("--")
-        .arg(exe)
-        .args([
-            "--exact",
-            name,
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, "1")
-        .output()
-        .expect("prlimit (util-linux) runs")
+    remote_support::under_prlimit(name, AS_LIMIT, CHILD)
 }
 
 /// The limit is tight enough to matter: reading the archive the old way (the tar

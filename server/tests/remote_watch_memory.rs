@@ -7,7 +7,6 @@
 
 mod remote_support;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ferry::remote::{RemoteWatcher, WatchEvent, WatchMode, WatchOptions, MAX_LINE};
@@ -47,20 +46,7 @@ fn remote_watch_endless_line_under_prlimit() {
         return;
     }
     let name = "remote_watch_child_endless_line";
-    let out = Command::new("prlimit")
-        .arg(format!("--as={AS_LIMIT}"))
-        .arg("--")
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            name,
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, "1")
-        .output()
-        .expect("prlimit (util-linux) runs");
+    let out = remote_support::under_prlimit(name, AS_LIMIT, CHILD);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!("{stdout}\n{stderr}");

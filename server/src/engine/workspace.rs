@@ -370,28 +370,23 @@ impl Requester {
 
     /// Fetches the container's version of `path` into `.ferry/compare/`: where it is.
     pub async fn container_version(&self, path: RelPath) -> Result<PathBuf, String> {
-        let (tx, rx) = oneshot::channel();
-        self.control
-            .send(Control::ContainerVersion(path, tx))
-            .map_err(|_| format!("sync path {} has stopped", self.name))?;
-        match tokio::time::timeout(CONTROL_ANSWER, rx).await {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(_)) => Err(format!(
-                "sync path {} is reconnecting; try again once it syncs",
-                self.name
-            )),
-            Err(_) => Err(format!(
-                "sync path {} did not answer within {CONTROL_ANSWER:?}; try again",
-                self.name
-            )),
-        }
+        self.ask(|tx| Control::ContainerVersion(path, tx)).await
     }
 
     /// Resolves a conflict: what was done, or why not (nothing moved then).
     pub async fn resolve(&self, r: Resolve) -> Result<String, String> {
+        self.ask(|tx| Control::Resolve(r, tx)).await
+    }
+
+    /// Sends the request `make` builds and waits (up to [`CONTROL_ANSWER`]) for its
+    /// answer; every way it can go wrong is an error saying what to do.
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Control,
+    ) -> Result<T, String> {
         let (tx, rx) = oneshot::channel();
         self.control
-            .send(Control::Resolve(r, tx))
+            .send(make(tx))
             .map_err(|_| format!("sync path {} has stopped", self.name))?;
         match tokio::time::timeout(CONTROL_ANSWER, rx).await {
             Ok(Ok(answer)) => answer,

@@ -246,3 +246,23 @@ pub async fn download_all(s: &mut Session, paths: &[RelPath]) -> (Download, Memo
         .unwrap_or_else(|e| panic!("downloading {paths:?}: {e}"));
     (d, sink)
 }
+
+/// Runs the ignored test `name` of this test binary in a child process under `prlimit
+/// --as=LIMIT` (an address-space limit), with the environment variable `marker` set so
+/// the child knows it runs there.
+pub fn under_prlimit(name: &str, limit: u64, marker: &str) -> std::process::Output {
+    Command::new("prlimit")
+        .arg(format!("--as={limit}"))
+        .arg("--")
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            name,
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(marker, "1")
+        .output()
+        .expect("prlimit (util-linux) runs")
+}
