@@ -50,6 +50,12 @@ for (const [what, file] of [['code-server', entry], ['ferry binary', ferryBin], 
   }
 }
 
+const bundle = path.join(extDir, 'dist/extension.js');
+if (!process.env.FERRY_VSIX && fs.existsSync(bundle) && fs.statSync(bundle).mtimeMs > fs.statSync(vsix).mtimeMs) {
+  console.error(`e2e: ${vsix} is older than dist/extension.js: run \`npm run package\` first`);
+  process.exit(2);
+}
+
 // --- a temporary world: user data, extensions, config home, workspace, kubeconfig --------
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-vscode-e2e-'));
 const ud = path.join(tmp, 'user-data');
