@@ -26,6 +26,20 @@ const FORWARDED: ReadonlyArray<[palette: string, server: string]> = [
   ['ferry.conflicts', 'ferry.server.conflicts'],
 ];
 
+/** Read-only documents `ferry:/<command>.json` that show a command's result. */
+const RESULT_SCHEME = 'ferry';
+const results = new Map<string, string>();
+const resultsChanged = new vscode.EventEmitter<vscode.Uri>();
+
+async function showResult(palette: string, result: unknown): Promise<void> {
+  const uri = vscode.Uri.from({ scheme: RESULT_SCHEME, path: `/${palette.replace(/^ferry\./, '')}.json` });
+  results.set(uri.toString(), JSON.stringify(result, null, 2) + '\n');
+  resultsChanged.fire(uri);
+  const doc = await vscode.workspace.openTextDocument(uri);
+  await vscode.languages.setTextDocumentLanguage(doc, 'json');
+  await vscode.window.showTextDocument(doc, { preview: true });
+}
+
 let client: LanguageClient | undefined;
 let statusItem: vscode.StatusBarItem | undefined;
 let log: vscode.LogOutputChannel | undefined;
@@ -97,7 +111,15 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   statusItem = vscode.window.createStatusBarItem('ferry.status', vscode.StatusBarAlignment.Left, 0);
   statusItem.name = 'ferry';
   statusItem.command = 'ferry.showLog';
-  context.subscriptions.push(log, statusItem);
+  context.subscriptions.push(
+    log,
+    statusItem,
+    resultsChanged,
+    vscode.workspace.registerTextDocumentContentProvider(RESULT_SCHEME, {
+      onDidChange: resultsChanged.event,
+      provideTextDocumentContent: (uri) => results.get(uri.toString()) ?? '',
+    }),
+  );
 
   for (const [palette, server] of FORWARDED) {
     context.subscriptions.push(
@@ -106,10 +128,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         if (!c) return;
         try {
           const result: unknown = await c.sendRequest('workspace/executeCommand', { command: server, arguments: [] });
-          if (result !== null && result !== undefined) {
-            log!.info(`${palette}:\n${JSON.stringify(result, null, 2)}`);
-            log!.show(true);
-          }
+          if (result !== null && result !== undefined) await showResult(palette, result);
         } catch (err) {
           void vscode.window.showErrorMessage(`ferry: ${err instanceof Error ? err.message : String(err)}`);
         }

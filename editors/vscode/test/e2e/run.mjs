@@ -195,6 +195,28 @@ try {
   }
   say(`Problems entry: ${JSON.stringify(problemsLabel)}`);
 
+  // A palette command reaches the server: "ferry: List sync paths" (ferry.list →
+  // ferry.server.list) opens the sync paths as the read-only document ferry:/list.json.
+  await page.locator('.monaco-workbench').click({ position: { x: 700, y: 400 } });
+  await page.keyboard.press('F1');
+  await page.waitForSelector('.quick-input-widget .quick-input-box input', { timeout: 10_000 });
+  await page.keyboard.type('ferry: List sync paths');
+  await page.waitForSelector('.quick-input-list .monaco-list-row', { timeout: 10_000 });
+  await page.keyboard.press('Enter');
+  const output = page.locator('.editor-group-container .monaco-editor .view-lines');
+  let outputText = '';
+  for (const until = Date.now() + 20_000; ; ) {
+    outputText = (await output.allInnerTexts().catch(() => [])).join('\n');
+    if (/"syncPaths"/.test(outputText) && /"web"/.test(outputText)) break;
+    if (Date.now() > until) {
+      await page.screenshot({ path: path.join(tmp, 'palette.png') });
+      throw new Error(`ferry.list showed nothing; editor: ${JSON.stringify(outputText.slice(0, 500))}`);
+    }
+    await page.waitForTimeout(200);
+  }
+  await page.screenshot({ path: path.join(tmp, 'list.png') });
+  say('palette command ferry.list answered by the server');
+
   // A folder without a devspace.yaml does not activate the extension.
   const empty = path.join(tmp, 'no-config');
   fs.mkdirSync(empty);
