@@ -217,6 +217,11 @@ try {
   await page.screenshot({ path: path.join(tmp, 'list.png') });
   say('palette command ferry.list answered by the server');
 
+  // A click on the status item runs ferry.showLog: the folder's .ferry/sync.log opens.
+  await item.first().click();
+  await page.waitForSelector('.tabs-container .tab[aria-label*="sync.log"]', { timeout: 20_000 });
+  say('the status item opened .ferry/sync.log');
+
   // A folder without a devspace.yaml does not activate the extension.
   const empty = path.join(tmp, 'no-config');
   fs.mkdirSync(empty);
