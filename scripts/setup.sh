@@ -25,6 +25,8 @@ fi
 
 nvim=$("$(dirname "$0")/install-nvim.sh")
 echo "setup: Neovim for the editor test: $nvim"
+"$(dirname "$0")/install-vscode-e2e.sh" >/dev/null
+echo "setup: code-server, playwright-core and Chromium for the VS Code test"
 
 command -v cargo >/dev/null 2>&1 || { echo "setup: cargo (Rust) is required" >&2; exit 1; }
 command -v kubectl >/dev/null 2>&1 || echo "setup: note: kubectl is not installed; the kubectl fidelity tests will be skipped" >&2

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs all of ferry's tests: sets up the machine (scripts/setup.sh), then formatting,
-# lints and every test in the workspace (unit, model, local-cluster, kubectl and kube-rs
-# end-to-end tests). Needs root (the local cluster runs real runc containers). Prints how
+# lints, the VS Code extension (checks, unit tests, real VS Code) and every test in the
+# workspace (unit, model, local-cluster, kubectl, kube-rs and editor end-to-end tests). Needs root (the local cluster runs real runc containers). Prints how
 # long each group took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,4 +24,9 @@ group setup scripts/setup.sh
 group format cargo fmt --all -- --check
 group lints cargo clippy --workspace --all-targets -q -- -D warnings
 group build cargo build --workspace --all-targets -q
+# The VS Code extension: its type checks, lints and unit tests, then the real VS Code
+# (code-server in Chromium, scripts/install-vscode-e2e.sh) with the ferry built above.
+group vscode-build bash -c 'cd editors/vscode && npm ci --no-audit --no-fund && npm run lint && npm run compile && npm test && npm run package'
+group vscode-e2e bash -c 'cd editors/vscode && npm run e2e'
+# Everything in the workspace, the plain-Neovim editor test included.
 group tests cargo test --workspace --no-fail-fast
