@@ -80,6 +80,10 @@ async function menu(ferry: Ferry): Promise<void> {
     items.push({ label: '$(debug-restart) Restart Server', command: 'ferry.restartServer' });
     items.push({ label: '$(output) Show Log', description: 'the extension and server log', command: 'ferry.showLog' });
   } else {
+    const running = ferry.cancellableProgress();
+    if (running.length > 0) {
+      items.push({ label: '$(close) Cancel', description: running.join(', '), command: 'ferry.cancel' });
+    }
     items.push({ label: '$(info) Show Status', command: 'ferry.status' });
     items.push({ label: '$(output) Show Log', description: 'the sync log', command: 'ferry.showLog' });
     if (problems > 0) items.push({ label: '$(warning) Show Problems', description: `${problems}`, command: 'workbench.actions.view.problems' });
@@ -113,4 +117,5 @@ export function registerCommands(context: vscode.ExtensionContext, ferry: Ferry)
   register('ferry.keepContainer', (arg) => keep(ferry, 'container', arg));
   register('ferry.restartServer', () => ferry.restartServer());
   register('ferry.menu', () => menu(ferry));
+  register('ferry.cancel', () => ferry.cancelProgress());
 }

@@ -43,6 +43,15 @@ export class Ferry implements vscode.Disposable {
     return this.view.look;
   }
 
+  /** The server's progress that can be cancelled now (e.g. an initial sync). */
+  cancellableProgress(): string[] {
+    return this.server?.progress.cancellable() ?? [];
+  }
+
+  async cancelProgress(): Promise<void> {
+    await this.server?.progress.cancelAll();
+  }
+
   /** The running client, or undefined (and the user told why). */
   running(): LanguageClient | undefined {
     const c = this.server?.client;

@@ -17,6 +17,7 @@ import {
 import { findBinary, isFound, type Found } from './binary';
 import { RestartBudget } from './budget';
 import { serverEnv } from './env';
+import { ServerProgress } from './progress';
 import { LineSplitter, parseLine } from './serverlog';
 
 /** The protocol version this extension speaks (`experimental.ferry.protocolVersion`). */
@@ -60,6 +61,7 @@ export interface Hooks {
 export class Server {
   readonly client: LanguageClient;
   readonly binary: Found;
+  readonly progress: ServerProgress;
   private child: ChildProcess | undefined;
   private readonly budget = new RestartBudget();
 
@@ -94,6 +96,8 @@ export class Server {
     };
     this.client = new LanguageClient('ferry', 'ferry', serverOptions, clientOptions);
     this.client.registerFeature(ferryCapabilities);
+    this.progress = new ServerProgress(this.client);
+    this.client.registerFeature(this.progress);
   }
 
   /** Finds the binary and makes the client (not started). */
