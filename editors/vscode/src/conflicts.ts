@@ -39,17 +39,32 @@ function target(ferry: Ferry, arg: unknown): FileKey | undefined {
   return found;
 }
 
+/**
+ * A diff of the local file (right) against the container's version (left). For a conflict
+ * the container's version is its copy (`<file>.ferry-conflict-remote`: both sides hold the
+ * local version by then); otherwise what the container holds now
+ * (`ferry.server.containerVersion`).
+ */
 export async function compareWithContainer(ferry: Ferry, arg?: unknown): Promise<void> {
   const key = target(ferry, arg);
   if (!key) return;
   const local = localFile(ferry.status, key);
-  const fetched = await ferry.execute<{ path: string }>('ferry.server.containerVersion', [key]);
-  if (!fetched || !local) return;
+  if (!local) return;
+  const open = (await openConflicts(ferry, key.folder)).find((p) => p.slot === key.slot);
+  const copy = open?.conflicts.find((c) => c.path === key.path && c.copy)?.copy;
+  let theirs: string;
+  if (copy) {
+    theirs = localFile(ferry.status, { ...key, path: copy }) ?? '';
+  } else {
+    const fetched = await ferry.execute<{ path: string }>('ferry.server.containerVersion', [key]);
+    if (!fetched) return;
+    theirs = fetched.path;
+  }
   await vscode.commands.executeCommand(
     'vscode.diff',
-    vscode.Uri.file(fetched.path),
+    vscode.Uri.file(theirs),
     vscode.Uri.file(local),
-    `${key.path} (container ↔ local)`,
+    `${path.basename(key.path)} (container's ↔ yours)`,
   );
 }
 
