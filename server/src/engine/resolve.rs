@@ -42,8 +42,29 @@ pub enum Keep {
 #[serde(rename_all = "camelCase")]
 pub struct Version {
     pub size: u64,
+    /// Read back from front ends whose numbers are doubles (JavaScript, Lua): an integer,
+    /// or a float such as `1.796190336e+18` (rounded to 256 ns there).
+    #[serde(deserialize_with = "mtime_ns")]
     pub mtime: i64,
     pub sha256: String,
+}
+
+/// How far apart two mtimes (ns) may be and still be one version: a nanosecond mtime
+/// that went through an IEEE double (every JSON number in JavaScript and Lua) is off by
+/// up to 128 ns.
+const MTIME_SLACK_NS: i64 = 1_000;
+
+fn mtime_ns<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let v = serde_json::Number::deserialize(d)?;
+    if let Some(i) = v.as_i64() {
+        return Ok(i);
+    }
+    match v.as_f64() {
+        Some(f) if f.is_finite() && f.abs() < 9.2e18 => Ok(f.round() as i64),
+        _ => Err(serde::de::Error::custom(format!(
+            "mtime {v} is not a time in ns"
+        ))),
+    }
 }
 
 /// The versions a resolution expects to find.
@@ -108,7 +129,9 @@ fn same_version(a: &Option<Version>, b: &Option<Version>) -> bool {
     match (a, b) {
         (None, None) => true,
         (Some(a), Some(b)) if !a.sha256.is_empty() && !b.sha256.is_empty() => a.sha256 == b.sha256,
-        (Some(a), Some(b)) => a.size == b.size && a.mtime == b.mtime,
+        (Some(a), Some(b)) => {
+            a.size == b.size && a.mtime.abs_diff(b.mtime) <= MTIME_SLACK_NS as u64
+        }
         _ => false,
     }
 }
@@ -595,6 +618,42 @@ impl SyncTask {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Front ends whose numbers are doubles send an mtime back rounded (JavaScript as an
+    /// integer, Lua's `vim.json` as `1.796190336e+18`): still the same version; a real
+    /// change of the mtime is not.
+    #[test]
+    fn mtimes_that_went_through_a_double_are_the_same_version() {
+        let mtime: i64 = 1_796_190_336_123_456_789;
+        let seen = Version {
+            size: 5,
+            mtime,
+            sha256: String::new(),
+        };
+        let via_double = mtime as f64;
+        for text in [
+            format!("{via_double:e}"),
+            format!("{}", via_double as i64),
+            "1.796190336123456789e18".to_string(),
+        ] {
+            let json = format!(r#"{{"size": 5, "mtime": {text}, "sha256": ""}}"#);
+            let back: Version =
+                serde_json::from_str(&json).unwrap_or_else(|e| panic!("{json}: {e}"));
+            assert!(
+                same_version(&Some(seen.clone()), &Some(back.clone())),
+                "{json} → {back:?}"
+            );
+        }
+        let later = Version {
+            mtime: mtime + 1_000_000,
+            ..seen.clone()
+        };
+        assert!(!same_version(&Some(seen.clone()), &Some(later)));
+        let bad = r#"{"size": 5, "mtime": "soon", "sha256": ""}"#;
+        assert!(serde_json::from_str::<Version>(bad).is_err());
+        let huge = r#"{"size": 5, "mtime": 1e300, "sha256": ""}"#;
+        assert!(serde_json::from_str::<Version>(huge).is_err());
+    }
 
     #[test]
     fn copies_name_their_file() {
