@@ -238,9 +238,6 @@ impl Nvim {
             .collect()
     }
 
-
-
-
     /// Waits until the ferry client is attached to the current buffer and initialized.
     fn wait_attached(&mut self) -> Value {
         self.wait_lua(
@@ -264,7 +261,6 @@ impl Nvim {
             lua_str(&path.display().to_string())
         ))
     }
-
 
     /// Quits Neovim (`:qa!`, which stops the language server) and waits for it.
     fn quit(&mut self) {
@@ -424,12 +420,15 @@ fn an_older_neovim_is_told_once_and_nothing_else() {
     assert_eq!(v["loaded"], false, "nothing loaded: {v}");
     let told = nvim.recorded("notify.jsonl");
     assert_eq!(told.len(), 1, "one notify: {told:?}");
-    assert_eq!(told[0]["msg"], "ferry needs Neovim 0.11 or later", "{told:?}");
+    assert_eq!(
+        told[0]["msg"], "ferry needs Neovim 0.11 or later",
+        "{told:?}"
+    );
     nvim.quit();
 }
 
 /// 8 (the failure): `:checkhealth ferry` with a binary that does not exist is an ERROR
-/// naming it, with the fix.
+/// naming it, with the fix. And `:help ferry` finds the vimdoc's tags.
 #[test]
 fn checkhealth_names_a_missing_binary_and_the_fix() {
     let dir = tempfile::tempdir().unwrap();
@@ -445,8 +444,39 @@ fn checkhealth_names_a_missing_binary_and_the_fix() {
         report.contains("ERROR") && report.contains("`ferry-not-installed` was not found"),
         "{report}"
     );
-    assert!(report.contains("put it on PATH") && report.contains("binary = "), "the fix: {report}");
+    assert!(
+        report.contains("put it on PATH") && report.contains("binary = "),
+        "the fix: {report}"
+    );
     assert!(report.contains("OK Neovim 0.11"), "{report}");
+    // The vimdoc: tags generated (in a copy), `:help` finds them.
+    let doc = dir.path().join("rtp/doc");
+    std::fs::create_dir_all(&doc).unwrap();
+    std::fs::copy(plugin_dir().join("doc/ferry.txt"), doc.join("ferry.txt")).unwrap();
+    let help = nvim.lua(&format!(
+        "vim.opt.rtp:prepend({})\n\
+         vim.cmd('helptags ' .. vim.fn.fnameescape({}))\n\
+         local out = {{}}\n\
+         for _, tag in ipairs({{ 'ferry', ':Ferry', 'ferry-statusline', 'ferry-config', ':Ferry-resolve' }}) do\n\
+           vim.cmd('help ' .. tag)\n\
+           table.insert(out, vim.fs.basename(vim.api.nvim_buf_get_name(0)))\n\
+           vim.cmd('helpclose')\n\
+         end\n\
+         return out",
+        lua_str(&dir.path().join("rtp").display().to_string()),
+        lua_str(&doc.display().to_string())
+    ));
+    assert_eq!(
+        help,
+        serde_json::json!([
+            "ferry.txt",
+            "ferry.txt",
+            "ferry.txt",
+            "ferry.txt",
+            "ferry.txt"
+        ]),
+        "{help}"
+    );
     nvim.quit();
 }
 
@@ -465,13 +495,22 @@ async fn a_session_with_the_plugin() {
     let outside = tempfile::tempdir().unwrap();
     std::fs::write(outside.path().join("notes.txt"), "outside\n").unwrap();
     let started = Instant::now();
-    let mut nvim = Nvim::start(ws.root(), "src/a.txt", &env.cluster.kubeconfig(), &with_ferry());
+    let mut nvim = Nvim::start(
+        ws.root(),
+        "src/a.txt",
+        &env.cluster.kubeconfig(),
+        &with_ferry(),
+    );
 
     // 1. Attached once; in sync; reused by a second buffer and by `.env`; none outside.
     let attached = blocking(|| nvim.wait_attached());
-    let id = blocking(|| nvim.lua("return vim.lsp.get_clients({ name = 'ferry', bufnr = 0 })[1].id"));
+    let id =
+        blocking(|| nvim.lua("return vim.lsp.get_clients({ name = 'ferry', bufnr = 0 })[1].id"));
     blocking(|| nvim.wait_statusline("ferry ✓"));
-    eprintln!("nvim started → ferry ✓: {:?} ({attached})", started.elapsed());
+    eprintln!(
+        "nvim started → ferry ✓: {:?} ({attached})",
+        started.elapsed()
+    );
     let code = format!(
         "local function on(file)\n\
            vim.cmd('edit ' .. vim.fn.fnameescape(file))\n\
@@ -485,26 +524,50 @@ async fn a_session_with_the_plugin() {
         lua_str(&outside.path().join("notes.txt").display().to_string())
     );
     let r = blocking(|| nvim.lua(&code));
-    assert_eq!(r["b"]["ids"], serde_json::json!([id]), "b.txt reuses the server: {r}");
-    assert_eq!(r["env"]["ids"], serde_json::json!([id]), ".env reuses the server: {r}");
-    assert_eq!(r["procfile"]["ids"], serde_json::json!([id]), "Procfile reuses the server: {r}");
-    assert_eq!(r["procfile"]["ft"], "", "Procfile has no filetype (no FileType event): {r}");
-    assert_eq!(r["outside"]["ids"], serde_json::json!([]), "none outside: {r}");
+    assert_eq!(
+        r["b"]["ids"],
+        serde_json::json!([id]),
+        "b.txt reuses the server: {r}"
+    );
+    assert_eq!(
+        r["env"]["ids"],
+        serde_json::json!([id]),
+        ".env reuses the server: {r}"
+    );
+    assert_eq!(
+        r["procfile"]["ids"],
+        serde_json::json!([id]),
+        "Procfile reuses the server: {r}"
+    );
+    assert_eq!(
+        r["procfile"]["ft"], "",
+        "Procfile has no filetype (no FileType event): {r}"
+    );
+    assert_eq!(
+        r["outside"]["ids"],
+        serde_json::json!([]),
+        "none outside: {r}"
+    );
     assert_eq!(r["all"], 1, "one server: {r}");
 
     // 2. An edit and :w → in the container.
     let saved = Instant::now();
-    blocking(|| nvim.lua("vim.cmd('normal! ggcGalpha, edited in Neovim') vim.cmd('write') return 1"));
+    blocking(|| {
+        nvim.lua("vim.cmd('normal! ggcGalpha, edited in Neovim') vim.cmd('write') return 1")
+    });
     wait_until("the edit in the container", &nvim, || async {
         let c = env.read("web", "/app/a.txt").await;
-        check(c.as_deref() == Some(b"alpha, edited in Neovim\n"), || format!("{c:?}"))
+        check(c.as_deref() == Some(b"alpha, edited in Neovim\n"), || {
+            format!("{c:?}")
+        })
     })
     .await;
     eprintln!(":w → in the container: {:?}", saved.elapsed());
 
     // 3. A container write shows in the open, unmodified buffer by itself.
     let written = Instant::now();
-    env.sh("web", "echo 'alpha, from the container' > /app/a.txt").await;
+    env.sh("web", "echo 'alpha, from the container' > /app/a.txt")
+        .await;
     blocking(|| {
         nvim.wait_lua(
             "the buffer shows the container's write",
@@ -517,9 +580,14 @@ async fn a_session_with_the_plugin() {
     // 7. :Ferry status shows the sync path.
     blocking(|| nvim.lua("vim.cmd('Ferry status') return 1"));
     let msgs = blocking(|| {
-        nvim.wait_lua("the :Ferry status report", "return vim.fn.execute('messages')", |v| {
-            v.as_str().is_some_and(|m| m.contains("web: watching · src ⇄ /app · pod web/main"))
-        })
+        nvim.wait_lua(
+            "the :Ferry status report",
+            "return vim.fn.execute('messages')",
+            |v| {
+                v.as_str()
+                    .is_some_and(|m| m.contains("web: watching · src ⇄ /app · pod web/main"))
+            },
+        )
     });
     eprintln!("--- :Ferry status\n{}", msgs.as_str().unwrap_or_default());
     // :Ferry stop: a local edit is not synced; :Ferry start: it is.
@@ -535,14 +603,23 @@ async fn a_session_with_the_plugin() {
         "nothing synced while stopped"
     );
     blocking(|| nvim.lua("vim.cmd('Ferry start') return 1"));
-    wait_until("the edit made while stopped, after :Ferry start", &nvim, || async {
-        let c = env.read("web", "/app/b.txt").await;
-        check(c.as_deref() == Some(b"bravo, while stopped\n"), || format!("{c:?}"))
-    })
+    wait_until(
+        "the edit made while stopped, after :Ferry start",
+        &nvim,
+        || async {
+            let c = env.read("web", "/app/b.txt").await;
+            check(c.as_deref() == Some(b"bravo, while stopped\n"), || {
+                format!("{c:?}")
+            })
+        },
+    )
     .await;
     blocking(|| nvim.wait_statusline("ferry ✓"));
     let msgs = blocking(|| nvim.messages());
-    assert!(msgs.contains("ferry: stopped") && msgs.contains("ferry: started"), "{msgs}");
+    assert!(
+        msgs.contains("ferry: stopped") && msgs.contains("ferry: started"),
+        "{msgs}"
+    );
 
     // 8. :checkhealth ferry on a good setup.
     let report = blocking(|| nvim.checkhealth());
@@ -568,20 +645,32 @@ async fn a_replaced_pod_is_one_error_then_in_sync() {
     let ws = Workspace::new();
     ws.devspace("web", ns, "src", "/app", "");
     ws.write("src/a.txt", "alpha\n");
-    let mut nvim = Nvim::start(ws.root(), "src/a.txt", &env.cluster.kubeconfig(), &with_ferry());
+    let mut nvim = Nvim::start(
+        ws.root(),
+        "src/a.txt",
+        &env.cluster.kubeconfig(),
+        &with_ferry(),
+    );
     blocking(|| nvim.wait_attached());
     blocking(|| nvim.wait_statusline("ferry ✓"));
-    pods.delete(&first, &Default::default()).await.expect("delete pod");
+    pods.delete(&first, &Default::default())
+        .await
+        .expect("delete pod");
     let t = Instant::now();
     blocking(|| loop {
-        if nvim
-            .recorded("status.jsonl")
-            .iter()
-            .any(|s| s["look"] == "error" && s["statusline"].as_str().is_some_and(|t| t.starts_with("ferry ✗")))
-        {
+        if nvim.recorded("status.jsonl").iter().any(|s| {
+            s["look"] == "error"
+                && s["statusline"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("ferry ✗"))
+        }) {
             break;
         }
-        assert!(t.elapsed() < WAIT, "the statusline shows the error\n{}", nvim.context());
+        assert!(
+            t.elapsed() < WAIT,
+            "the statusline shows the error\n{}",
+            nvim.context()
+        );
         std::thread::sleep(Duration::from_millis(200));
     });
     let second = ready_pod(&pods, "app=web", Some(&first)).await;
@@ -599,9 +688,12 @@ async fn a_replaced_pod_is_one_error_then_in_sync() {
         .collect();
     eprintln!("statusline history: {history:?}");
     let errors = nvim.notifies(4);
+    eprintln!("notified: {errors:?}");
     assert_eq!(errors.len(), 1, "one notify for the error: {errors:?}");
     assert!(
-        errors[0]["msg"].as_str().is_some_and(|m| m.starts_with("ferry: web cannot sync: ")),
+        errors[0]["msg"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("ferry: web cannot sync: ")),
         "{errors:?}"
     );
     blocking(|| nvim.quit());
@@ -617,7 +709,12 @@ async fn a_config_error_is_a_diagnostic_until_fixed() {
     let ws = Workspace::new();
     ws.devspace("web", ns, "src", "/app", "");
     ws.write("src/a.txt", "alpha\n");
-    let mut nvim = Nvim::start(ws.root(), "devspace.yaml", &env.cluster.kubeconfig(), &with_ferry());
+    let mut nvim = Nvim::start(
+        ws.root(),
+        "devspace.yaml",
+        &env.cluster.kubeconfig(),
+        &with_ferry(),
+    );
     blocking(|| nvim.wait_attached());
     blocking(|| nvim.wait_statusline("ferry ✓"));
     // Line 10 (0-based 9): `initialSync: sideways`.
@@ -629,20 +726,38 @@ async fn a_config_error_is_a_diagnostic_until_fixed() {
         let t = Instant::now();
         loop {
             let d = nvim.diagnostics(&config);
-            if d.as_array().is_some_and(|a| a.iter().any(|d| d["lnum"] == 9)) {
+            if d.as_array()
+                .is_some_and(|a| a.iter().any(|d| d["lnum"] == 9))
+            {
                 return d;
             }
-            assert!(t.elapsed() < WAIT, "a diagnostic on line 10: {d}\n{}", nvim.context());
+            assert!(
+                t.elapsed() < WAIT,
+                "a diagnostic on line 10: {d}\n{}",
+                nvim.context()
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     });
     eprintln!("diagnostics: {diags}");
-    let d = diags.as_array().unwrap().iter().find(|d| d["lnum"] == 9).unwrap();
+    let d = diags
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["lnum"] == 9)
+        .unwrap();
     assert_eq!(d["source"], "ferry", "{d}");
-    assert!(d["message"].as_str().is_some_and(|m| m.contains("sideways")), "{d}");
+    assert!(
+        d["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("sideways")),
+        "{d}"
+    );
     blocking(|| nvim.wait_statusline("ferry ✗ config error"));
     // Fixed: cleared.
-    blocking(|| nvim.lua("vim.api.nvim_buf_set_lines(0, 9, 10, false, {}) vim.cmd('write') return 1"));
+    blocking(|| {
+        nvim.lua("vim.api.nvim_buf_set_lines(0, 9, 10, false, {}) vim.cmd('write') return 1")
+    });
     blocking(|| {
         let t = Instant::now();
         loop {
@@ -650,7 +765,11 @@ async fn a_config_error_is_a_diagnostic_until_fixed() {
             if d.as_array().is_some_and(|a| a.is_empty()) {
                 return;
             }
-            assert!(t.elapsed() < WAIT, "the diagnostic cleared: {d}\n{}", nvim.context());
+            assert!(
+                t.elapsed() < WAIT,
+                "the diagnostic cleared: {d}\n{}",
+                nvim.context()
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     });
@@ -674,7 +793,12 @@ async fn a_conflict_is_resolved_by_a_code_action() {
     ws.write("src/a.txt", "a: local edit\n");
     env.sh("web", "echo 'a: container edit' > /app/a.txt").await;
 
-    let mut nvim = Nvim::start(ws.root(), "src/a.txt", &env.cluster.kubeconfig(), &with_ferry());
+    let mut nvim = Nvim::start(
+        ws.root(),
+        "src/a.txt",
+        &env.cluster.kubeconfig(),
+        &with_ferry(),
+    );
     blocking(|| nvim.wait_attached());
     let a = ws.path("src/a.txt");
     blocking(|| {
@@ -684,7 +808,11 @@ async fn a_conflict_is_resolved_by_a_code_action() {
             if d.as_array().is_some_and(|d| !d.is_empty()) {
                 return;
             }
-            assert!(t.elapsed() < WAIT, "a conflict diagnostic\n{}", nvim.context());
+            assert!(
+                t.elapsed() < WAIT,
+                "a conflict diagnostic\n{}",
+                nvim.context()
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     });
@@ -702,15 +830,36 @@ async fn a_conflict_is_resolved_by_a_code_action() {
             "two windows in diff mode",
             "local n, lines = 0, {}\n\
              for _, w in ipairs(vim.api.nvim_tabpage_list_wins(0)) do\n\
-               if vim.wo[w].diff then n = n + 1 table.insert(lines, vim.api.nvim_buf_get_lines(vim.api.nvim_win_get_buf(w), 0, -1, false)[1]) end\n\
+               if vim.wo[w].diff then\n\
+                 local b = vim.api.nvim_win_get_buf(w)\n\
+                 n = n + 1\n\
+                 table.insert(lines, { name = vim.api.nvim_buf_get_name(b), text = vim.api.nvim_buf_get_lines(b, 0, -1, false)[1] })\n\
+               end\n\
              end\n\
              return { n = n, lines = lines }",
             |v| v["n"] == 2,
         )
     });
-    let lines = diff["lines"].to_string();
-    assert!(lines.contains("a: local edit") && lines.contains("a: container edit"), "{diff}");
-    blocking(|| nvim.lua("vim.cmd('diffoff!') vim.cmd('only') vim.cmd('edit src/a.txt') return 1"));
+    // The container's current version (a conflict keeps the local one on both sides; the
+    // container's edit is the copy), fetched by `ferry.server.containerVersion`.
+    let windows = diff["lines"].as_array().unwrap();
+    let theirs = windows
+        .iter()
+        .find(|w| {
+            w["name"]
+                .as_str()
+                .is_some_and(|n| n.contains("/.ferry/compare/"))
+        })
+        .unwrap_or_else(|| panic!("a window of the container's version: {diff}"));
+    let container = env.read("web", "/app/a.txt").await.unwrap_or_default();
+    assert_eq!(
+        theirs["text"].as_str().map(|t| format!("{t}\n")),
+        Some(String::from_utf8_lossy(&container).into_owned()),
+        "{diff}"
+    );
+    blocking(|| {
+        nvim.lua("vim.cmd('diffoff!') vim.cmd('only') vim.cmd('buffer ' .. vim.fn.bufnr('src/a.txt')) return 1")
+    });
 
     // :Ferry conflicts → the quickfix list.
     blocking(|| nvim.lua("vim.cmd('Ferry conflicts') return 1"));
@@ -722,11 +871,20 @@ async fn a_conflict_is_resolved_by_a_code_action() {
         )
     });
     assert!(
-        qf[0]["file"].as_str().is_some_and(|f| f.ends_with("/src/a.txt")),
+        qf[0]["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("/src/a.txt")),
         "{qf}"
     );
-    assert!(qf[0]["text"].as_str().is_some_and(|t| t.contains("conflict")), "{qf}");
-    blocking(|| nvim.lua("vim.cmd('cclose') vim.cmd('edit src/a.txt') return 1"));
+    assert!(
+        qf[0]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("conflict")),
+        "{qf}"
+    );
+    blocking(|| {
+        nvim.lua("vim.cmd('cclose') vim.cmd('buffer ' .. vim.fn.bufnr('src/a.txt')) vim.api.nvim_win_set_cursor(0, { 1, 0 }) return 1")
+    });
 
     // Take the container's version.
     blocking(|| {
@@ -739,17 +897,29 @@ async fn a_conflict_is_resolved_by_a_code_action() {
         let local = ws.read("src/a.txt");
         let remote = env.read("web", "/app/a.txt").await;
         check(
-            local.as_deref() == Some(b"a: container edit\n") && remote.as_deref() == Some(b"a: container edit\n"),
+            local.as_deref() == Some(b"a: container edit\n")
+                && remote.as_deref() == Some(b"a: container edit\n"),
             || format!("local {local:?}, container {remote:?}"),
         )
     })
     .await;
-    assert!(!ws.path("src/a.txt.ferry-conflict-remote").exists(), "the copy is gone");
+    assert!(
+        !ws.path("src/a.txt.ferry-conflict-remote").exists(),
+        "the copy is gone"
+    );
     blocking(|| nvim.wait_statusline("ferry ✓"));
     blocking(|| {
         let t = Instant::now();
-        while nvim.diagnostics(&a).as_array().is_some_and(|d| !d.is_empty()) {
-            assert!(t.elapsed() < WAIT, "the diagnostic cleared\n{}", nvim.context());
+        while nvim
+            .diagnostics(&a)
+            .as_array()
+            .is_some_and(|d| !d.is_empty())
+        {
+            assert!(
+                t.elapsed() < WAIT,
+                "the diagnostic cleared\n{}",
+                nvim.context()
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     });

@@ -24,6 +24,10 @@ return {
     end,
   },
   commands = {
+    -- Run by the plugin so that the conflict's versions survive Lua's numbers.
+    ['ferry.server.resolve'] = function(...)
+      return require('ferry.client').resolve(...)
+    end,
     ['ferry.compareWithContainer'] = function(...)
       return require('ferry.client').compare_with_container(...)
     end,

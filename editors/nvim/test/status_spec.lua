@@ -70,6 +70,7 @@ function S.short_reasons()
   T.eq('no pod', status.short_reason('pod web-1 not found'))
   T.eq('no cluster', status.short_reason('cannot reach the cluster: timeout'))
   T.eq('container unusable', status.short_reason('no shell in the container'))
+  T.eq('connection lost', status.short_reason("the watcher in the container stopped: the watcher's stream ended"))
   T.eq('error', status.short_reason(nil))
 end
 

@@ -55,7 +55,8 @@ function M.attach(buf)
     return nil
   end
   local root = M.root(buf)
-  if not root then
+  -- Not ferry's own state (`.ferry/`: the sync log, compare copies).
+  if not root or vim.api.nvim_buf_get_name(buf):find('/.ferry/', #root, true) then
     return nil
   end
   local cfg = vim.lsp.config.ferry

@@ -63,6 +63,9 @@ function M.short_reason(last_error)
   if has('cannot reach the cluster', 'connection refused', 'kubeconfig', 'unauthori[sz]ed', 'forbidden') then
     return 'no cluster'
   end
+  if has('connection lost', 'stream ended', 'watcher in the container stopped', 'went away') then
+    return 'connection lost'
+  end
   if has('no shell', 'tools? missing', 'tools are missing', 'not found in the container') then
     return 'container unusable'
   end
