@@ -840,22 +840,21 @@ async fn a_conflict_is_resolved_by_a_code_action() {
             |v| v["n"] == 2,
         )
     });
-    // The container's current version (a conflict keeps the local one on both sides; the
-    // container's edit is the copy), fetched by `ferry.server.containerVersion`.
+    // The container's version of a conflict is its copy (both sides hold the local
+    // version by then): the diff is the local edit against the container's edit.
     let windows = diff["lines"].as_array().unwrap();
     let theirs = windows
         .iter()
         .find(|w| {
             w["name"]
                 .as_str()
-                .is_some_and(|n| n.contains("/.ferry/compare/"))
+                .is_some_and(|n| n.ends_with("a.txt.ferry-conflict-remote"))
         })
         .unwrap_or_else(|| panic!("a window of the container's version: {diff}"));
-    let container = env.read("web", "/app/a.txt").await.unwrap_or_default();
-    assert_eq!(
-        theirs["text"].as_str().map(|t| format!("{t}\n")),
-        Some(String::from_utf8_lossy(&container).into_owned()),
-        "{diff}"
+    assert_eq!(theirs["text"], "a: container edit", "{diff}");
+    assert!(
+        windows.iter().any(|w| w["text"] == "a: local edit"),
+        "the local version beside it: {diff}"
     );
     blocking(|| {
         nvim.lua("vim.cmd('diffoff!') vim.cmd('only') vim.cmd('buffer ' .. vim.fn.bufnr('src/a.txt')) return 1")

@@ -129,6 +129,7 @@ export function shortReason(lastError: string | null | undefined): string {
   const e = lastError ?? '';
   if (/no Running and Ready pod|no pod|pod .* not found|pods? .*(gone|deleted)/i.test(e)) return 'no pod';
   if (/cannot reach the cluster|connection refused|kubeconfig|unauthori[sz]ed|forbidden/i.test(e)) return 'no cluster';
+  if (/connection lost|stream ended|watcher in the container stopped|went away/i.test(e)) return 'connection lost';
   if (/no shell|tools? (are )?missing|not found in the container/i.test(e)) return 'container unusable';
   return 'error';
 }

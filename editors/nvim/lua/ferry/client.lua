@@ -155,8 +155,9 @@ function M.diff(file, theirs)
   vim.b.ferry_container_version = true
 end
 
---- `ferry.compareWithContainer` (`{folder, slot, path}`): fetches the container's version
---- (`ferry.server.containerVersion`) and opens a diff against it.
+--- `ferry.compareWithContainer` (`{folder, slot, path}`): a diff of the local file against
+--- the container's version — for a conflict its copy (both sides hold the local version by
+--- then), otherwise what `ferry.server.containerVersion` fetches (docs/protocol.md).
 ---@param command lsp.Command
 ---@param ctx table
 function M.compare_with_container(command, ctx)
@@ -167,21 +168,41 @@ function M.compare_with_container(command, ctx)
     return
   end
   local st = M.roots[norm(client.root_dir)]
-  local file
+  local root
   for _, p in ipairs(st and st.payload and st.payload.paths or {}) do
     if p.folder == arg.folder and p.id == arg.slot then
-      file = p.localPath .. '/' .. arg.path
+      root = p.localPath
     end
   end
+  local file = root and (root .. '/' .. arg.path) or vim.api.nvim_buf_get_name(ctx.bufnr or 0)
+  local key = { folder = arg.folder, slot = arg.slot, path = arg.path }
+  local function fetch()
+    client:request('workspace/executeCommand', {
+      command = 'ferry.server.containerVersion',
+      arguments = { key },
+    }, function(err, result)
+      if err or type(result) ~= 'table' or not result.path then
+        vim.notify('ferry: cannot fetch the container\'s version: ' .. (err and err.message or 'no answer'), vim.log.levels.ERROR)
+        return
+      end
+      M.diff(file, result.path)
+    end, ctx.bufnr)
+  end
   client:request('workspace/executeCommand', {
-    command = 'ferry.server.containerVersion',
-    arguments = { { folder = arg.folder, slot = arg.slot, path = arg.path } },
+    command = 'ferry.server.conflicts',
+    arguments = { { folder = arg.folder } },
   }, function(err, result)
-    if err or type(result) ~= 'table' or not result.path then
-      vim.notify('ferry: cannot fetch the container\'s version: ' .. (err and err.message or 'no answer'), vim.log.levels.ERROR)
-      return
+    for _, p in ipairs(not err and type(result) == 'table' and result or {}) do
+      if p.slot == arg.slot and root then
+        for _, c in ipairs(p.conflicts or {}) do
+          if c.path == arg.path and type(c.copy) == 'string' and c.copy ~= '' then
+            M.diff(file, root .. '/' .. c.copy)
+            return
+          end
+        end
+      end
     end
-    M.diff(file or vim.api.nvim_buf_get_name(ctx.bufnr or 0), result.path)
+    fetch()
   end, ctx.bufnr)
 end
 

@@ -56,6 +56,7 @@ test('one failing path of several is named', () => {
 test('short reasons', () => {
   assert.equal(shortReason('cannot reach the cluster at https://127.0.0.1:1: connection refused'), 'no cluster');
   assert.equal(shortReason('no Running and Ready pod matches app=web'), 'no pod');
+  assert.equal(shortReason("the watcher in the container stopped: the watcher's stream ended"), 'connection lost');
   assert.equal(shortReason('something else'), 'error');
   assert.equal(shortReason(null), 'error');
 });
