@@ -26,7 +26,9 @@ group lints cargo clippy --workspace --all-targets -q -- -D warnings
 group build cargo build --workspace --all-targets -q
 # The VS Code extension: its type checks, lints and unit tests, then the real VS Code
 # (code-server in Chromium, scripts/install-vscode-e2e.sh) with the ferry built above.
-group vscode-build bash -c 'cd editors/vscode && npm ci --no-audit --no-fund && npm run lint && npm run compile && npm test && npm run package'
+# The .vsix bundles the debug ferry built above (stripped), as CI's package would.
+ferry_bin="$(realpath "${CARGO_TARGET_DIR:-target}")/debug/ferry"
+group vscode-build bash -c "cd editors/vscode && npm ci --no-audit --no-fund && npm run lint && npm run compile && npm test && npm run package -- '$ferry_bin'"
 group vscode-e2e bash -c 'cd editors/vscode && npm run e2e'
 # Everything in the workspace, the plain-Neovim editor test included.
 group tests cargo test --workspace --no-fail-fast

@@ -203,13 +203,30 @@ async fn conflicts_are_resolved_by_code_actions_and_survive_a_restart() {
         "{status}"
     );
 
-    // c is still open after a restart of the server.
+    // c is still open after a restart of the server — this time for a client that runs
+    // `ferry.compareWithContainer` itself, which is offered a third action.
     blocking(|| lsp.shutdown_and_exit());
-    let mut lsp = Lsp::start(&[ws.root()], &kubeconfig, full(), Value::Null);
+    let mut caps = full();
+    caps["experimental"] = json!({"ferry": {"clientCommands": ["ferry.compareWithContainer"]}});
+    let mut lsp = Lsp::start(&[ws.root()], &kubeconfig, caps, Value::Null);
     blocking(|| lsp.wait_watching(WAIT));
     let c = ws.path("src/c.txt");
     let d = conflict_diagnostic(&lsp, &c);
     assert_eq!(d["data"]["path"], "c.txt");
+    let actions = code_actions(&lsp, &c, &d);
+    assert_eq!(actions.len(), 3, "{actions:?}");
+    let compare = &actions[2];
+    assert!(
+        compare["title"]
+            .as_str()
+            .is_some_and(|t| t.contains("Compare with the container's version")),
+        "{compare}"
+    );
+    assert_eq!(compare["command"]["command"], "ferry.compareWithContainer");
+    assert_eq!(
+        compare["command"]["arguments"][0],
+        json!({"folder": d["data"]["folder"], "slot": 0, "path": "c.txt"})
+    );
     let listed = blocking(|| lsp.command("ferry.server.conflicts", vec![]));
     let open = &listed[0]["conflicts"];
     assert_eq!(open.as_array().map(Vec::len), Some(1), "{listed}");

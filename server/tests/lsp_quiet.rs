@@ -126,6 +126,47 @@ async fn a_failing_pod_is_one_message_and_one_warning_however_often_it_is_retrie
     blocking(|| lsp.shutdown_and_exit());
 }
 
+/// A client that shows `ferry/status` itself (`experimental.ferry.statusUi`, as the VS
+/// Code extension and the Neovim plugin do) is not also told by `window/showMessage`: the
+/// same line goes to `window/logMessage`. And no status ever reports a path that is about
+/// to start as `stopped` (it is `connecting` from its first report).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_with_its_own_status_ui_gets_log_lines_not_toasts() {
+    let ns = "lsp-quiet-ui";
+    let env = Env::start(ns, Exec::V5).await;
+    let ws = Workspace::new();
+    ws.devspace("web", ns, "src", "/app", "");
+    ws.write("src/a.txt", "alpha\n");
+    let kubeconfig = env.cluster.kubeconfig();
+    let mut caps = full();
+    caps["experimental"] = serde_json::json!({"ferry": {"statusUi": true}});
+    let mut lsp = Lsp::start(&[ws.root()], &kubeconfig, caps, Value::Null);
+    blocking(|| {
+        let t = Instant::now();
+        while logged(&lsp, "retrying in").len() < 2 || logged(&lsp, "cannot sync").is_empty() {
+            assert!(
+                t.elapsed() < WAIT,
+                "retries and the failure logged\n{}",
+                lsp.context()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let told = logged(&lsp, "cannot sync");
+    assert_eq!(told.len(), 1, "{told:?}\n{}", lsp.context());
+    assert!(told[0].contains("no Running and Ready pod"), "{told:?}");
+    let toasts = lsp.notifications("window/showMessage");
+    assert!(toasts.is_empty(), "no showMessage: {toasts:?}");
+    let statuses = lsp.statuses();
+    assert!(!statuses.is_empty());
+    for s in &statuses {
+        for p in s["paths"].as_array().into_iter().flatten() {
+            assert_ne!(p["state"], "stopped", "a starting path read stopped: {s}");
+        }
+    }
+    blocking(|| lsp.shutdown_and_exit());
+}
+
 /// A folder another process owns: one `showMessage` naming the owner, no restart every
 /// second in the sync log (the lock is probed, which writes nothing); once the owner
 /// is gone the folder syncs.

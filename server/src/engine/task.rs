@@ -258,13 +258,18 @@ impl SyncTask {
             .extend(protected.iter().map(|p| builtin(&literal_pattern(p))));
         let excludes = ExcludeSet::new(&excludes)?;
         let hooks = Hooks::new(&sync.on_upload);
+        // Registered as connecting: the task runs as soon as it is made, and a first
+        // report that read `stopped` would be a state the path is never in.
         hub.register(
             slot,
-            PathStatus::new(
-                &sync.name,
-                &sync.local_path.display().to_string(),
-                &sync.container_path,
-            ),
+            PathStatus {
+                state: PathState::Connecting,
+                ..PathStatus::new(
+                    &sync.name,
+                    &sync.local_path.display().to_string(),
+                    &sync.container_path,
+                )
+            },
         );
         let connector = Arc::new(KubeConnector::new(opts.kube.clone()));
         let trash = local::Trash::new(&opts.state_dir);

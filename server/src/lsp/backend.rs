@@ -67,7 +67,25 @@ fn caps_of(c: &ClientCapabilities) -> ClientCaps {
             .and_then(|w| w.did_change_watched_files.as_ref())
             .and_then(|d| d.dynamic_registration)
             .unwrap_or(false),
+        status_ui: ferry_experimental(c)
+            .and_then(|f| f.get("statusUi"))
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false),
+        client_commands: ferry_experimental(c)
+            .and_then(|f| f.get("clientCommands"))
+            .and_then(serde_json::Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
+}
+
+/// The client's `experimental.ferry` capabilities (docs/protocol.md, "Client capabilities").
+fn ferry_experimental(c: &ClientCapabilities) -> Option<&serde_json::Value> {
+    c.experimental.as_ref()?.get("ferry")
 }
 
 impl LanguageServer for Backend {

@@ -18,6 +18,10 @@ use crate::engine::{FileProblem, ProblemKind};
 /// The command a code action runs.
 pub const RESOLVE: &str = "ferry.server.resolve";
 
+/// The client command that shows the local file beside the container's version (a diff
+/// view); offered only to clients that list it in `experimental.ferry.clientCommands`.
+pub const COMPARE: &str = "ferry.compareWithContainer";
+
 /// What a per-file diagnostic carries in `data`: the key of its sync path, the path and
 /// the problem kind (`docs/protocol.md`, "Diagnostics").
 pub fn diagnostic_data(folder: &str, slot: usize, problem: &FileProblem) -> Value {
@@ -52,8 +56,10 @@ impl ProblemRef {
 /// open conflict or `remoteNewer` file, keep local and keep the container's version, each a
 /// `ferry.server.resolve` with the versions as they are now (so that a stale action is
 /// refused).
+/// With `compare`, a third action runs the client's [`COMPARE`] with `{folder, slot, path}`.
 pub async fn code_actions(
     conflicts: Vec<(Diagnostic, ProblemRef, Requester)>,
+    compare: bool,
 ) -> Vec<CodeActionOrCommand> {
     let mut out = Vec::new();
     for (d, r, requester) in conflicts {
@@ -82,6 +88,24 @@ pub async fn code_actions(
                     title: title.into(),
                     command: RESOLVE.into(),
                     arguments: Some(vec![args]),
+                }),
+                ..Default::default()
+            }));
+        }
+        if compare {
+            let title = "Compare with the container's version";
+            out.push(CodeActionOrCommand::CodeAction(CodeAction {
+                title: format!("ferry: {title} ({})", c.path),
+                kind: Some(CodeActionKind::QUICKFIX),
+                diagnostics: Some(vec![d.clone()]),
+                command: Some(Command {
+                    title: title.into(),
+                    command: COMPARE.into(),
+                    arguments: Some(vec![json!({
+                        "folder": r.folder,
+                        "slot": r.slot,
+                        "path": r.path,
+                    })]),
                 }),
                 ..Default::default()
             }));

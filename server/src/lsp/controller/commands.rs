@@ -35,8 +35,13 @@ impl Controller {
                 Some((d, r, requester))
             })
             .collect();
+        let compare = self
+            .caps
+            .client_commands
+            .iter()
+            .any(|c| c == conflicts::COMPARE);
         tokio::spawn(async move {
-            let _ = reply.send(conflicts::code_actions(asks).await);
+            let _ = reply.send(conflicts::code_actions(asks, compare).await);
         });
     }
 

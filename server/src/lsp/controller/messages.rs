@@ -42,7 +42,8 @@ impl Controller {
     /// Tells the user once, by `window/showMessage`, when a folder becomes locked or its
     /// config unusable, and when a sync path starts failing (until it syncs again or
     /// stops: its retries are not news); `window/logMessage` when that ends. Plain LSP
-    /// clients see problems this way (`docs/protocol.md`, "Messages").
+    /// clients see problems this way (`docs/protocol.md`, "Messages"); a client with
+    /// `experimental.ferry.statusUi` gets the same lines as `window/logMessage`.
     pub(super) async fn announce(&mut self, report: &StatusReport) {
         if !self.initialized {
             return;
@@ -89,7 +90,12 @@ impl Controller {
         for (key, (typ, _, text)) in &now {
             if !self.alerts.contains_key(key) {
                 tracing::info!("{text}");
-                self.client.show_message(*typ, text.clone()).await;
+                if self.caps.status_ui {
+                    // The client shows the state itself: a toast would say it twice.
+                    self.client.log_message(*typ, text.clone()).await;
+                } else {
+                    self.client.show_message(*typ, text.clone()).await;
+                }
             }
         }
         for (key, subject) in &self.alerts {

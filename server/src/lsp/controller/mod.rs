@@ -52,7 +52,7 @@ impl Notification for StatusNotification {
 }
 
 /// What the client can do (from `initialize`).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct ClientCaps {
     /// `window.workDoneProgress`.
     pub progress: bool,
@@ -60,6 +60,12 @@ pub struct ClientCaps {
     pub configuration: bool,
     /// `workspace.didChangeWatchedFiles.dynamicRegistration`.
     pub watched_files_dynamic: bool,
+    /// `experimental.ferry.statusUi`: the client shows `ferry/status` itself (a status
+    /// bar, a statusline), so state changes are not also sent as `window/showMessage`.
+    pub status_ui: bool,
+    /// `experimental.ferry.clientCommands`: commands the client runs itself, which code
+    /// actions may name (docs/protocol.md, "Client commands").
+    pub client_commands: Vec<String>,
 }
 
 /// What the handlers and the controller's own tasks tell the controller.
