@@ -99,6 +99,7 @@ let cluster;
 let codeServer;
 let browser;
 let cleaned = false;
+let interrupted = false;
 async function cleanup(keep) {
   if (cleaned) return;
   cleaned = true;
@@ -116,6 +117,7 @@ process.on('exit', () => {
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(sig, () => {
     say(`${sig}: tearing down`);
+    interrupted = true;
     cleanup(true).finally(() => process.exit(130));
   });
 }
@@ -160,6 +162,7 @@ try {
   const ctx = { tmp, artifacts, cluster, codeServer, settings, nowhereKubeconfig, fixtures, win: null };
 
   for (const s of selected) {
+    if (interrupted) break;
     const start = Date.now();
     ctx.win = null;
     say(`--- ${s.id}: ${s.title}`);

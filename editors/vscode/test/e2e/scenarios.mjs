@@ -72,6 +72,28 @@ async function startSync(win, what, pred = looks.inSync) {
   return win.waitLook(`${pred === looks.inSync ? 'the in-sync look' : 'the expected look'} (${what})`, pred, { from });
 }
 
+/**
+ * Runs the palette command `title` and waits for what it opens — a new editor tab (a
+ * document or a Markdown preview) or a webview (its text is in frames of its own) — to
+ * hold text for which `want(text)` holds; fails if that is raw JSON.
+ */
+async function readableReport(win, title, what, want) {
+  const activeTab = () => win.page.locator('.tabs-container .tab.active').getAttribute('aria-label', { timeout: 1_000 }).catch(() => null);
+  const tabBefore = await activeTab();
+  const framesBefore = new Set(win.page.frames());
+  await win.command(title);
+  const found = await until(`${title} to open ${what} in a new editor tab or webview`, async () => {
+    const texts = await win.frameTexts(framesBefore);
+    const tab = await activeTab();
+    if (tab !== tabBefore) texts.push({ where: `the editor tab ${JSON.stringify(tab)}`, text: await win.editorText() });
+    const hit = texts.find((x) => want(x.text)) ?? texts.find((x) => rawJson(x.text));
+    return hit ? { ok: true, value: hit } : { ok: false, seen: texts.map((x) => `${x.where}: ${x.text.slice(0, 200)}`) };
+  }, { timeout: 20_000, every: 500 });
+  say(`${title}: in ${found.where}: ${JSON.stringify(found.text.slice(0, 400))}`);
+  check(!rawJson(found.text), `${title}: a readable rendering, not raw JSON, in ${found.where}`, found.text.slice(0, 300));
+  return found;
+}
+
 export const scenarios = [
   {
     id: '1',
@@ -194,6 +216,7 @@ export const scenarios = [
       const row = rows.find((r) => /initialSync/.test(r.label + r.text));
       say(`Problems: ${JSON.stringify(rows.map((r) => r.text))}`);
       check(rowLine(row) === 10, 'the config error at line 10 (Ln 10)', row);
+      check(/\bferry\b/.test(row.text), 'the source "ferry" in the row', row);
       check(rows.some((r) => /devspace\.yaml/.test(r.label + r.text)), 'a devspace.yaml row in the Problems panel', rows);
       await win.waitLook('the error look for the broken config', looks.error, { from: from - 1 });
       await win.screenshot('5-config-error.png');
@@ -231,6 +254,8 @@ export const scenarios = [
         return file >= 0 && rs.slice(file).some((r) => /read-only/.test(r.label + r.text));
       });
       say(`Problems: ${JSON.stringify(rows.map((r) => r.text))}`);
+      const row = rows.find((r) => /read-only/.test(r.text));
+      check(rowLine(row) === 1 && /\bferry\b/.test(row.text), 'the problem at line 1 with source ferry', row);
       await containerHas(ctx, RO_NS, pod, '/data/a.txt', 'alpha\n', 'the other file synced meanwhile');
       check((await ctx.cluster.file(RO_NS, pod, '/data/locked.txt')) === 'x\n', 'locked.txt unchanged in the container', await ctx.cluster.file(RO_NS, pod, '/data/locked.txt'));
       await win.close();
@@ -308,32 +333,14 @@ export const scenarios = [
   },
   {
     id: '9',
-    title: 'Ferry: Doctor shows a readable report (not raw JSON)',
+    title: 'Ferry: Doctor (and Ferry: Show Status) show readable reports, not raw JSON',
     cluster: true,
     async run(ctx) {
       const m = await ctx.fixtures.main();
       const win = m.win;
-      const activeTab = () => win.page.locator('.tabs-container .tab.active').getAttribute('aria-label', { timeout: 1_000 }).catch(() => null);
-      const tabBefore = await activeTab();
-      const framesBefore = new Set(win.page.frames());
-      await win.command('Ferry: Doctor');
-      // What the command opened: a new editor tab (a document or a Markdown preview) or a
-      // webview (its text is in frames of its own).
-      const found = await until('a doctor report (naming its checks: cluster, pod, shell) in a new editor tab or webview', async () => {
-        const texts = [];
-        for (const f of win.page.frames()) {
-          if (f === win.page.mainFrame() || framesBefore.has(f)) continue;
-          const t = await f.evaluate(() => document.body?.innerText ?? '').catch(() => '');
-          if (t.trim()) texts.push({ where: `a frame (${f.url().slice(0, 60)}…)`, text: t });
-        }
-        const tab = await activeTab();
-        if (tab !== tabBefore) texts.push({ where: `the editor tab ${JSON.stringify(tab)}`, text: await win.editorText() });
-        const hit = texts.find((x) => /cluster/i.test(x.text) && /pod/i.test(x.text) && /shell/i.test(x.text)) ?? texts.find((x) => rawJson(x.text));
-        return hit ? { ok: true, value: hit } : { ok: false, seen: texts.map((x) => `${x.where}: ${x.text.slice(0, 200)}`) };
-      }, { timeout: 20_000, every: 500 });
-      say(`doctor report in ${found.where}: ${JSON.stringify(found.text.slice(0, 400))}`);
-      check(!rawJson(found.text), `a readable report, not raw JSON, in ${found.where}`, found.text.slice(0, 300));
+      await readableReport(win, 'Ferry: Doctor', 'a doctor report naming its checks (cluster, pod, shell)', (t) => /cluster/i.test(t) && /pod/i.test(t) && /shell/i.test(t));
       await win.screenshot('9-doctor.png');
+      await readableReport(win, 'Ferry: Show Status', `the status naming web, its state and the pod ${m.pod}`, (t) => /\bweb\b/.test(t) && /watching|in sync/i.test(t) && t.includes(m.pod));
     },
   },
   {
@@ -385,7 +392,7 @@ export const scenarios = [
       say(`Problems entry: ${JSON.stringify(plabel)}`);
       await win.command('Ferry: List Sync Paths');
       await until('the sync paths (naming web) in the editor', async () => {
-        const t = [await win.editorText(), ...(await win.allFrameTexts()).filter((f) => f.url !== win.page.url()).map((f) => f.text)].join('\n');
+        const t = [await win.editorText(), ...(await win.frameTexts()).map((f) => f.text)].join('\n');
         return /\bweb\b/.test(t) && /\/app/.test(t) ? true : { ok: false, seen: t.slice(0, 300) };
       }, { timeout: 20_000 });
       // A click on the item: a quick pick of actions.

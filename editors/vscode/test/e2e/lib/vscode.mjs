@@ -112,6 +112,17 @@ export const looks = {
 };
 export const brief = (l) => (l ? `${l.icons.filter((c) => c !== 'codicon-modifier-spin').join('+') || '-'} ${JSON.stringify(l.text)}${l.kind.length ? ` [${l.kind.join(',')}]` : ''}` : '(no item)');
 
+/** A frame's text; '' when it has none yet (a frame still loading would block evaluate). */
+function frameText(frame) {
+  let timer;
+  return Promise.race([
+    frame.evaluate(() => document.body?.innerText ?? '').catch(() => ''),
+    new Promise((resolve) => {
+      timer = setTimeout(() => resolve(''), 1_000);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
 export class Window {
   /** Opens `url` in a new page (1400×900) and waits for the workbench's status bar. */
   static async open(browser, url, name, artifacts) {
@@ -271,7 +282,8 @@ export class Window {
 
   /** The active editor's visible text (spaces normalised). */
   async editorText() {
-    const t = await this.page.locator('.editor-group-container.active .monaco-editor .view-lines').first().innerText().catch(() => '');
+    const lines = this.page.locator('.editor-group-container.active .monaco-editor .view-lines').first();
+    const t = (await lines.count()) === 0 ? '' : await lines.innerText({ timeout: 2_000 }).catch(() => '');
     return t.replace(/\u00a0/g, ' ');
   }
 
@@ -304,12 +316,16 @@ export class Window {
     );
   }
 
-  /** The text of every frame (webviews and previews render in iframes). */
-  async allFrameTexts() {
+  /**
+   * The text of every frame but the workbench's (webviews and Markdown previews render in
+   * iframes) and not in `skip`: `[{ frame, where, text }]`.
+   */
+  async frameTexts(skip = new Set()) {
     const out = [];
     for (const f of this.page.frames()) {
-      const t = await f.evaluate(() => document.body?.innerText ?? '').catch(() => '');
-      if (t.trim()) out.push({ url: f.url(), text: t });
+      if (f === this.page.mainFrame() || skip.has(f) || f.isDetached()) continue;
+      const t = await frameText(f);
+      if (t.trim()) out.push({ frame: f, where: `a frame (${f.url().slice(0, 60)}…)`, text: t });
     }
     return out;
   }
