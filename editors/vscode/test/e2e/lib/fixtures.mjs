@@ -58,7 +58,7 @@ export class Fixtures {
     const c = this.cluster;
     const wants = (...s) => s.some((id) => ids.includes(id));
     const jobs = [];
-    if (wants('1', '2', '3', '4', '5', '7', '8', '9')) jobs.push(this.once('ns:main', () => c.createNamespace(MAIN_NS).then(() => c.createDeployment(MAIN_NS, 'web', busyboxSpec()))));
+    if (wants('1', '2', '3', '4', '5', '7', '8', '9', '12')) jobs.push(this.once('ns:main', () => c.createNamespace(MAIN_NS).then(() => c.createDeployment(MAIN_NS, 'web', busyboxSpec()))));
     if (wants('6')) jobs.push(this.once('ns:ro', () => c.createNamespace(RO_NS).then(() => c.createPod(RO_NS, 'ro', busyboxSpec({ user: 1000, volume: '/data' })))));
     if (wants('11')) {
       jobs.push(this.once('ns:multi', () => c.createNamespace(MULTI_NS).then(() => c.createDeployment(MULTI_NS, 'multi', busyboxSpec()))));
@@ -81,6 +81,7 @@ export class Fixtures {
         'src/edit.txt': 'edit me\n',
         'src/watched.txt': 'as synced\n',
         'src/conflict.txt': 'conflict: as synced\n',
+        'src/compare.txt': 'compare: as synced\n',
         'src/stop.txt': 'stop: as synced\n',
       };
       // Incompressible, so that a shaped link makes the initial sync take a while.

@@ -190,30 +190,44 @@ export class Window {
     }
   }
 
-  /** Hovers the item and returns the hover widget's text (the tooltip). */
-  async tooltip() {
+  /**
+   * Hovers the item and returns the hover widget's text (the tooltip). With `keep` the
+   * hover stays open (for a screenshot); `unhover()` closes it.
+   */
+  async tooltip({ keep = false } = {}) {
     const page = this.page;
-    await this.escape();
-    await page.mouse.move(700, 450);
+    await this.unhover();
     await page.locator(ITEM).first().hover();
     const hover = page.locator('.workbench-hover-container .monaco-hover, .monaco-hover.workbench-hover, .workbench-hover').first();
     await hover.waitFor({ state: 'visible', timeout: 10_000 });
     const text = (await hover.innerText()).replace(/\u00a0/g, ' ');
-    await page.mouse.move(700, 450);
-    await this.escape();
+    if (!keep) await this.unhover();
     return text;
   }
 
-  /** Waits until the tooltip's text matches every regex of `want`. */
-  async waitTooltip(what, want, { timeout = 30_000 } = {}) {
-    return until(
+  async unhover() {
+    await this.page.mouse.move(700, 450);
+    await this.escape();
+  }
+
+  /**
+   * Waits until the tooltip's text matches every regex of `want`; with `shot`, saves a
+   * screenshot (file name in the artifacts) with the tooltip shown.
+   */
+  async waitTooltip(what, want, { timeout = 30_000, shot } = {}) {
+    const text = await until(
       `the item's tooltip to show ${what} (${want.map(String).join(', ')})`,
       async () => {
-        const text = await this.tooltip();
-        return want.every((re) => re.test(text)) ? { ok: true, value: text } : { ok: false, seen: text };
+        const t = await this.tooltip({ keep: true });
+        if (want.every((re) => re.test(t))) return { ok: true, value: t };
+        await this.unhover();
+        return { ok: false, seen: t };
       },
       { timeout, every: 500 },
     );
+    if (shot) await this.screenshot(shot);
+    await this.unhover();
+    return text;
   }
 
   async escape() {
