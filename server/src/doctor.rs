@@ -110,12 +110,14 @@ pub async fn diagnose(
                     CheckStatus::Ok
                 },
                 format!(
-                    "{} ({} sync paths{})",
+                    "{} ({} sync path{}{})",
                     c.file.display(),
                     c.sync.len(),
+                    if c.sync.len() == 1 { "" } else { "s" },
                     if warnings > 0 {
                         format!(
-                            ", {warnings} warnings: {}",
+                            ", {warnings} warning{}: {}",
+                            if warnings == 1 { "" } else { "s" },
                             c.diagnostics
                                 .iter()
                                 .map(|d| d.to_string())

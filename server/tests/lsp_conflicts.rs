@@ -12,22 +12,11 @@ mod lsp_support;
 use std::path::Path;
 use std::time::Duration;
 
-use engine_support::{check, sync_pod, wait_until, Context, Env, Exec, Workspace};
-use lsp_support::{file_uri, full, Lsp};
+use engine_support::{check, wait_until, Env, Workspace};
+use lsp_support::{blocking, env_with_pod, file_uri, full, Lsp};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-impl Context for Lsp {
-    fn context(&self) -> String {
-        Lsp::context(self)
-    }
-}
-
-/// Blocking waits of the test client run on a worker of the multi-threaded runtime.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    tokio::task::block_in_place(f)
-}
 
 /// Every file's bytes under `dir`.
 fn all_contents(dir: &Path) -> Vec<Vec<u8>> {
@@ -92,10 +81,7 @@ fn run(lsp: &Lsp, action: &Value) -> Result<Value, String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conflicts_are_resolved_by_code_actions_and_survive_a_restart() {
     let ns = "lsp-conflicts";
-    let env = Env::start(ns, Exec::V5).await;
-    env.pod(&sync_pod("web", "busybox")).await;
-    let ws = Workspace::new();
-    ws.devspace("web", ns, "src", "/app", "");
+    let (env, ws) = env_with_pod(ns).await;
     for f in ["a", "b", "c"] {
         ws.write(&format!("src/{f}.txt"), format!("{f}: as synced\n"));
     }
@@ -268,10 +254,7 @@ fn ferry(ws: &Workspace, env: &Env, args: &[&str]) -> (String, bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_command_line_resolves_with_whoever_owns_the_folder() {
     let ns = "lsp-conflicts-cli";
-    let env = Env::start(ns, Exec::V5).await;
-    env.pod(&sync_pod("web", "busybox")).await;
-    let ws = Workspace::new();
-    ws.devspace("web", ns, "src", "/app", "");
+    let (env, ws) = env_with_pod(ns).await;
     for f in ["d", "e"] {
         ws.write(&format!("src/{f}.txt"), format!("{f}: as synced\n"));
     }
@@ -374,10 +357,7 @@ async fn the_command_line_resolves_with_whoever_owns_the_folder() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_newer_files_are_resolved_by_code_actions() {
     let ns = "lsp-remote-newer";
-    let env = Env::start(ns, Exec::V5).await;
-    env.pod(&sync_pod("web", "busybox")).await;
-    let ws = Workspace::new();
-    ws.devspace("web", ns, "src", "/app", "");
+    let (env, ws) = env_with_pod(ns).await;
     let old = std::time::SystemTime::now() - Duration::from_secs(3600);
     for f in ["r", "s"] {
         ws.write(&format!("src/{f}.txt"), format!("{f}: older local\n"));

@@ -32,22 +32,17 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use engine_support::{
-    check, noise, ready_pod, sh_as, sync_pod, wait_until, web_deployment, Context, Env, Exec,
-    Workspace,
+    check, noise, ready_pod, sh_as, wait_until, web_deployment, Env, Exec, Workspace,
 };
 use ferry_testkit::PodBuilder;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams};
-use lsp_support::{all_watching, file_uri, full, minimal, parse_stream, same_uri, Lsp};
+use lsp_support::{
+    all_watching, blocking, env_with_pod, file_uri, full, minimal, parse_stream, same_uri, Lsp,
+};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-impl Context for Lsp {
-    fn context(&self) -> String {
-        Lsp::context(self)
-    }
-}
 
 /// The eleven documented commands.
 const COMMANDS: [&str; 11] = [
@@ -66,16 +61,6 @@ const COMMANDS: [&str; 11] = [
 
 // --- helpers ----------------------------------------------------------------------
 
-/// A cluster with namespace `ns` and a busybox pod `web` (label `app: web`, `/app`), and
-/// a workspace syncing its `src` with `/app`.
-async fn env_with_pod(ns: &str) -> (Env, Workspace) {
-    let env = Env::start(ns, Exec::V5).await;
-    env.pod(&sync_pod("web", "busybox")).await;
-    let ws = Workspace::new();
-    ws.devspace("web", ns, "src", "/app", "");
-    (env, ws)
-}
-
 /// The states the first sync path went through, consecutive repeats collapsed.
 fn path_states(statuses: &[Value]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -93,11 +78,6 @@ fn path_states(statuses: &[Value]) -> Vec<String> {
 fn in_order(seq: &[String], want: &[&str]) -> bool {
     let mut it = seq.iter();
     want.iter().all(|w| it.any(|s| s == w))
-}
-
-/// Blocking waits of the test client run on a worker of the multi-threaded runtime.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    tokio::task::block_in_place(f)
 }
 
 // --- 1. initialize, status sequence, progress ---------------------------------------

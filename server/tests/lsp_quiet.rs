@@ -14,15 +14,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use engine_support::{sync_pod, Env, Exec, Workspace};
-use lsp_support::{file_uri, full, same_uri, Lsp};
+use lsp_support::{blocking, env_with_pod, file_uri, full, same_uri, Lsp};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// Blocking waits of the test client run on a worker of the multi-threaded runtime.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    tokio::task::block_in_place(f)
-}
 
 /// The `window/showMessage` texts so far that contain `part`.
 fn shown(lsp: &Lsp, part: &str) -> Vec<String> {
@@ -173,10 +168,7 @@ async fn a_client_with_its_own_status_ui_gets_log_lines_not_toasts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locked_folder_is_one_message_and_no_restarts() {
     let ns = "lsp-quiet-lock";
-    let env = Env::start(ns, Exec::V5).await;
-    env.pod(&sync_pod("web", "busybox")).await;
-    let ws = Workspace::new();
-    ws.devspace("web", ns, "src", "/app", "");
+    let (env, ws) = env_with_pod(ns).await;
     ws.write("src/a.txt", "alpha\n");
     let kubeconfig = env.cluster.kubeconfig();
     let mut cli = ws.sync(&kubeconfig);
@@ -212,10 +204,7 @@ async fn a_locked_folder_is_one_message_and_no_restarts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_server_writes_nothing_and_a_normal_shutdown_logs_no_error() {
     let ns = "lsp-quiet-idle";
-    let env = Env::start(ns, Exec::V5).await;
-    env.pod(&sync_pod("web", "busybox")).await;
-    let ws = Workspace::new();
-    ws.devspace("web", ns, "src", "/app", "");
+    let (env, ws) = env_with_pod(ns).await;
     ws.write("src/a.txt", "alpha\n");
     let kubeconfig = env.cluster.kubeconfig();
     let mut lsp = Lsp::start(&[ws.root()], &kubeconfig, full(), Value::Null);

@@ -7,22 +7,11 @@ mod lsp_support;
 
 use std::time::{Duration, Instant};
 
-use engine_support::{check, sync_pod, wait_until, Context, Env, Exec, Workspace};
-use lsp_support::{file_uri, full, same_uri, Lsp};
+use engine_support::{check, sync_pod, wait_until, Env, Exec, Workspace};
+use lsp_support::{blocking, file_uri, full, same_uri, Lsp};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-impl Context for Lsp {
-    fn context(&self) -> String {
-        Lsp::context(self)
-    }
-}
-
-/// Blocking waits of the test client run on a worker of the multi-threaded runtime.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    tokio::task::block_in_place(f)
-}
 
 /// A workspace whose sync path is called `web` and syncs `src` with `/app` of the pod
 /// labelled `app: LABEL`.
