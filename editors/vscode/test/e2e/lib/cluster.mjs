@@ -1,10 +1,12 @@
 // The local Kubernetes cluster for the run (`ferry-cluster up --dir D`, tests/cluster):
 // started once, always torn down (`ferry-cluster down --dir D`), and a small client for
 // its API and its control interface (`/control/v1/…`) with the kubeconfig's CA and token.
+import { Buffer } from 'node:buffer';
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
+import { URL } from 'node:url';
 import { say, sleep, until } from './util.mjs';
 
 export class Cluster {

@@ -1,5 +1,7 @@
 // Small helpers shared by the e2e modules: logging with the run's clock, polling waits
 // whose failures say what was expected and what was seen.
+import { setTimeout } from 'node:timers';
+
 const t0 = Date.now();
 
 export const since = (from = t0) => `${((Date.now() - from) / 1000).toFixed(1)}s`;

@@ -1,7 +1,9 @@
 // Real VS Code for the e2e: one code-server (kernel-chosen loopback port, its own
 // user-data and extensions folders, the vsix installed) and one headless Chromium, with
 // windows (pages) driven through the workbench DOM like a person would.
+/* global window, document */ // in the functions that run in the page
 import { execFileSync, spawn } from 'node:child_process';
+import { clearTimeout, setTimeout } from 'node:timers';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Expectation, say, sleep, until } from './util.mjs';
@@ -184,7 +186,7 @@ export class Window {
         },
         { timeout, every: 100 },
       );
-    } catch (err) {
+    } catch {
       const seen = (await this.looks(start)).map(brief);
       throw new Expectation(`the ferry item to show ${what} within ${timeout / 1000} s`, `looks ${JSON.stringify(seen)}`);
     }
