@@ -216,6 +216,10 @@ export const scenarios = [
       check(!tip.includes(old), `a tooltip not naming the deleted pod ${old}`, tip);
       say(`looks since the deletion: ${JSON.stringify((await win.looks(from)).map(brief))}`);
       await containerHas(ctx, MAIN_NS, m.pod, '/app/hello.txt', 'hello\n', 'the files in the new pod');
+      // The item shows the state; the server's messages for editors without one
+      // ("web cannot sync: …") must not pop up as notifications (experimental.ferry.statusUi).
+      const toasts = (await win.toasts()).filter((t) => /cannot sync/.test(t.message));
+      check(toasts.length === 0, 'no "cannot sync" notification (the status item shows it)', toasts);
     },
   },
   {
