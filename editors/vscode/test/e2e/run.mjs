@@ -1,28 +1,35 @@
 #!/usr/bin/env node
-// End-to-end proof in real VS Code (code-server 4.96.4 = VS Code 1.96.4, in Debian's Chromium):
-// the packaged extension starts `ferry lsp`, and its status bar item shows the server's
-// `ferry/status`. The workspace's devspace.yaml points at a cluster that is not there
-// (a kubeconfig naming 127.0.0.1:1), so the status is an error state — which still proves
-// extension → server → status bar.
+// End-to-end test of the VS Code extension in real VS Code (code-server 4.96.4 = VS Code
+// 1.96.4, in Debian's Chromium driven by playwright-core) against the local cluster
+// (ferry-cluster): the packaged extension starts `ferry lsp`, and every scenario of
+// scenarios.mjs is checked through the workbench's DOM. One cluster, one code-server and one
+// browser serve all scenarios; the main workspace's window is shared by the scenarios on it.
 //
 // Needs: `scripts/install-vscode-e2e.sh` (run here when FERRY_CODE_SERVER is not set),
 // the ferry binary (FERRY_BIN, default $CARGO_TARGET_DIR/debug/ferry, else
-// <repo>/target/debug/ferry) and the vsix (FERRY_VSIX, default editors/vscode/ferry.vsix;
-// `npm run package`). FERRY_E2E_KEEP=1 keeps the temporary folder (with code-server's log and
-// a screenshot; it is kept on failure anyway). Exit 0 on success.
-import { execFileSync, spawn } from 'node:child_process';
+// <repo>/target/debug/ferry), ferry-cluster (FERRY_CLUSTER_BIN, default beside ferry), the
+// vsix (FERRY_VSIX, default editors/vscode/ferry.vsix; `npm run package`), root (the
+// cluster runs containers). FERRY_E2E_ONLY=1,4,7 runs those scenarios; screenshots go to
+// FERRY_E2E_ARTIFACTS (default <repo>/target/vscode-e2e); FERRY_E2E_KEEP=1 keeps the
+// temporary folder (code-server's and the cluster's logs; kept on failure anyway).
+// Exit 0 when every scenario passed.
+import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { clearTimeout, setTimeout } from 'node:timers';
 import { fileURLToPath } from 'node:url';
+import { Cluster } from './lib/cluster.mjs';
+import { Fixtures } from './lib/fixtures.mjs';
+import { since, say } from './lib/util.mjs';
+import { CodeServer } from './lib/vscode.mjs';
+import { scenarios } from './scenarios.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const extDir = path.resolve(here, '../..');
 const repo = path.resolve(extDir, '../..');
-const t0 = Date.now();
-const since = () => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
-const say = (msg) => console.error(`[e2e ${since()}] ${msg}`);
+const SCENARIO_TIMEOUT = 240_000;
 
 function toolPaths() {
   if (process.env.FERRY_CODE_SERVER && process.env.FERRY_PLAYWRIGHT_CORE) return process.env;
@@ -35,43 +42,45 @@ function toolPaths() {
   return env;
 }
 
+const only = (process.env.FERRY_E2E_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const unknown = only.filter((id) => !scenarios.some((s) => s.id === id));
+if (unknown.length) {
+  console.error(`e2e: no scenario ${unknown.join(', ')} (there are ${scenarios.map((s) => s.id).join(', ')})`);
+  process.exit(2);
+}
+const selected = scenarios.filter((s) => only.length === 0 || only.includes(s.id));
+
 const tools = toolPaths();
 const entry = tools.FERRY_CODE_SERVER;
 const chromiumPath = tools.FERRY_CHROMIUM || '/usr/bin/chromium';
 const { chromium } = createRequire(import.meta.url)(tools.FERRY_PLAYWRIGHT_CORE);
-const ferryBin = path.resolve(
-  process.env.FERRY_BIN || path.join(process.env.CARGO_TARGET_DIR || path.join(repo, 'target'), 'debug/ferry'),
-);
+const ferryBin = path.resolve(process.env.FERRY_BIN || path.join(process.env.CARGO_TARGET_DIR || path.join(repo, 'target'), 'debug/ferry'));
+const clusterBin = path.resolve(process.env.FERRY_CLUSTER_BIN || path.join(path.dirname(ferryBin), 'ferry-cluster'));
 const vsix = path.resolve(process.env.FERRY_VSIX || path.join(extDir, 'ferry.vsix'));
-for (const [what, file] of [['code-server', entry], ['ferry binary', ferryBin], ['vsix', vsix], ['chromium', chromiumPath]]) {
+const needCluster = selected.some((s) => s.cluster);
+const required = [['code-server', entry], ['ferry binary', ferryBin], ['vsix', vsix], ['chromium', chromiumPath]];
+if (needCluster) required.push(['ferry-cluster binary', clusterBin]);
+for (const [what, file] of required) {
   if (!fs.existsSync(file)) {
     console.error(`e2e: no ${what} at ${file}`);
     process.exit(2);
   }
 }
-
 const bundle = path.join(extDir, 'dist/extension.js');
 if (!process.env.FERRY_VSIX && fs.existsSync(bundle) && fs.statSync(bundle).mtimeMs > fs.statSync(vsix).mtimeMs) {
   console.error(`e2e: ${vsix} is older than dist/extension.js: run \`npm run package\` first`);
   process.exit(2);
 }
 
-// --- a temporary world: user data, extensions, config home, workspace, kubeconfig --------
+const artifacts = path.resolve(process.env.FERRY_E2E_ARTIFACTS || path.join(repo, 'target/vscode-e2e'));
+fs.mkdirSync(artifacts, { recursive: true });
+for (const f of fs.readdirSync(artifacts)) if (f.endsWith('.png')) fs.rmSync(path.join(artifacts, f));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-vscode-e2e-'));
-const ud = path.join(tmp, 'user-data');
-const exts = path.join(tmp, 'extensions');
-const ws = path.join(tmp, 'workspace');
-fs.mkdirSync(path.join(ud, 'User'), { recursive: true });
-fs.mkdirSync(exts);
-fs.mkdirSync(path.join(ws, 'src'), { recursive: true });
-fs.writeFileSync(path.join(ws, 'src/hello.txt'), 'hello\n');
+
+// A kubeconfig naming a cluster that is not there, for the no-cluster checks.
+const nowhereKubeconfig = path.join(tmp, 'nowhere.kubeconfig');
 fs.writeFileSync(
-  path.join(ws, 'devspace.yaml'),
-  'version: v2beta1\ndev:\n  web:\n    labelSelector:\n      app: web\n    namespace: ferry-e2e-nowhere\n    sync:\n    - path: ./src:/app\n',
-);
-const kubeconfig = path.join(tmp, 'kubeconfig');
-fs.writeFileSync(
-  kubeconfig,
+  nowhereKubeconfig,
   `apiVersion: v1
 kind: Config
 clusters:
@@ -86,165 +95,114 @@ contexts:
 current-context: nowhere
 `,
 );
-fs.writeFileSync(
-  path.join(ud, 'User/settings.json'),
-  JSON.stringify(
-    {
-      'security.workspace.trust.enabled': false,
-      'workbench.startupEditor': 'none',
-      'telemetry.telemetryLevel': 'off',
-      'extensions.autoUpdate': false,
-      'extensions.autoCheckUpdates': false,
-      'ferry.serverPath': ferryBin,
-      'ferry.kubeconfig': kubeconfig,
-    },
-    null,
-    2,
-  ),
-);
-const env = { ...process.env, XDG_CONFIG_HOME: path.join(tmp, 'config'), KUBECONFIG: kubeconfig };
-const common = ['--user-data-dir', ud, '--extensions-dir', exts];
 
-let server;
+let cluster;
+let codeServer;
 let browser;
-let ok = false;
-async function cleanup() {
+let cleaned = false;
+let interrupted = false;
+async function cleanup(keep) {
+  if (cleaned) return;
+  cleaned = true;
   await browser?.close().catch(() => {});
-  if (server && server.exitCode === null) {
-    try {
-      process.kill(-server.pid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
-  }
-  if (ok && !process.env.FERRY_E2E_KEEP) fs.rmSync(tmp, { recursive: true, force: true });
+  codeServer?.stop();
+  cluster?.down();
+  if (!keep && !process.env.FERRY_E2E_KEEP) fs.rmSync(tmp, { recursive: true, force: true });
   else say(`kept ${tmp}`);
 }
-
-try {
-  say(`installing ${path.basename(vsix)}`);
-  execFileSync('node', [entry, ...common, '--install-extension', vsix], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-
-  // --- code-server on a port the kernel picks (bind-addr port 0), read back from its log ---
-  const serverLog = fs.openSync(path.join(tmp, 'code-server.log'), 'w');
-  server = spawn(
-    'node',
-    [entry, '--auth', 'none', '--bind-addr', '127.0.0.1:0', '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', ...common, ws],
-    { env, stdio: ['ignore', serverLog, serverLog], detached: true },
-  );
-  const port = await new Promise((resolve, reject) => {
-    const deadline = Date.now() + 30_000;
-    const timer = setInterval(() => {
-      const text = fs.readFileSync(path.join(tmp, 'code-server.log'), 'utf8');
-      const m = /HTTP server listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(text);
-      if (m && m[1] !== '0') {
-        clearInterval(timer);
-        resolve(Number(m[1]));
-      } else if (server.exitCode !== null || Date.now() > deadline) {
-        clearInterval(timer);
-        reject(new Error(`code-server did not start:\n${text}`));
-      }
-    }, 100);
+// Whatever happens, the cluster goes down (its containers are real processes).
+process.on('exit', () => {
+  codeServer?.stop();
+  cluster?.down();
+});
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    say(`${sig}: tearing down`);
+    interrupted = true;
+    cleanup(true).finally(() => process.exit(130));
   });
-  say(`code-server on port ${port}`);
+}
 
+const results = [];
+try {
+  say(`scenarios: ${selected.map((s) => s.id).join(', ')}`);
+  if (needCluster) {
+    cluster = await Cluster.up(clusterBin, path.join(tmp, 'cluster'));
+    say(`cluster up at ${cluster.server.host}`);
+  }
+  const settings = {
+    'security.workspace.trust.enabled': false,
+    'workbench.startupEditor': 'none',
+    'workbench.tips.enabled': false,
+    'workbench.editor.enablePreview': false,
+    'telemetry.telemetryLevel': 'off',
+    'extensions.autoUpdate': false,
+    'extensions.autoCheckUpdates': false,
+    'extensions.ignoreRecommendations': true,
+    'editor.quickSuggestions': { other: false, comments: false, strings: false },
+    'editor.suggestOnTriggerCharacters': false,
+    'editor.autoClosingBrackets': 'never',
+    'editor.autoClosingQuotes': 'never',
+    'editor.autoIndent': 'none',
+    'editor.formatOnSave': false,
+    'files.insertFinalNewline': false,
+    'files.trimTrailingWhitespace': false,
+    'ferry.server.path': ferryBin,
+    // The setting's name before the rename to ferry.server.path.
+    'ferry.serverPath': ferryBin,
+    'ferry.kubeconfig': cluster ? cluster.kubeconfig : nowhereKubeconfig,
+  };
+  codeServer = await CodeServer.start({ entry, vsix, dir: path.join(tmp, 'code-server'), settings, env: { ...process.env, KUBECONFIG: nowhereKubeconfig } });
   browser = await chromium.launch({
     executablePath: chromiumPath,
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
-  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(ws)}`);
-  await page.waitForSelector('.statusbar', { timeout: 60_000 });
-  say('workbench loaded');
+  const fixtures = new Fixtures({ tmp, artifacts, cluster, codeServer, browser });
+  if (cluster) fixtures.prepareCluster(selected.map((s) => s.id)).catch(() => {}); // awaited again where needed
+  const ctx = { tmp, artifacts, cluster, codeServer, settings, nowhereKubeconfig, fixtures, win: null };
 
-  // The extension's item: `.statusbar-item` whose id is the extension's and item's.
-  const item = page.locator('.statusbar-item[id^="ferry.ferry"]');
-  await item.first().waitFor({ timeout: 60_000 });
-  say(`status item appeared: ${JSON.stringify(await item.first().innerText())}`);
-  // Wait until the text is the server's error state for the missing cluster. On the way it
-  // may show the extension's own "starting" view and the server's first report (the sync
-  // path still `stopped`, before it starts): every text seen is logged.
-  const deadline = Date.now() + 60_000;
-  const seen = [];
-  let text = '';
-  let label = '';
-  for (;;) {
-    text = (await item.first().innerText()).trim();
-    label = (await item.first().getAttribute('aria-label')) ?? '';
-    if (seen.at(-1) !== text) seen.push(text);
-    if (/not running/.test(text)) throw new Error(`the server did not run: ${JSON.stringify(label)}`);
-    if (/ferry: error/.test(text)) break;
-    if (Date.now() > deadline) throw new Error(`no error state from the server; texts seen ${JSON.stringify(seen)}`);
-    await page.waitForTimeout(100);
-  }
-  say(`status texts seen: ${JSON.stringify(seen)}`);
-  say(`status from the server: aria-label ${JSON.stringify(label)}`);
-  await page.screenshot({ path: path.join(tmp, 'status.png') });
-  // The sync path's name and its lastError come only from the server's payload (the
-  // item's aria-label is its text and tooltip).
-  if (!/web: error — cannot reach the cluster/.test(label)) throw new Error(`no sync path in the status: ${JSON.stringify(label)}`);
-  // The server's connection diagnostic (on the sync entry of devspace.yaml) reaches VS Code.
-  const problems = page.locator('#status\\.problems');
-  let problemsLabel = '';
-  for (const until = Date.now() + 20_000; ; ) {
-    problemsLabel = (await problems.getAttribute('aria-label')) ?? '';
-    if (/Errors?: [1-9]|[1-9]\d* Errors?/.test(problemsLabel)) break;
-    if (Date.now() > until) throw new Error(`no connection diagnostic; Problems: ${JSON.stringify(problemsLabel)}`);
-    await page.waitForTimeout(200);
-  }
-  say(`Problems entry: ${JSON.stringify(problemsLabel)}`);
-
-  // A palette command reaches the server: "ferry: List sync paths" (ferry.list →
-  // ferry.server.list) opens the sync paths as the read-only document ferry:/list.json.
-  await page.locator('.monaco-workbench').click({ position: { x: 700, y: 400 } });
-  await page.keyboard.press('F1');
-  await page.waitForSelector('.quick-input-widget .quick-input-box input', { timeout: 10_000 });
-  await page.keyboard.type('ferry: List sync paths');
-  await page.waitForSelector('.quick-input-list .monaco-list-row', { timeout: 10_000 });
-  await page.keyboard.press('Enter');
-  const output = page.locator('.editor-group-container .monaco-editor .view-lines');
-  let outputText = '';
-  for (const until = Date.now() + 20_000; ; ) {
-    outputText = (await output.allInnerTexts().catch(() => [])).join('\n');
-    if (/"syncPaths"/.test(outputText) && /"web"/.test(outputText)) break;
-    if (Date.now() > until) {
-      await page.screenshot({ path: path.join(tmp, 'palette.png') });
-      throw new Error(`ferry.list showed nothing; editor: ${JSON.stringify(outputText.slice(0, 500))}`);
+  for (const s of selected) {
+    if (interrupted) break;
+    const start = Date.now();
+    ctx.win = null;
+    say(`--- ${s.id}: ${s.title}`);
+    let timer;
+    try {
+      await Promise.race([
+        s.run(ctx),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`scenario ${s.id} did not finish within ${SCENARIO_TIMEOUT / 1000} s`)), SCENARIO_TIMEOUT);
+        }),
+      ]);
+      results.push({ id: s.id, ok: true, secs: (Date.now() - start) / 1000, known: s.knownFailure });
+      say(`PASS ${s.id} in ${since(start)}${s.knownFailure ? ` (marked as a known failure: "${s.knownFailure}" — remove the mark)` : ''}`);
+    } catch (err) {
+      results.push({ id: s.id, ok: false, secs: (Date.now() - start) / 1000, error: err, known: s.knownFailure });
+      say(`${s.knownFailure ? 'KNOWN FAILURE' : 'FAIL'} ${s.id} in ${since(start)}: ${err instanceof Error ? err.stack : err}`);
+      const win = ctx.win ?? (await fixtures.pending.get('main')?.catch(() => null))?.win;
+      const page = win?.page ?? browser.contexts()[0]?.pages().at(-1);
+      const shot = path.join(artifacts, `fail-${s.id}.png`);
+      await page?.screenshot({ path: shot }).then(() => say(`screenshot ${shot}`)).catch(() => {});
+    } finally {
+      clearTimeout(timer);
     }
-    await page.waitForTimeout(200);
   }
-  await page.screenshot({ path: path.join(tmp, 'list.png') });
-  say('palette command ferry.list answered by the server');
-
-  // A click on the status item runs ferry.showLog: the folder's .ferry/sync.log opens.
-  await item.first().click();
-  await page.waitForSelector('.tabs-container .tab[aria-label*="sync.log"]', { timeout: 20_000 });
-  say('the status item opened .ferry/sync.log');
-
-  // A folder without a devspace.yaml does not activate the extension.
-  const empty = path.join(tmp, 'no-config');
-  fs.mkdirSync(empty);
-  const other = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-  await other.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(empty)}`);
-  await other.waitForSelector('.statusbar', { timeout: 60_000 });
-  await other.waitForSelector('#status\\.problems', { timeout: 60_000 });
-  await other.waitForTimeout(5_000);
-  const stray = await other.locator('.statusbar-item[id^="ferry.ferry"]').count();
-  if (stray !== 0) throw new Error('the extension activated in a folder without devspace.yaml');
-  say('no status item in a folder without devspace.yaml');
-
-  ok = true;
-  say(`PASS in ${since()}`);
 } catch (err) {
-  console.error(`e2e: FAIL: ${err instanceof Error ? err.stack : err}`);
-  try {
-    const pages = browser?.contexts()[0]?.pages() ?? [];
-    if (pages[0]) await pages[0].screenshot({ path: path.join(tmp, 'failure.png') });
-  } catch {
-    // no page to show
-  }
-} finally {
-  await cleanup();
+  results.push({ id: 'setup', ok: false, secs: 0, error: err });
+  say(`FAIL setup: ${err instanceof Error ? err.stack : err}`);
 }
-process.exit(ok ? 0 : 1);
+
+// A scenario marked `knownFailure` (a bug found, not yet fixed) does not fail the run; one
+// that passes while marked says so, so that the mark is removed.
+const failed = results.filter((r) => !r.ok && !r.known);
+const known = results.filter((r) => !r.ok && r.known);
+say('summary:');
+for (const r of results) {
+  const verdict = r.ok ? (r.known ? 'pass!' : 'pass') : r.known ? 'known' : 'FAIL';
+  const why = r.ok ? (r.known ? '  passes: remove its knownFailure mark' : '') : `  ${String(r.error?.message ?? r.error).split('\n')[0].slice(0, 300)}`;
+  console.error(`  ${verdict.padEnd(5)}  ${r.id.padStart(5)}  ${r.secs.toFixed(1).padStart(6)} s${why}`);
+}
+say(`${failed.length === 0 ? 'PASS' : `FAIL (${failed.map((r) => r.id).join(', ')})`}${known.length ? `, known failures ${known.map((r) => r.id).join(', ')}` : ''} in ${since()}; screenshots in ${artifacts}`);
+await cleanup(failed.length > 0);
+process.exit(failed.length === 0 ? 0 : 1);
