@@ -12,7 +12,7 @@
 #
 # code-server's own npm postinstall cannot run here (it fetches a git dependency from
 # GitHub and prebuilt binaries); this script does its steps by hand. See
-# editors/vscode/README.md for the pitfalls.
+# editors/vscode/DEVELOPMENT.md for the pitfalls.
 set -euo pipefail
 
 CODE_SERVER_VERSION=4.96.4

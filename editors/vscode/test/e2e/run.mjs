@@ -18,6 +18,7 @@ import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Buffer } from 'node:buffer';
 import { clearTimeout, setTimeout } from 'node:timers';
 import { fileURLToPath } from 'node:url';
 import { Cluster } from './lib/cluster.mjs';
@@ -59,6 +60,9 @@ const clusterBin = path.resolve(process.env.FERRY_CLUSTER_BIN || path.join(path.
 const vsix = path.resolve(process.env.FERRY_VSIX || path.join(extDir, 'ferry.vsix'));
 const needCluster = selected.some((s) => s.cluster);
 const required = [['code-server', entry], ['ferry binary', ferryBin], ['vsix', vsix], ['chromium', chromiumPath]];
+// Whether the vsix bundles server/ferry (zip entry names are stored as they are).
+const bundled = fs.existsSync(vsix) && fs.readFileSync(vsix).includes(Buffer.from('extension/server/ferry'));
+say(bundled ? `the vsix bundles ferry: the extension runs it (ferry.server.path unset)` : `ferry.server.path = ${ferryBin}`);
 if (needCluster) required.push(['ferry-cluster binary', clusterBin]);
 for (const [what, file] of required) {
   if (!fs.existsSync(file)) {
@@ -147,9 +151,9 @@ try {
     'editor.formatOnSave': false,
     'files.insertFinalNewline': false,
     'files.trimTrailingWhitespace': false,
-    'ferry.server.path': ferryBin,
-    // The setting's name before the rename to ferry.server.path.
-    'ferry.serverPath': ferryBin,
+    // A vsix with ferry inside (as CI packs it) runs its bundled binary: the lookup the
+    // users get. Otherwise the setting names the built one.
+    ...(bundled ? {} : { 'ferry.server.path': ferryBin }),
     'ferry.kubeconfig': cluster ? cluster.kubeconfig : nowhereKubeconfig,
   };
   codeServer = await CodeServer.start({ entry, vsix, dir: path.join(tmp, 'code-server'), settings, env: { ...process.env, KUBECONFIG: nowhereKubeconfig } });
@@ -175,11 +179,11 @@ try {
           timer = setTimeout(() => reject(new Error(`scenario ${s.id} did not finish within ${SCENARIO_TIMEOUT / 1000} s`)), SCENARIO_TIMEOUT);
         }),
       ]);
-      results.push({ id: s.id, ok: true, secs: (Date.now() - start) / 1000, known: s.knownFailure });
-      say(`PASS ${s.id} in ${since(start)}${s.knownFailure ? ` (marked as a known failure: "${s.knownFailure}" — remove the mark)` : ''}`);
+      results.push({ id: s.id, ok: true, secs: (Date.now() - start) / 1000 });
+      say(`PASS ${s.id} in ${since(start)}`);
     } catch (err) {
-      results.push({ id: s.id, ok: false, secs: (Date.now() - start) / 1000, error: err, known: s.knownFailure });
-      say(`${s.knownFailure ? 'KNOWN FAILURE' : 'FAIL'} ${s.id} in ${since(start)}: ${err instanceof Error ? err.stack : err}`);
+      results.push({ id: s.id, ok: false, secs: (Date.now() - start) / 1000, error: err });
+      say(`FAIL ${s.id} in ${since(start)}: ${err instanceof Error ? err.stack : err}`);
       const win = ctx.win ?? (await fixtures.pending.get('main')?.catch(() => null))?.win;
       const page = win?.page ?? browser.contexts()[0]?.pages().at(-1);
       const shot = path.join(artifacts, `fail-${s.id}.png`);
@@ -193,16 +197,12 @@ try {
   say(`FAIL setup: ${err instanceof Error ? err.stack : err}`);
 }
 
-// A scenario marked `knownFailure` (a bug found, not yet fixed) does not fail the run; one
-// that passes while marked says so, so that the mark is removed.
-const failed = results.filter((r) => !r.ok && !r.known);
-const known = results.filter((r) => !r.ok && r.known);
+const failed = results.filter((r) => !r.ok);
 say('summary:');
 for (const r of results) {
-  const verdict = r.ok ? (r.known ? 'pass!' : 'pass') : r.known ? 'known' : 'FAIL';
-  const why = r.ok ? (r.known ? '  passes: remove its knownFailure mark' : '') : `  ${String(r.error?.message ?? r.error).split('\n')[0].slice(0, 300)}`;
-  console.error(`  ${verdict.padEnd(5)}  ${r.id.padStart(5)}  ${r.secs.toFixed(1).padStart(6)} s${why}`);
+  const why = r.ok ? '' : `  ${String(r.error?.message ?? r.error).split('\n')[0].slice(0, 300)}`;
+  console.error(`  ${(r.ok ? 'pass' : 'FAIL').padEnd(5)}  ${r.id.padStart(5)}  ${r.secs.toFixed(1).padStart(6)} s${why}`);
 }
-say(`${failed.length === 0 ? 'PASS' : `FAIL (${failed.map((r) => r.id).join(', ')})`}${known.length ? `, known failures ${known.map((r) => r.id).join(', ')}` : ''} in ${since()}; screenshots in ${artifacts}`);
+say(`${failed.length === 0 ? 'PASS' : `FAIL (${failed.map((r) => r.id).join(', ')})`} in ${since()}; screenshots in ${artifacts}`);
 await cleanup(failed.length > 0);
 process.exit(failed.length === 0 ? 0 : 1);

@@ -319,9 +319,8 @@ export const scenarios = [
   {
     id: '12',
     // After a conflict the container holds the local version (ferry keeps it on both
-    // sides); its edit is only in the copy, but ferry.server.containerVersion fetches the
-    // container's file, so both sides of the diff are the local version.
-    knownFailure: 'Compare diffs the local file against itself (the container\'s file, not the conflict copy)',
+    // sides) and its edit is only in the copy: the diff must show the copy (this failed
+    // when the extension diffed against ferry.server.containerVersion).
     title: 'a conflict: "Compare with the container\'s version" opens a diff of both versions; "Keep my version" resolves it',
     cluster: true,
     async run(ctx) {
@@ -481,7 +480,7 @@ export const scenarios = [
     cluster: false,
     async run(ctx) {
       const missing = path.join(ctx.tmp, 'no-such-dir/ferry');
-      ctx.codeServer.writeSettings({ ...ctx.settings, 'ferry.server.path': missing, 'ferry.serverPath': missing });
+      ctx.codeServer.writeSettings({ ...ctx.settings, 'ferry.server.path': missing });
       try {
         const ws = path.join(ctx.tmp, 'missing-binary');
         writeTree(ws, { 'devspace.yaml': devspaceYaml('web', 'ferry-e2e-nowhere'), 'src/a.txt': 'a\n' });
