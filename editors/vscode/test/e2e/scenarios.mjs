@@ -512,6 +512,70 @@ export const scenarios = [
       }
     },
   },
+  {
+    id: '13',
+    title: 'the server crashing again and again → restarted 4 times, then not running with "Restart Server", which brings it back',
+    cluster: false,
+    async run(ctx) {
+      const ws = path.join(ctx.tmp, 'crashing');
+      writeTree(ws, { 'devspace.yaml': devspaceYaml('web', 'ferry-e2e-nowhere'), 'src/a.txt': 'a\n' });
+      const win = await ctx.fixtures.open(`folder=${encodeURIComponent(ws)}`, 'crashing');
+      ctx.win = win;
+      const running = (l) => looks.error(l) && !looks.notRunning(l);
+      await win.waitLook('the error look (cluster unreachable): the server runs', running, { from: 0 });
+      // This window's `ferry lsp`: the one that holds the folder's .ferry/lock open.
+      const server = () => serverOf(ws);
+      const killed = [];
+      for (let i = 1; i <= 5; i++) {
+        const pid = await until(`ferry lsp for ${ws} (crash ${i})`, () => {
+          const p = server();
+          return p && !killed.includes(p) ? { ok: true, value: p } : { ok: false, seen: p };
+        }, { timeout: 30_000 });
+        process.kill(pid, 'SIGKILL');
+        killed.push(pid);
+        say(`killed ferry lsp pid ${pid} (${i} of 5)`);
+        await until(`pid ${pid} gone`, () => !fs.existsSync(`/proc/${pid}`), { timeout: 10_000 });
+      }
+      const from = (await win.mark()) - 1;
+      const l = await win.waitLook('the not-running look after the fifth crash', looks.notRunning, { from });
+      // Not restarted a sixth time.
+      await sleep(3_000);
+      check(server() === undefined, 'no ferry lsp after the client gave up', server());
+      const toast = await until('a notification that ferry gave up, with "Restart Server"', async () => {
+        const ts = await win.toasts();
+        const t = ts.find((x) => /not restarted/i.test(x.message));
+        return t && t.buttons.includes('Restart Server') ? { ok: true, value: t } : { ok: false, seen: ts };
+      }, { timeout: 20_000 });
+      say(`look ${brief(l)}; notification ${JSON.stringify(toast)}`);
+      await win.page.locator('.notifications-toasts .notification-toast .monaco-button', { hasText: 'Restart Server' }).first().click();
+      const back = await win.mark();
+      await win.waitLook('the server running again (the error look of the unreachable cluster)', running, { from: back });
+      const again = await until('a new ferry lsp', () => {
+        const p = server();
+        return p && !killed.includes(p) ? true : { ok: false, seen: p };
+      }, { timeout: 30_000 });
+      check(again, 'a new ferry lsp', again);
+      await win.close();
+    },
+  },
 ];
+
+/** The pid of the `ferry lsp` that has `ws/.ferry/lock` open, if any. */
+function serverOf(ws) {
+  const lock = path.join(ws, '.ferry/lock');
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const cmd = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      if (cmd[1] !== 'lsp' || !/ferry$/.test(cmd[0])) continue;
+      for (const fd of fs.readdirSync(`/proc/${d}/fd`)) {
+        if (fs.readlinkSync(`/proc/${d}/fd/${fd}`) === lock) return Number(d);
+      }
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return undefined;
+}
 
 export { Expectation };
