@@ -24,7 +24,7 @@ return {
     end,
   },
   commands = {
-    -- Run by the plugin so that the conflict's versions survive Lua's numbers.
+    -- Run by the plugin, which reloads the resolved files' buffers at once.
     ['ferry.server.resolve'] = function(...)
       return require('ferry.client').resolve(...)
     end,

@@ -206,24 +206,9 @@ function M.compare_with_container(command, ctx)
   end, ctx.bufnr)
 end
 
---- `expect` versions as Lua can send them back. Lua numbers are doubles: an `mtime` in
---- ns (~1.8e18) decodes inexactly and `vim.json.encode` writes it as `1.8e+18`, which the
---- server refuses as not an integer. A version with a sha256 is compared by its hash
---- alone, so its mtime is sent as 0; one without (remoteNewer) keeps its mtime, truncated.
----@param arg table `ferry.server.resolve`'s argument
----@return table
-function M.resolve_arg(arg)
-  arg = vim.deepcopy(arg)
-  for _, side in ipairs({ 'local', 'container' }) do
-    local v = type(arg.expect) == 'table' and arg.expect[side]
-    if type(v) == 'table' and type(v.mtime) == 'number' then
-      v.mtime = (type(v.sha256) == 'string' and v.sha256 ~= '') and 0 or math.min(v.mtime, 2 ^ 53)
-    end
-  end
-  return arg
-end
-
---- `ferry.server.resolve` run from a code action: the arguments made sendable first.
+--- `ferry.server.resolve` run from a code action, by the plugin so that the buffers of the
+--- resolved files are reloaded at once. (`expect`'s mtimes go back as Lua's doubles, e.g.
+--- `1.796190336e+18`: the server reads those and compares them to within 1 µs.)
 ---@param command lsp.Command
 ---@param ctx table
 function M.resolve(command, ctx)
@@ -231,7 +216,7 @@ function M.resolve(command, ctx)
   if not client then
     return
   end
-  local args = vim.tbl_map(M.resolve_arg, command.arguments or {})
+  local args = command.arguments or {}
   client:request('workspace/executeCommand', { command = 'ferry.server.resolve', arguments = args }, function(err, r)
     if err then
       vim.notify('ferry: ' .. (err.message or 'resolve failed'), vim.log.levels.ERROR)

@@ -202,7 +202,7 @@ M.subcommands = {
           fail(('%s has no open conflict'):format(key.path))
           return
         end
-        local arg = client_mod.resolve_arg(vim.tbl_extend('force', key, { keep = keep, expect = expect }))
+        local arg = vim.tbl_extend('force', key, { keep = keep, expect = expect })
         c:request('workspace/executeCommand', { command = 'ferry.server.resolve', arguments = { arg } }, function(err, r)
           if err then
             fail(err.message or 'resolve failed')
