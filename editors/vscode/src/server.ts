@@ -67,12 +67,12 @@ export class Server {
 
   private constructor(
     binary: Found,
+    env: NodeJS.ProcessEnv,
     private readonly log: vscode.LogOutputChannel,
     hooks: Hooks,
   ) {
     this.binary = binary;
     const cfg = vscode.workspace.getConfiguration('ferry');
-    const env = serverEnv(process.env, cfg.get<Record<string, unknown>>('server.extraEnv'));
     const serverOptions: ServerOptions = () => this.spawn(env);
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ scheme: 'file' }],
@@ -120,7 +120,7 @@ export class Server {
       );
     }
     log.info(`using ${found.path} (${found.source})`);
-    return new Server(found, log, hooks);
+    return new Server(found, env, log, hooks);
   }
 
   /** Starts the client and checks the protocol version; throws a StartError. */
