@@ -514,7 +514,7 @@ export const scenarios = [
   },
   {
     id: '13',
-    title: 'the server crashing again and again → restarted 4 times, then not running with "Restart Server", which brings it back',
+    title: 'the server crashing again and again → restarted 4 times, then not running with "Restart Server", which brings it back; ferry.server.path changed live restarts it',
     cluster: false,
     async run(ctx) {
       const ws = path.join(ctx.tmp, 'crashing');
@@ -555,6 +555,30 @@ export const scenarios = [
         return p && !killed.includes(p) ? true : { ok: false, seen: p };
       }, { timeout: 30_000 });
       check(again, 'a new ferry lsp', again);
+      // Settings apply without reloading the window: ferry.server.path typed into the
+      // workspace settings (JSON) and saved, as a user would (the setting is
+      // machine-overridable: in a remote window, VS Code takes it from the remote's or
+      // the workspace's settings), restarts the server at once — here a missing file, so
+      // not running — and removing it brings the server back.
+      const missing = path.join(ctx.tmp, 'gone/ferry');
+      const typeSettings = async (settings) => {
+        await win.command('Preferences: Open Workspace Settings (JSON)');
+        await win.waitTab('settings.json');
+        await win.focusEditor();
+        await win.page.keyboard.press('Control+a');
+        await win.page.keyboard.press('Delete');
+        await win.page.keyboard.insertText(JSON.stringify(settings));
+        await win.page.keyboard.press('Control+s');
+      };
+      try {
+        const before = await win.mark();
+        await typeSettings({ 'ferry.server.path': missing });
+        await win.waitLook('the not-running look once ferry.server.path names a missing file', looks.notRunning, { from: before });
+      } finally {
+        const restored = await win.mark();
+        await typeSettings({});
+        await win.waitLook('running again once the setting is removed', running, { from: restored });
+      }
       await win.close();
     },
   },
