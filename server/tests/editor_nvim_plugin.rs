@@ -395,8 +395,8 @@ fn the_lua_passes_luacheck() {
     assert!(out.status.success(), "luacheck:\n{text}");
 }
 
-/// 9. An older Neovim (`has('nvim-0.11')` faked to 0): one notify saying so, no `:Ferry`,
-/// no autocmds, no server for a file in a workspace.
+/// Acceptance 9: an older Neovim (`has('nvim-0.11')` faked to 0) gets one notify saying
+/// so, no `:Ferry`, no autocmds, no server for a file in a workspace.
 #[test]
 fn an_older_neovim_is_told_once_and_nothing_else() {
     let ws = Workspace::new();
