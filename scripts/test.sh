@@ -30,5 +30,10 @@ group build cargo build --workspace --all-targets -q
 ferry_bin="$(realpath "${CARGO_TARGET_DIR:-target}")/debug/ferry"
 group vscode-build bash -c "cd editors/vscode && npm ci --no-audit --no-fund && npm run lint && npm run compile && npm test && npm run package -- '$ferry_bin'"
 group vscode-e2e bash -c 'cd editors/vscode && npm run e2e'
-# Everything in the workspace, the plain-Neovim editor test included.
+# The Neovim plugin's Lua: luacheck and its unit tests (under `nvim -l`); the plugin in real
+# Neovim against the local cluster is server/tests/editor_nvim_plugin.rs, below.
+nvim_bin="$(scripts/install-nvim.sh --path)"
+group nvim-lua bash -c "cd editors/nvim && luacheck --no-color . && '$nvim_bin' -l test/run.lua"
+# Everything in the workspace, the Neovim editor tests included (the plugin, and plain
+# Neovim configured as docs/editors.md says).
 group tests cargo test --workspace --no-fail-fast

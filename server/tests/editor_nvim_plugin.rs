@@ -12,8 +12,10 @@
 //! - 6: a conflict → compare opens a diff, `:Ferry conflicts` fills the quickfix list, the
 //!   code action "Take the container's version" resolves it on both sides;
 //! - 8: `:checkhealth ferry` names a missing binary and the fix;
-//! - 9: an older Neovim (the version check faked) → one notify, nothing else;
-//! - the pure Lua (status, config) under `nvim -l`, and luacheck.
+//! - 9: an older Neovim (the version check faked) → one notify, nothing else.
+//!
+//! The pure Lua's unit tests (`nvim -l test/run.lua`) and luacheck run in
+//! `scripts/test.sh` (group `nvim-lua`).
 //!
 //! Neovim comes from `scripts/install-nvim.sh`; `FERRY_NVIM` names another binary.
 
@@ -360,39 +362,6 @@ impl Nvim {
             .filter(|n| n["level"] == level)
             .collect()
     }
-}
-
-/// `nvim -l test/run.lua`: the unit tests of the pure Lua (status texts, options).
-#[test]
-fn lua_unit_tests_pass_under_nvim_l() {
-    let out = Command::new(nvim_bin())
-        .args(["-l", "test/run.lua"])
-        .current_dir(plugin_dir())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run nvim -l");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    eprintln!("{text}");
-    assert!(out.status.success() && text.contains(" 0 failed"), "{text}");
-}
-
-/// The Lua passes luacheck (Debian's `lua-check`), with `editors/nvim/.luacheckrc`.
-#[test]
-fn the_lua_passes_luacheck() {
-    let out = Command::new("luacheck")
-        .args(["--no-color", "."])
-        .current_dir(plugin_dir())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("luacheck is not installed ({e}): apt-get install lua-check (Debian's package)")
-        });
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "luacheck:\n{text}");
 }
 
 /// Acceptance 9: an older Neovim (`has('nvim-0.11')` faked to 0) gets one notify saying
