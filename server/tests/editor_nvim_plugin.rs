@@ -20,18 +20,17 @@
 //! Neovim comes from `scripts/install-nvim.sh`; `FERRY_NVIM` names another binary.
 
 mod engine_support;
+mod nvim_support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use engine_support::{
     check, ferry_bin, ready_pod, sync_pod, wait_until, web_deployment, Context, Env, Exec,
     Workspace,
 };
+use nvim_support::{lua_str, recorder_lua, Nvim, WAIT};
 use serde_json::Value;
-
-const WAIT: Duration = Duration::from_secs(60);
 
 /// `editors/nvim`.
 fn plugin_dir() -> PathBuf {
@@ -41,48 +40,15 @@ fn plugin_dir() -> PathBuf {
         .expect("editors/nvim")
 }
 
-/// The `nvim` binary: `FERRY_NVIM`, else what `scripts/install-nvim.sh --path` reports
-/// (it installs nothing). Panics with what to do when there is none.
-fn nvim_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("FERRY_NVIM") {
-        return PathBuf::from(p);
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/install-nvim.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .arg("--path")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(
-        out.status.success() && !path.is_empty(),
-        "Neovim is not installed: run scripts/setup.sh (or scripts/install-nvim.sh) first, \
-         or set FERRY_NVIM to an nvim 0.11 binary.\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(path)
-}
-
-/// Lua string literal.
-fn lua_str(s: &str) -> String {
-    format!("{s:?}")
-}
-
 /// The init.lua of a test: `before` (options, fakes), the plugin on the runtimepath, and
 /// the recorders — every `vim.notify` (`notify.jsonl`) and every `User FerryStatus` with
 /// `statusline()` (`status.jsonl`) — and `FerryTest.run(script)`.
 fn init_lua(before: &str, out: &Path) -> String {
-    let out = lua_str(&out.display().to_string());
     let plugin = lua_str(&plugin_dir().display().to_string());
     format!(
-        r#"local out = {out}
-local function record(file, value)
-  vim.fn.writefile({{ vim.json.encode(value) }}, out .. '/' .. file, 'a')
-end
-local notify = vim.notify
+        r#"{recorder}local notify = vim.notify
 vim.notify = function(msg, level, opts)
-  record('notify.jsonl', {{ msg = msg, level = level or vim.NIL }})
+  FerryRecord('notify.jsonl', {{ msg = msg, level = level or vim.NIL }})
   return notify(msg, level, opts)
 end
 {before}
@@ -90,17 +56,11 @@ vim.opt.rtp:prepend({plugin})
 vim.api.nvim_create_autocmd('User', {{
   pattern = 'FerryStatus',
   callback = function(ev)
-    record('status.jsonl', {{ text = ev.data.text, look = ev.data.look, statusline = require('ferry').statusline() }})
+    FerryRecord('status.jsonl', {{ text = ev.data.text, look = ev.data.look, statusline = require('ferry').statusline() }})
   end,
 }})
-FerryTest = {{}}
-function FerryTest.run(script)
-  local ok, v = pcall(dofile, script)
-  local text = vim.json.encode({{ ok = ok, value = ok and v or nil, error = (not ok) and tostring(v) or nil }})
-  vim.fn.writefile({{ text }}, script .. '.json')
-  return 'done'
-end
-"#
+"#,
+        recorder = recorder_lua(out),
     )
 }
 
@@ -111,208 +71,10 @@ fn with_ferry() -> String {
         lua_str(&ferry_bin().display().to_string())
     )
 }
-/// A headless Neovim in `cwd` editing `file`, listening on a socket in its own temp
-/// folder, with its own XDG folders there (so `lsp.log` is the test's).
-struct Nvim {
-    bin: PathBuf,
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-    queries: usize,
-}
-
-impl Nvim {
-    fn start(cwd: &Path, file: &str, kubeconfig: &Path, before: &str) -> Nvim {
-        let bin = nvim_bin();
-        let dir = tempfile::Builder::new()
-            .prefix("ferry-nvim.")
-            .tempdir()
-            .unwrap();
-        let out = dir.path().join("out");
-        std::fs::create_dir_all(&out).unwrap();
-        let init = dir.path().join("init.lua");
-        std::fs::write(&init, init_lua(before, &out)).unwrap();
-        let mut cmd = Command::new(&bin);
-        cmd.args(["--headless", "--clean", "-u"])
-            .arg(&init)
-            .arg("--listen")
-            .arg(dir.path().join("nvim.sock"))
-            .arg(file)
-            .current_dir(cwd)
-            .env("KUBECONFIG", kubeconfig)
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(dir.path().join("stdout")).unwrap())
-            .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap());
-        for (var, sub) in [
-            ("XDG_CONFIG_HOME", "config"),
-            ("XDG_DATA_HOME", "data"),
-            ("XDG_STATE_HOME", "state"),
-            ("XDG_CACHE_HOME", "cache"),
-        ] {
-            cmd.env(var, dir.path().join(sub));
-        }
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        let mut nvim = Nvim {
-            bin,
-            dir,
-            child: Some(child),
-            queries: 0,
-        };
-        // Until the socket answers.
-        let t = Instant::now();
-        while nvim.try_lua("return 1").is_err() {
-            assert!(
-                t.elapsed() < WAIT,
-                "Neovim does not answer\n{}",
-                nvim.context()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        nvim
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.dir.path().join("nvim.sock")
-    }
-
-    /// Runs `code` (a Lua chunk) in Neovim; its return value, or the Lua error.
-    fn try_lua(&mut self, code: &str) -> Result<Value, String> {
-        self.queries += 1;
-        let script = self.dir.path().join(format!("q{}.lua", self.queries));
-        std::fs::write(&script, code).unwrap();
-        let out = Command::new(&self.bin)
-            .arg("--server")
-            .arg(self.socket())
-            .arg("--remote-expr")
-            .arg(format!("v:lua.FerryTest.run('{}')", script.display()))
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| e.to_string())?;
-        if !out.status.success() || !String::from_utf8_lossy(&out.stdout).contains("done") {
-            return Err(format!(
-                "remote-expr failed: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        let text = std::fs::read_to_string(script.with_extension("lua.json"))
-            .map_err(|e| e.to_string())?;
-        let v: Value = serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))?;
-        if v["ok"] == true {
-            Ok(v["value"].clone())
-        } else {
-            Err(format!("Lua error: {}", v["error"]))
-        }
-    }
-
-    /// Runs `code` in Neovim; panics on a Lua error.
-    fn lua(&mut self, code: &str) -> Value {
-        self.try_lua(code)
-            .unwrap_or_else(|e| panic!("{e}\n{code}\n{}", self.context()))
-    }
-
-    /// Polls `code` until `ok` holds for its value (up to [`WAIT`]); returns the value.
-    fn wait_lua(&mut self, what: &str, code: &str, ok: impl Fn(&Value) -> bool) -> Value {
-        let t = Instant::now();
-        loop {
-            let v = self.try_lua(code);
-            if let Ok(v) = &v {
-                if ok(v) {
-                    return v.clone();
-                }
-            }
-            assert!(
-                t.elapsed() < WAIT,
-                "timed out waiting for: {what}\nlast seen: {v:?}\n{}",
-                self.context()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    /// The JSON lines recorded in `out/<name>`.
-    fn recorded(&self, name: &str) -> Vec<Value> {
-        std::fs::read_to_string(self.dir.path().join("out").join(name))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-
-    /// Waits until the ferry client is attached to the current buffer and initialized.
-    fn wait_attached(&mut self) -> Value {
-        self.wait_lua(
-            "ferry attached to the buffer",
-            "local c = vim.lsp.get_clients({ name = 'ferry', bufnr = 0 })[1]\n\
-             return c and { initialized = c.initialized, root = c.root_dir } or false",
-            |v| v["initialized"] == true,
-        )
-    }
-
-    /// The diagnostics of the buffer of `path` (`vim.diagnostic.get`).
-    fn diagnostics(&mut self, path: &Path) -> Value {
-        self.lua(&format!(
-            "local b = vim.fn.bufnr({})\n\
-             if b < 0 then return {{}} end\n\
-             local out = {{}}\n\
-             for _, d in ipairs(vim.diagnostic.get(b)) do\n\
-               table.insert(out, {{ source = d.source, severity = d.severity, lnum = d.lnum, col = d.col, message = d.message }})\n\
-             end\n\
-             return out",
-            lua_str(&path.display().to_string())
-        ))
-    }
-
-    /// Quits Neovim (`:qa!`, which stops the language server) and waits for it.
-    fn quit(&mut self) {
-        let _ = Command::new(&self.bin)
-            .arg("--server")
-            .arg(self.socket())
-            .arg("--remote-send")
-            .arg("<C-\\><C-N>:qa!<CR>")
-            .stdin(Stdio::null())
-            .output();
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(20) {
-            if child.try_wait().ok().flatten().is_some() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("Neovim did not quit in 20 s\n{}", self.context());
-    }
-}
-
-impl Context for Nvim {
-    fn context(&self) -> String {
-        let read = |p: PathBuf| std::fs::read_to_string(p).unwrap_or_default();
-        let lsp_log = read(self.dir.path().join("state/nvim/lsp.log"));
-        let tail: String = {
-            let lines: Vec<&str> = lsp_log.lines().collect();
-            lines[lines.len().saturating_sub(60)..].join("\n")
-        };
-        format!(
-            "--- nvim stderr:\n{}\n--- notify: {:?}\n--- FerryStatus: {:?}\n--- lsp.log (tail):\n{tail}",
-            read(self.dir.path().join("stderr")),
-            self.recorded("notify.jsonl"),
-            self.recorded("status.jsonl"),
-        )
-    }
-}
-
-impl Drop for Nvim {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+/// A headless Neovim in `cwd` editing `file`, with the plugin and `before` (options,
+/// fakes) in its init.lua.
+fn start_nvim(cwd: &Path, file: &str, kubeconfig: &Path, before: &str) -> Nvim {
+    Nvim::start(cwd, file, kubeconfig, |out| init_lua(before, out))
 }
 
 /// Blocking waits on Neovim run on a worker of the multi-threaded runtime.
@@ -375,7 +137,7 @@ fn an_older_neovim_is_told_once_and_nothing_else() {
         "{}\nlocal has = vim.fn.has\nvim.fn.has = function(f) if f == 'nvim-0.11' then return 0 end return has(f) end",
         with_ferry()
     );
-    let mut nvim = Nvim::start(ws.root(), "src/a.txt", Path::new("/nonexistent"), &fake);
+    let mut nvim = start_nvim(ws.root(), "src/a.txt", Path::new("/nonexistent"), &fake);
     let v = nvim.lua(
         "vim.cmd('edit devspace.yaml')\n\
          return { cmd = vim.fn.exists(':Ferry'), clients = #vim.lsp.get_clients(), \
@@ -402,7 +164,7 @@ fn an_older_neovim_is_told_once_and_nothing_else() {
 fn checkhealth_names_a_missing_binary_and_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("notes.txt"), "outside\n").unwrap();
-    let mut nvim = Nvim::start(
+    let mut nvim = start_nvim(
         dir.path(),
         "notes.txt",
         Path::new("/nonexistent"),
@@ -464,7 +226,7 @@ async fn a_session_with_the_plugin() {
     let outside = tempfile::tempdir().unwrap();
     std::fs::write(outside.path().join("notes.txt"), "outside\n").unwrap();
     let started = Instant::now();
-    let mut nvim = Nvim::start(
+    let mut nvim = start_nvim(
         ws.root(),
         "src/a.txt",
         &env.cluster.kubeconfig(),
@@ -614,7 +376,7 @@ async fn a_replaced_pod_is_one_error_then_in_sync() {
     let ws = Workspace::new();
     ws.devspace("web", ns, "src", "/app", "");
     ws.write("src/a.txt", "alpha\n");
-    let mut nvim = Nvim::start(
+    let mut nvim = start_nvim(
         ws.root(),
         "src/a.txt",
         &env.cluster.kubeconfig(),
@@ -678,7 +440,7 @@ async fn a_config_error_is_a_diagnostic_until_fixed() {
     let ws = Workspace::new();
     ws.devspace("web", ns, "src", "/app", "");
     ws.write("src/a.txt", "alpha\n");
-    let mut nvim = Nvim::start(
+    let mut nvim = start_nvim(
         ws.root(),
         "devspace.yaml",
         &env.cluster.kubeconfig(),
@@ -762,7 +524,7 @@ async fn a_conflict_is_resolved_by_a_code_action() {
     ws.write("src/a.txt", "a: local edit\n");
     env.sh("web", "echo 'a: container edit' > /app/a.txt").await;
 
-    let mut nvim = Nvim::start(
+    let mut nvim = start_nvim(
         ws.root(),
         "src/a.txt",
         &env.cluster.kubeconfig(),

@@ -14,43 +14,14 @@
 //! these tests fail and say so. `FERRY_NVIM` names another `nvim` binary.
 
 mod engine_support;
+mod nvim_support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use engine_support::{check, ferry_bin, sync_pod, wait_until, Context, Env, Exec, Workspace};
+use nvim_support::{lua_str, recorder_lua, Nvim, WAIT};
 use serde_json::Value;
-
-const WAIT: Duration = Duration::from_secs(60);
-
-/// The `nvim` binary: `FERRY_NVIM`, else what `scripts/install-nvim.sh --path` reports
-/// (it installs nothing). Panics with what to do when there is none.
-fn nvim_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("FERRY_NVIM") {
-        return PathBuf::from(p);
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/install-nvim.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .arg("--path")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(
-        out.status.success() && !path.is_empty(),
-        "Neovim is not installed: run scripts/setup.sh (or scripts/install-nvim.sh) first, \
-         or set FERRY_NVIM to an nvim 0.11 binary.\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(path)
-}
-
-/// Lua string literal.
-fn lua_str(s: &str) -> String {
-    format!("{s:?}")
-}
 
 /// The init.lua of a test: the configuration of `docs/editors.md` ("Neovim"), with the
 /// absolute path of the binary under test, plus what the test records — every
@@ -59,7 +30,6 @@ fn lua_str(s: &str) -> String {
 /// `FerryTest.run(script)`, which runs a Lua file and writes its result as JSON.
 fn init_lua(ferry: &Path, out: &Path) -> String {
     let ferry = lua_str(&ferry.display().to_string());
-    let out = lua_str(&out.display().to_string());
     format!(
         r#"-- As in docs/editors.md:
 vim.lsp.config('ferry', {{
@@ -70,163 +40,30 @@ vim.lsp.config('ferry', {{
 vim.lsp.enable('ferry')
 
 -- The test's recorders.
-local out = {out}
-local function record(file, value)
-  vim.fn.writefile({{ vim.json.encode(value) }}, out .. '/' .. file, 'a')
-end
-for _, method in ipairs({{ 'window/showMessage', 'window/logMessage' }}) do
+{recorder}for _, method in ipairs({{ 'window/showMessage', 'window/logMessage' }}) do
   local orig = vim.lsp.handlers[method]
   vim.lsp.handlers[method] = function(err, params, ctx, config)
-    record(method:gsub('/', '.') .. '.jsonl', params)
+    FerryRecord(method:gsub('/', '.') .. '.jsonl', params)
     return orig(err, params, ctx, config)
   end
 end
 vim.api.nvim_create_autocmd('LspProgress', {{
   callback = function(ev)
     local p = ev.data.params
-    record('progress.jsonl', {{ token = p.token, kind = p.value.kind, title = p.value.title }})
+    FerryRecord('progress.jsonl', {{ token = p.token, kind = p.value.kind, title = p.value.title }})
   end,
 }})
-FerryTest = {{}}
-function FerryTest.run(script)
-  local ok, v = pcall(dofile, script)
-  local text = vim.json.encode({{ ok = ok, value = ok and v or nil, error = (not ok) and tostring(v) or nil }})
-  vim.fn.writefile({{ text }}, script .. '.json')
-  return 'done'
-end
-"#
+"#,
+        recorder = recorder_lua(out),
     )
 }
 
-/// A headless Neovim in `cwd` editing `file`, listening on a socket in its own temp
-/// folder, with its own XDG folders there (so `lsp.log` is the test's).
-struct Nvim {
-    bin: PathBuf,
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-    queries: usize,
+/// A headless Neovim in `cwd` editing `file`, configured as docs/editors.md says.
+fn start_nvim(cwd: &Path, file: &str, kubeconfig: &Path) -> Nvim {
+    Nvim::start(cwd, file, kubeconfig, |out| init_lua(&ferry_bin(), out))
 }
 
 impl Nvim {
-    fn start(cwd: &Path, file: &str, kubeconfig: &Path) -> Nvim {
-        let bin = nvim_bin();
-        let dir = tempfile::Builder::new()
-            .prefix("ferry-nvim.")
-            .tempdir()
-            .unwrap();
-        let out = dir.path().join("out");
-        std::fs::create_dir_all(&out).unwrap();
-        let init = dir.path().join("init.lua");
-        std::fs::write(&init, init_lua(&ferry_bin(), &out)).unwrap();
-        let mut cmd = Command::new(&bin);
-        cmd.args(["--headless", "--clean", "-u"])
-            .arg(&init)
-            .arg("--listen")
-            .arg(dir.path().join("nvim.sock"))
-            .arg(file)
-            .current_dir(cwd)
-            .env("KUBECONFIG", kubeconfig)
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(dir.path().join("stdout")).unwrap())
-            .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap());
-        for (var, sub) in [
-            ("XDG_CONFIG_HOME", "config"),
-            ("XDG_DATA_HOME", "data"),
-            ("XDG_STATE_HOME", "state"),
-            ("XDG_CACHE_HOME", "cache"),
-        ] {
-            cmd.env(var, dir.path().join(sub));
-        }
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        let mut nvim = Nvim {
-            bin,
-            dir,
-            child: Some(child),
-            queries: 0,
-        };
-        // Until the socket answers.
-        let t = Instant::now();
-        while nvim.try_lua("return 1").is_err() {
-            assert!(
-                t.elapsed() < WAIT,
-                "Neovim does not answer\n{}",
-                nvim.context()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        nvim
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.dir.path().join("nvim.sock")
-    }
-
-    /// Runs `code` (a Lua chunk) in Neovim; its return value, or the Lua error.
-    fn try_lua(&mut self, code: &str) -> Result<Value, String> {
-        self.queries += 1;
-        let script = self.dir.path().join(format!("q{}.lua", self.queries));
-        std::fs::write(&script, code).unwrap();
-        let out = Command::new(&self.bin)
-            .arg("--server")
-            .arg(self.socket())
-            .arg("--remote-expr")
-            .arg(format!("v:lua.FerryTest.run('{}')", script.display()))
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| e.to_string())?;
-        if !out.status.success() || !String::from_utf8_lossy(&out.stdout).contains("done") {
-            return Err(format!(
-                "remote-expr failed: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        let text = std::fs::read_to_string(script.with_extension("lua.json"))
-            .map_err(|e| e.to_string())?;
-        let v: Value = serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))?;
-        if v["ok"] == true {
-            Ok(v["value"].clone())
-        } else {
-            Err(format!("Lua error: {}", v["error"]))
-        }
-    }
-
-    /// Runs `code` in Neovim; panics on a Lua error.
-    fn lua(&mut self, code: &str) -> Value {
-        self.try_lua(code)
-            .unwrap_or_else(|e| panic!("{e}\n{code}\n{}", self.context()))
-    }
-
-    /// Polls `code` until `ok` holds for its value (up to [`WAIT`]); returns the value.
-    fn wait_lua(&mut self, what: &str, code: &str, ok: impl Fn(&Value) -> bool) -> Value {
-        let t = Instant::now();
-        loop {
-            let v = self.try_lua(code);
-            if let Ok(v) = &v {
-                if ok(v) {
-                    return v.clone();
-                }
-            }
-            assert!(
-                t.elapsed() < WAIT,
-                "timed out waiting for: {what}\nlast seen: {v:?}\n{}",
-                self.context()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    /// The JSON lines recorded in `out/<name>`.
-    fn recorded(&self, name: &str) -> Vec<Value> {
-        std::fs::read_to_string(self.dir.path().join("out").join(name))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-
     /// The `window/showMessage` params Neovim received.
     fn shown(&self) -> Vec<Value> {
         self.recorded("window.showMessage.jsonl")
@@ -253,30 +90,6 @@ impl Nvim {
         }
     }
 
-    /// Waits until the ferry client is attached to the current buffer and initialized.
-    fn wait_attached(&mut self) -> Value {
-        self.wait_lua(
-            "ferry attached to the buffer",
-            "local c = vim.lsp.get_clients({ name = 'ferry', bufnr = 0 })[1]\n\
-             return c and { initialized = c.initialized, root = c.root_dir } or false",
-            |v| v["initialized"] == true,
-        )
-    }
-
-    /// The diagnostics of the buffer of `path` (`vim.diagnostic.get`).
-    fn diagnostics(&mut self, path: &Path) -> Value {
-        self.lua(&format!(
-            "local b = vim.fn.bufnr({})\n\
-             if b < 0 then return {{}} end\n\
-             local out = {{}}\n\
-             for _, d in ipairs(vim.diagnostic.get(b)) do\n\
-               table.insert(out, {{ source = d.source, severity = d.severity, lnum = d.lnum, col = d.col, message = d.message }})\n\
-             end\n\
-             return out",
-            lua_str(&path.display().to_string())
-        ))
-    }
-
     /// `ferry.server.status` through `workspace/executeCommand`.
     fn status(&mut self) -> Result<Value, String> {
         let v = self.try_lua(
@@ -285,57 +98,6 @@ impl Nvim {
              return r and r.result or vim.NIL",
         )?;
         Ok(v)
-    }
-
-    /// Quits Neovim (`:qa!`, which stops the language server) and waits for it.
-    fn quit(&mut self) {
-        let _ = Command::new(&self.bin)
-            .arg("--server")
-            .arg(self.socket())
-            .arg("--remote-send")
-            .arg("<C-\\><C-N>:qa!<CR>")
-            .stdin(Stdio::null())
-            .output();
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(20) {
-            if child.try_wait().ok().flatten().is_some() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("Neovim did not quit in 20 s\n{}", self.context());
-    }
-}
-
-impl Context for Nvim {
-    fn context(&self) -> String {
-        let read = |p: PathBuf| std::fs::read_to_string(p).unwrap_or_default();
-        let lsp_log = read(self.dir.path().join("state/nvim/lsp.log"));
-        let tail: String = {
-            let lines: Vec<&str> = lsp_log.lines().collect();
-            lines[lines.len().saturating_sub(60)..].join("\n")
-        };
-        format!(
-            "--- nvim stderr:\n{}\n--- showMessage: {:?}\n--- logMessage: {:?}\n--- progress: {:?}\n--- lsp.log (tail):\n{tail}",
-            read(self.dir.path().join("stderr")),
-            self.shown(),
-            self.logged(),
-            self.recorded("progress.jsonl"),
-        )
-    }
-}
-
-impl Drop for Nvim {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 
@@ -356,7 +118,7 @@ async fn a_file_written_in_neovim_arrives_in_the_container() {
     ws.devspace("web", ns, "src", "/app", "");
     ws.write("src/a.txt", "alpha\n");
     let started = Instant::now();
-    let mut nvim = Nvim::start(ws.root(), "src/a.txt", &env.cluster.kubeconfig());
+    let mut nvim = start_nvim(ws.root(), "src/a.txt", &env.cluster.kubeconfig());
     let attached = blocking(|| nvim.wait_attached());
     assert!(
         attached["root"]
@@ -457,7 +219,7 @@ async fn a_broken_config_is_a_diagnostic_in_neovim() {
     // Line 10 (0-based 9) is `initialSync: sideways`.
     ws.devspace("web", ns, "src", "/app", "      initialSync: sideways");
     ws.write("src/a.txt", "alpha\n");
-    let mut nvim = Nvim::start(ws.root(), "devspace.yaml", &env.cluster.kubeconfig());
+    let mut nvim = start_nvim(ws.root(), "devspace.yaml", &env.cluster.kubeconfig());
     blocking(|| nvim.wait_attached());
     let config = ws.path("devspace.yaml");
     let diags = blocking(|| {
@@ -515,7 +277,7 @@ async fn no_pod_is_one_message_in_neovim() {
     let ws = Workspace::new();
     ws.devspace("web", ns, "src", "/app", "");
     ws.write("src/a.txt", "alpha\n");
-    let mut nvim = Nvim::start(ws.root(), "src/a.txt", &env.cluster.kubeconfig());
+    let mut nvim = start_nvim(ws.root(), "src/a.txt", &env.cluster.kubeconfig());
     blocking(|| nvim.wait_attached());
     let shown = blocking(|| {
         nvim.wait_shown("web cannot sync", |m| {
