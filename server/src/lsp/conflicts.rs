@@ -69,46 +69,36 @@ pub async fn code_actions(
         let Some(c) = open.into_iter().find(|c| c.path == r.path) else {
             continue;
         };
+        // A quick fix on `d` titled `title`, running `command` with `args`.
+        let action = |title: &str, command: &str, args: Value| {
+            CodeActionOrCommand::CodeAction(CodeAction {
+                title: format!("ferry: {title} ({})", c.path),
+                kind: Some(CodeActionKind::QUICKFIX),
+                diagnostics: Some(vec![d.clone()]),
+                command: Some(Command {
+                    title: title.into(),
+                    command: command.into(),
+                    arguments: Some(vec![args]),
+                }),
+                ..Default::default()
+            })
+        };
+        let key = json!({"folder": r.folder, "slot": r.slot, "path": r.path});
         for (keep, title) in [
             (Keep::Local, "Keep my version"),
             (Keep::Container, "Take the container's version"),
         ] {
-            let args = json!({
-                "folder": r.folder,
-                "slot": r.slot,
-                "path": r.path,
-                "keep": keep,
-                "expect": c.versions,
-            });
-            out.push(CodeActionOrCommand::CodeAction(CodeAction {
-                title: format!("ferry: {title} ({})", c.path),
-                kind: Some(CodeActionKind::QUICKFIX),
-                diagnostics: Some(vec![d.clone()]),
-                command: Some(Command {
-                    title: title.into(),
-                    command: RESOLVE.into(),
-                    arguments: Some(vec![args]),
-                }),
-                ..Default::default()
-            }));
+            let mut args = key.clone();
+            args["keep"] = json!(keep);
+            args["expect"] = json!(c.versions);
+            out.push(action(title, RESOLVE, args));
         }
         if compare {
-            let title = "Compare with the container's version";
-            out.push(CodeActionOrCommand::CodeAction(CodeAction {
-                title: format!("ferry: {title} ({})", c.path),
-                kind: Some(CodeActionKind::QUICKFIX),
-                diagnostics: Some(vec![d.clone()]),
-                command: Some(Command {
-                    title: title.into(),
-                    command: COMPARE.into(),
-                    arguments: Some(vec![json!({
-                        "folder": r.folder,
-                        "slot": r.slot,
-                        "path": r.path,
-                    })]),
-                }),
-                ..Default::default()
-            }));
+            out.push(action(
+                "Compare with the container's version",
+                COMPARE,
+                key.clone(),
+            ));
         }
     }
     out
