@@ -17,16 +17,8 @@ M.SUPPORTED_VERSION = 1
 
 local BUSY = { connecting = true, initialSync = true, uploading = true, downloading = true }
 
-local DEFAULT_SYMBOLS = {
-  ok = '✓',
-  busy = '…',
-  up = '↑',
-  down = '↓',
-  warning = '!',
-  error = '✗',
-  stopped = '■',
-  locked = '⊘',
-}
+-- The default symbols are the options' (one table: `ferry.config`).
+local DEFAULT_SYMBOLS = require('ferry.config').defaults.symbols
 
 local function plural(n, word)
   return ('%d %s%s'):format(n, word, n == 1 and '' or 's')

@@ -119,6 +119,22 @@ async function quickFix(win, offer, { shot, choose = offer } = {}) {
   return titles;
 }
 
+/**
+ * A conflict on `src/<name>.txt` of the main workspace: synced, then `Ferry: Stop`, both
+ * sides changed (`<name>: the local side` / `<name>: the container side`), `Ferry: Start`
+ * (the warning look). Returns the local file.
+ */
+async function makeConflict(ctx, m, name) {
+  const win = m.win;
+  const local = path.join(m.ws, `src/${name}.txt`);
+  await containerHas(ctx, MAIN_NS, m.pod, `/app/${name}.txt`, read(local), `${name}.txt synced before the test`);
+  await stopSync(win, 'Ferry: Stop before the conflict');
+  fs.writeFileSync(local, `${name}: the local side\n`);
+  await ctx.cluster.sh(MAIN_NS, m.pod, `echo "${name}: the container side" > /app/${name}.txt`);
+  await startSync(win, 'Ferry: Start with a conflict', looks.warning);
+  return local;
+}
+
 export const scenarios = [
   {
     id: '1',
@@ -301,12 +317,7 @@ export const scenarios = [
     async run(ctx) {
       const m = await ctx.fixtures.main();
       const win = m.win;
-      const local = path.join(m.ws, 'src/conflict.txt');
-      await containerHas(ctx, MAIN_NS, m.pod, '/app/conflict.txt', read(local), 'conflict.txt synced before the test');
-      await stopSync(win, 'Ferry: Stop before the conflict');
-      fs.writeFileSync(local, 'conflict: the local side\n');
-      await ctx.cluster.sh(MAIN_NS, m.pod, 'echo "conflict: the container side" > /app/conflict.txt');
-      await startSync(win, 'Ferry: Start with a conflict', looks.warning);
+      const local = await makeConflict(ctx, m, 'conflict');
       const rows = await problemsUntil(win, 'a problem on conflict.txt', (rs) => rs.some((r) => /conflict\.txt/.test(r.label + r.text)) && rs.length >= 2);
       say(`Problems: ${JSON.stringify(rows.map((r) => r.text))}`);
       await win.quickOpen('src/conflict.txt');
@@ -332,12 +343,7 @@ export const scenarios = [
     async run(ctx) {
       const m = await ctx.fixtures.main();
       const win = m.win;
-      const local = path.join(m.ws, 'src/compare.txt');
-      await containerHas(ctx, MAIN_NS, m.pod, '/app/compare.txt', read(local), 'compare.txt synced before the test');
-      await stopSync(win, 'Ferry: Stop before the conflict');
-      fs.writeFileSync(local, 'compare: the local side\n');
-      await ctx.cluster.sh(MAIN_NS, m.pod, 'echo "compare: the container side" > /app/compare.txt');
-      await startSync(win, 'Ferry: Start with a conflict', looks.warning);
+      const local = await makeConflict(ctx, m, 'compare');
       await problemsUntil(win, 'a problem on compare.txt', (rs) => rs.some((r) => /compare\.txt/.test(r.label + r.text)));
       await win.quickOpen('src/compare.txt');
       await quickFix(win, /Keep my version/, { choose: /Compare with the container's version/ });
