@@ -191,11 +191,11 @@ pub fn validate_pod_spec(spec: &Value, prefix: &str, errors: &mut Vec<FieldError
     }
     if let Some(restart) = spec["restartPolicy"].as_str() {
         if !matches!(restart, "Always" | "OnFailure" | "Never") {
-            errors.push(FieldError {
-                field: format!("{prefix}.restartPolicy"),
-                reason: "FieldValueNotSupported",
-                detail: format!("Unsupported value: \"{restart}\": supported values: \"Always\", \"OnFailure\", \"Never\""),
-            });
+            errors.push(FieldError::not_supported(
+                format!("{prefix}.restartPolicy"),
+                restart,
+                &["Always", "OnFailure", "Never"],
+            ));
         }
     }
 }

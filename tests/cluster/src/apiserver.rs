@@ -259,6 +259,14 @@ async fn resource_route(
             let key = key_of(&t, name);
             resources::update(cluster, t.def, key, req, &query).await
         }
+        (&Method::GET, Some(name), Some("scale")) if t.def.plural == "deployments" => {
+            crate::scale::get(cluster, &key_of(&t, name))
+        }
+        (&Method::PUT | &Method::PATCH, Some(name), Some("scale"))
+            if t.def.plural == "deployments" =>
+        {
+            crate::scale::update(cluster, key_of(&t, name), req, &query).await
+        }
         (&Method::GET | &Method::POST, Some(name), Some("exec")) if t.def.plural == "pods" => {
             exec(
                 cluster,

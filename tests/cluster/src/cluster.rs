@@ -256,7 +256,8 @@ impl Cluster {
 
     /// Deletes a terminating namespace's pods and deployments, then the namespace.
     pub async fn finish_namespace(&self, ns: &str) {
-        for (resource, _) in [("deployments", ()), ("pods", ())] {
+        for def in crate::discovery::NAMESPACED_STORED {
+            let resource = def.plural;
             let (items, _) = self.store.list(resource, Some(ns));
             for o in items {
                 let name = o["metadata"]["name"].as_str().unwrap_or("").to_string();

@@ -116,10 +116,66 @@ pub const DEPLOYMENTS: ResourceDef = ResourceDef {
     namespaced: true,
     short_names: &["deploy"],
     verbs: RW,
-    subresources: &[("status", "Deployment", &["get", "patch", "update"])],
+    subresources: &[
+        ("scale", "Scale", &["get", "patch", "update"]),
+        ("status", "Deployment", &["get", "patch", "update"]),
+    ],
 };
 
-pub const ALL: &[&ResourceDef] = &[&PODS, &NAMESPACES, &EVENTS, &NODES, &DEPLOYMENTS];
+pub const CONFIGMAPS: ResourceDef = ResourceDef {
+    plural: "configmaps",
+    singular: "configmap",
+    kind: "ConfigMap",
+    group: "",
+    version: "v1",
+    namespaced: true,
+    short_names: &["cm"],
+    verbs: RW,
+    subresources: &[],
+};
+
+pub const SECRETS: ResourceDef = ResourceDef {
+    plural: "secrets",
+    singular: "secret",
+    kind: "Secret",
+    group: "",
+    version: "v1",
+    namespaced: true,
+    short_names: &[],
+    verbs: RW,
+    subresources: &[],
+};
+
+/// Stored and validated; no networking behind them (the containers share the host's
+/// loopback, so a port in a container is reached at 127.0.0.1 directly).
+pub const SERVICES: ResourceDef = ResourceDef {
+    plural: "services",
+    singular: "service",
+    kind: "Service",
+    group: "",
+    version: "v1",
+    namespaced: true,
+    short_names: &["svc"],
+    verbs: &[
+        "create", "delete", "get", "list", "patch", "update", "watch",
+    ],
+    subresources: &[("status", "Service", &["get", "patch", "update"])],
+};
+
+pub const ALL: &[&ResourceDef] = &[
+    &PODS,
+    &NAMESPACES,
+    &EVENTS,
+    &NODES,
+    &CONFIGMAPS,
+    &SECRETS,
+    &SERVICES,
+    &DEPLOYMENTS,
+];
+
+/// The kinds a namespace's deletion removes, in order (owners before what they own).
+pub const NAMESPACED_STORED: &[&ResourceDef] =
+    &[&DEPLOYMENTS, &SERVICES, &CONFIGMAPS, &SECRETS, &PODS];
 
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
     ALL.iter()
@@ -189,18 +245,24 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
         if !r.short_names.is_empty() {
             entry["shortNames"] = json!(r.short_names);
         }
-        if matches!(r.plural, "pods" | "deployments") {
+        if matches!(r.plural, "pods" | "deployments" | "services") {
             entry["categories"] = json!(["all"]);
         }
         resources.push(entry);
         for (sub, kind, verbs) in r.subresources {
-            resources.push(json!({
+            let mut entry = json!({
                 "name": format!("{}/{}", r.plural, sub),
                 "singularName": "",
                 "namespaced": r.namespaced,
                 "kind": kind,
                 "verbs": verbs,
-            }));
+            });
+            if *kind == "Scale" {
+                // The scale client (`kubectl scale`) reads the subresource's group version.
+                entry["group"] = json!("autoscaling");
+                entry["version"] = json!("v1");
+            }
+            resources.push(entry);
         }
     }
     let gv = if group.is_empty() {

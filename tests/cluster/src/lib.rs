@@ -17,6 +17,7 @@
 pub mod admission;
 pub mod apiserver;
 pub mod cluster;
+pub mod config_objects;
 pub mod control;
 pub mod controllers;
 pub mod discovery;
@@ -26,7 +27,9 @@ pub mod kubelet;
 pub mod quantity;
 pub mod resources;
 pub mod runtime;
+pub mod scale;
 pub mod selectors;
+pub mod services;
 pub mod spdy;
 pub mod status;
 pub mod store;

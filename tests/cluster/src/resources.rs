@@ -9,8 +9,10 @@ use serde_json::{json, Value};
 
 use crate::admission::{self, FieldValidation};
 use crate::cluster::Cluster;
+use crate::config_objects;
 use crate::discovery::ResourceDef;
 use crate::http_util::{json_response, parse_object, read_body, Body, Query};
+use crate::services;
 use crate::status::{ApiError, FieldError};
 use crate::store::Key;
 use crate::util::{now_rfc3339, random_suffix, rfc3339};
@@ -48,14 +50,17 @@ fn admit(
     obj: &mut Value,
     validation: FieldValidation,
 ) -> Result<Vec<String>, ApiError> {
-    use k8s_openapi::api::{apps::v1::Deployment, core::v1::Namespace, core::v1::Pod};
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, Service};
     let api_version = def.api_version();
+    let (kind, v) = (def.kind, validation);
     let (normalized, warnings) = match def.plural {
-        "pods" => admission::decode::<Pod>("Pod", &api_version, obj, validation)?,
-        "namespaces" => admission::decode::<Namespace>("Namespace", &api_version, obj, validation)?,
-        "deployments" => {
-            admission::decode::<Deployment>("Deployment", &api_version, obj, validation)?
-        }
+        "pods" => admission::decode::<Pod>(kind, &api_version, obj, v)?,
+        "namespaces" => admission::decode::<Namespace>(kind, &api_version, obj, v)?,
+        "deployments" => admission::decode::<Deployment>(kind, &api_version, obj, v)?,
+        "configmaps" => admission::decode::<ConfigMap>(kind, &api_version, obj, v)?,
+        "secrets" => admission::decode::<Secret>(kind, &api_version, obj, v)?,
+        "services" => admission::decode::<Service>(kind, &api_version, obj, v)?,
         _ => return Err(ApiError::method_not_allowed()),
     };
     *obj = normalized;
@@ -65,6 +70,15 @@ fn admit(
     let mut errors: Vec<FieldError> = Vec::new();
     admission::validate_name(obj, &mut errors);
     match def.plural {
+        "configmaps" => config_objects::validate_config_map(obj, &mut errors),
+        "secrets" => {
+            config_objects::fold_string_data(obj);
+            config_objects::validate_secret(obj, &mut errors);
+        }
+        "services" => {
+            services::apply_defaults(obj);
+            services::validate(obj, &mut errors);
+        }
         "pods" => admission::validate_pod_spec(&obj["spec"], "spec", &mut errors),
         "deployments" => {
             admission::validate_pod_spec(
@@ -201,6 +215,11 @@ pub fn create_object(
             admission::default_pod_spec(&mut spec["template"]["spec"]);
             obj["status"] = json!({});
         }
+        "services" => {
+            let (existing, _) = cluster.store.list("services", None);
+            let refs: Vec<&Value> = existing.iter().map(|s| s.as_ref()).collect();
+            services::allocate(&mut obj, &refs);
+        }
         "namespaces" => {
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
             obj["status"] = json!({"phase": "Active"});
@@ -269,25 +288,7 @@ pub async fn update(
         .get(&key)
         .ok_or_else(|| ApiError::not_found(def.plural, def.group, &key.name))?;
     let (mut next, expected_rv) = if is_patch {
-        let mut next = (*current).clone();
-        if ct.starts_with("application/json-patch+json") {
-            let ops: Value = serde_json::from_slice(&body)
-                .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
-            json_patch(&mut next, &ops)?;
-        } else if ct.starts_with("application/merge-patch+json")
-            || ct.starts_with("application/strategic-merge-patch+json")
-        {
-            let patch: Value = serde_json::from_slice(&body)
-                .map_err(|e| ApiError::bad_request(format!("invalid merge patch: {e}")))?;
-            merge_patch(&mut next, &patch);
-        } else {
-            return Err(ApiError::new(
-                415,
-                "UnsupportedMediaType",
-                format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {ct:?}; server-side apply is not supported)"),
-            ));
-        }
-        (next, None)
+        (patched(&current, &ct, &body)?, None)
     } else {
         let obj = parse_object(&body, Some(&ct))?;
         check_type_meta(def, &obj)?;
@@ -308,6 +309,17 @@ pub async fn update(
         next["metadata"][k] = current["metadata"][k].clone();
     }
     let warnings = admit(def, &mut next, validation)?;
+    let mut errors = Vec::new();
+    match def.plural {
+        "configmaps" | "secrets" => {
+            config_objects::check_update(def.kind, &current, &next, &mut errors)
+        }
+        "services" => services::check_update(&current, &mut next, &mut errors),
+        _ => {}
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(def.kind, def.group, &key.name, &errors));
+    }
     if next["status"].is_null() {
         next["status"] = current["status"].clone();
     }
@@ -323,6 +335,29 @@ pub async fn update(
         .update(&key, expected_rv.as_deref(), move |o| *o = next)
         .map_err(|e| ApiError::from_store(e, def.plural, def.group, &key.name))?;
     Ok(with_warnings(json_response(200, &stored), &warnings))
+}
+
+/// `current` with a PATCH body of content type `ct` applied.
+pub fn patched(current: &Value, ct: &str, body: &[u8]) -> Result<Value, ApiError> {
+    let mut next = current.clone();
+    if ct.starts_with("application/json-patch+json") {
+        let ops: Value = serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
+        json_patch(&mut next, &ops)?;
+    } else if ct.starts_with("application/merge-patch+json")
+        || ct.starts_with("application/strategic-merge-patch+json")
+    {
+        let patch: Value = serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("invalid merge patch: {e}")))?;
+        merge_patch(&mut next, &patch);
+    } else {
+        return Err(ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {ct:?}; server-side apply is not supported)"),
+        ));
+    }
+    Ok(next)
 }
 
 /// RFC 7386 JSON merge patch (also used for strategic merge patches: lists are replaced

@@ -62,7 +62,7 @@ impl ApiError {
         ApiError::new(
             422,
             "Invalid",
-            format!("{kind} \"{name}\" is invalid: {joined}"),
+            format!("{} \"{name}\" is invalid: {joined}", qualified(kind, group)),
         )
         .with_details(json!({
             "name": name,
@@ -175,6 +175,19 @@ impl FieldError {
             field: field.into(),
             reason: "FieldValueForbidden",
             detail: format!("Forbidden: {}", detail.into()),
+        }
+    }
+
+    /// `Unsupported value: "x": supported values: "A", "B"`.
+    pub fn not_supported(field: impl Into<String>, value: &str, supported: &[&str]) -> FieldError {
+        let list: Vec<String> = supported.iter().map(|s| format!("\"{s}\"")).collect();
+        FieldError {
+            field: field.into(),
+            reason: "FieldValueNotSupported",
+            detail: format!(
+                "Unsupported value: \"{value}\": supported values: {}",
+                list.join(", ")
+            ),
         }
     }
 

@@ -59,6 +59,26 @@ fn columns(resource: &str) -> Value {
             col("Status", "string", "", "The status of the namespace", 0),
             col("Age", "string", "", "CreationTimestamp is a timestamp representing the server time when this object was created.", 0),
         ]),
+        "configmaps" => json!([
+            col("Name", "string", "name", "Name must be unique within a namespace.", 0),
+            col("Data", "string", "", "Data contains the configuration data.", 0),
+            col("Age", "string", "", "CreationTimestamp is a timestamp representing the server time when this object was created.", 0),
+        ]),
+        "secrets" => json!([
+            col("Name", "string", "name", "Name must be unique within a namespace.", 0),
+            col("Type", "string", "", "Used to facilitate programmatic handling of secret data.", 0),
+            col("Data", "string", "", "Data contains the secret data.", 0),
+            col("Age", "string", "", "CreationTimestamp is a timestamp representing the server time when this object was created.", 0),
+        ]),
+        "services" => json!([
+            col("Name", "string", "name", "Name must be unique within a namespace.", 0),
+            col("Type", "string", "", "type determines how the Service is exposed.", 0),
+            col("Cluster-IP", "string", "", "clusterIP is the IP address of the service and is usually assigned randomly.", 0),
+            col("External-IP", "string", "", "externalIPs is a list of IP addresses for which nodes in the cluster will also accept traffic for this service.", 0),
+            col("Port(s)", "string", "", "The list of ports that are exposed by this service.", 0),
+            col("Age", "string", "", "CreationTimestamp is a timestamp representing the server time when this object was created.", 0),
+            col("Selector", "string", "", "Route service traffic to pods with label keys and values matching this selector.", 1),
+        ]),
         "nodes" => json!([
             col("Name", "string", "name", "Name must be unique within a namespace.", 0),
             col("Status", "string", "", "The status of the node", 0),
@@ -179,15 +199,7 @@ fn deployment_cells(d: &Value) -> Vec<Value> {
         .iter()
         .filter_map(|c| c["image"].as_str())
         .collect();
-    let selector = d["spec"]["selector"]["matchLabels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default();
+    let selector = selector_text(&d["spec"]["selector"]["matchLabels"]);
     vec![
         json!(d["metadata"]["name"]),
         json!(format!("{ready}/{want}")),
@@ -209,6 +221,26 @@ fn cells(resource: &str, obj: &Value) -> Vec<Value> {
             json!(obj["status"]["phase"].as_str().unwrap_or("Active")),
             json!(age(obj)),
         ],
+        "configmaps" => vec![
+            json!(obj["metadata"]["name"]),
+            json!(count(&obj["data"]) + count(&obj["binaryData"])),
+            json!(age(obj)),
+        ],
+        "secrets" => vec![
+            json!(obj["metadata"]["name"]),
+            json!(obj["type"].as_str().unwrap_or("Opaque")),
+            json!(count(&obj["data"])),
+            json!(age(obj)),
+        ],
+        "services" => vec![
+            json!(obj["metadata"]["name"]),
+            json!(obj["spec"]["type"].as_str().unwrap_or("ClusterIP")),
+            json!(obj["spec"]["clusterIP"].as_str().unwrap_or("<none>")),
+            json!(crate::services::external_ip_text(obj)),
+            json!(crate::services::ports_text(obj)),
+            json!(age(obj)),
+            json!(selector_text(&obj["spec"]["selector"])),
+        ],
         "nodes" => vec![
             json!(obj["metadata"]["name"]),
             json!("Ready"),
@@ -220,6 +252,22 @@ fn cells(resource: &str, obj: &Value) -> Vec<Value> {
             json!(obj["metadata"]["name"]),
             json!(obj["metadata"]["creationTimestamp"]),
         ],
+    }
+}
+
+fn count(map: &Value) -> usize {
+    map.as_object().map_or(0, |m| m.len())
+}
+
+/// `app=web,tier=front`, or `<none>`.
+fn selector_text(map: &Value) -> String {
+    match map.as_object().filter(|m| !m.is_empty()) {
+        None => "<none>".into(),
+        Some(m) => m
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+            .collect::<Vec<_>>()
+            .join(","),
     }
 }
 
@@ -277,6 +325,44 @@ mod tests {
         let exited = json!({"status": {"phase": "Failed", "containerStatuses": [
             {"ready": false, "state": {"terminated": {"exitCode": 3}}}]}});
         assert_eq!(pod_status_text(&exited), "ExitCode:3");
+    }
+
+    fn header(resource: &str) -> Vec<String> {
+        let t = table(resource, &[], IncludeObject::None, None);
+        t["columnDefinitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["priority"] == 0)
+            .map(|c| c["name"].as_str().unwrap().to_uppercase())
+            .collect()
+    }
+
+    #[test]
+    fn config_and_service_rows_have_the_kubectl_columns() {
+        assert_eq!(header("configmaps"), ["NAME", "DATA", "AGE"]);
+        assert_eq!(header("secrets"), ["NAME", "TYPE", "DATA", "AGE"]);
+        assert_eq!(
+            header("services"),
+            [
+                "NAME",
+                "TYPE",
+                "CLUSTER-IP",
+                "EXTERNAL-IP",
+                "PORT(S)",
+                "AGE"
+            ]
+        );
+        let cm = json!({"metadata": {"name": "c"}, "data": {"a": "1"}, "binaryData": {"b": ""}});
+        assert_eq!(cells("configmaps", &cm)[1], 2);
+        let svc = json!({"metadata": {"name": "s"}, "spec": {"type": "ClusterIP",
+            "clusterIP": "10.96.0.9", "selector": {"app": "web"},
+            "ports": [{"port": 80, "protocol": "TCP"}]}});
+        let c = cells("services", &svc);
+        assert_eq!(c[2], "10.96.0.9");
+        assert_eq!(c[3], "<none>");
+        assert_eq!(c[4], "80/TCP");
+        assert_eq!(c[6], "app=web");
     }
 
     #[test]
