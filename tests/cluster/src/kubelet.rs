@@ -6,16 +6,18 @@
 //! stop the containers (SIGTERM, then SIGKILL after `terminationGracePeriodSeconds`) and
 //! then remove the object; a pod removed outright (grace period 0) is killed at once.
 //!
-//! Supported: `command`/`args`, `env` values, `workingDir`, `securityContext.runAsUser` /
+//! Supported: `command`/`args` (with `$(VAR)` expansion), `env` and `envFrom` (values,
+//! ConfigMap and Secret keys, pod fields; see [`crate::pod_env`]), `workingDir`, `securityContext.runAsUser` /
 //! `runAsGroup` (pod and container level), `fsGroup` (as a supplemental group), volumes
 //! `emptyDir` (a folder of mode 0777), `emptyDir` with `medium: Memory` (a tmpfs of
-//! `sizeLimit`, so a full volume gives ENOSPC) and `hostPath`, `restartPolicy` with
+//! `sizeLimit`, so a full volume gives ENOSPC), `hostPath`, `configMap` and `secret`
+//! (read-only, in the kubelet's layout; see [`crate::config_volumes`]), `restartPolicy` with
 //! exponential back-off (1 s doubling, capped at 10 s — shorter than a real kubelet's
 //! 10 s … 5 min so tests stay quick). Unknown images stay Pending with `ErrImagePull` /
 //! `ImagePullBackOff`. Probes and resources are accepted and ignored: a started container
 //! is Ready.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,6 +26,8 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+use crate::config_volumes::{self, ConfigVolume};
+use crate::pod_env::{self, Source};
 use crate::runtime::{self, ContainerConfig, Runtime};
 use crate::store::{EventType, Key, Store};
 use crate::util::now_rfc3339;
@@ -167,6 +171,7 @@ impl Kubelet {
             pod: pod.clone(),
             rx,
             mounts: Vec::new(),
+            config_volumes: Vec::new(),
         };
         let handle = tokio::spawn(worker.run());
         let mut workers = self.workers.lock().unwrap();
@@ -276,6 +281,8 @@ struct PodWorker {
     rx: mpsc::UnboundedReceiver<PodCmd>,
     /// tmpfs mounts this worker made on the host, unmounted when the pod goes.
     mounts: Vec<PathBuf>,
+    /// ConfigMap and Secret volumes: (host folder, source), written before each start.
+    config_volumes: Vec<(String, PathBuf, ConfigVolume)>,
 }
 
 enum Wake {
@@ -449,17 +456,63 @@ impl PodWorker {
                     }
                 }
                 out.insert(name, path);
+            } else if let Some(cv) = ConfigVolume::parse(&v) {
+                let path = self.pod_dir().join("volumes").join(&name);
+                std::fs::create_dir_all(&path).map_err(|e| format!("volume {name}: {e}"))?;
+                out.insert(name.clone(), path.clone());
+                self.config_volumes.push((name, path, cv));
             } else {
                 return Err(format!(
-                    "volume {name:?}: ferry-cluster supports emptyDir and hostPath volumes only"
+                    "volume {name:?}: ferry-cluster supports emptyDir, hostPath, configMap and secret volumes only"
                 ));
             }
         }
         Ok(out)
     }
 
+    /// The entries of a ConfigMap or Secret in the pod's namespace, if it exists.
+    fn lookup(&self, source: Source, name: &str) -> Option<BTreeMap<String, Vec<u8>>> {
+        let plural = match source {
+            Source::ConfigMap => "configmaps",
+            Source::Secret => "secrets",
+        };
+        let obj = self
+            .kubelet
+            .store
+            .get(&Key::new(plural, &self.key.namespace, name))?;
+        Some(crate::config_objects::entries(
+            &obj,
+            source == Source::Secret,
+        ))
+    }
+
+    /// Writes the pod's ConfigMap and Secret volumes from the objects as they are now.
+    fn write_config_volumes(&self) -> Result<(), String> {
+        for (name, dir, cv) in &self.config_volumes {
+            let entries = self.lookup(cv.source, &cv.object);
+            let failed =
+                |e: String| format!("MountVolume.SetUp failed for volume \"{name}\" : {e}");
+            let files = config_volumes::files(cv, entries.as_ref()).map_err(failed)?;
+            config_volumes::write(dir, &files).map_err(|e| failed(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Leaves `slot` waiting with `reason` and tries again after the back-off.
+    fn retry_later(slot: &mut Slot, reason: &str, message: String) {
+        slot.backoff = next_backoff(slot.backoff);
+        slot.next_start = Some(Instant::now() + slot.backoff);
+        slot.status = json!({"waiting": {"reason": reason, "message": message}});
+    }
+
     async fn start_slot(&self, slot: &mut Slot, spec: &Value, volumes: &HashMap<String, PathBuf>) {
         slot.next_start = None;
+        // Volumes come before the image, as on a node: a missing ConfigMap keeps the pod in
+        // ContainerCreating until it appears.
+        if let Err(msg) = self.write_config_volumes() {
+            Self::retry_later(slot, "ContainerCreating", msg);
+            return;
+        }
         let image_ref = spec["image"].as_str().unwrap_or("");
         let image = match self.kubelet.runtime.resolve_image(image_ref) {
             Ok(i) => i,
@@ -506,10 +559,12 @@ impl PodWorker {
                     source = source.join(sub);
                     let _ = std::fs::create_dir_all(&source);
                 }
+                // ConfigMap and Secret volumes are always read-only, as on a node.
+                let config = self.config_volumes.iter().any(|(n, _, _)| n == vname);
                 mounts.push(runtime::Mount {
                     destination: m["mountPath"].as_str().unwrap_or("/").to_string(),
                     source,
-                    read_only: m["readOnly"].as_bool().unwrap_or(false),
+                    read_only: config || m["readOnly"].as_bool().unwrap_or(false),
                 });
             }
         }
@@ -522,19 +577,20 @@ impl PodWorker {
                 })
                 .unwrap_or_default()
         };
-        let env = spec["env"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|e| {
-                        Some((
-                            e["name"].as_str()?.to_string(),
-                            e["value"].as_str().unwrap_or("").to_string(),
-                        ))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let lookup = |source: Source, name: &str| self.lookup(source, name);
+        let env = match pod_env::container_env(&self.pod, spec, &lookup) {
+            Ok(env) => env,
+            Err(msg) => {
+                Self::retry_later(slot, "CreateContainerConfigError", msg);
+                return;
+            }
+        };
+        let expanded = |v: &Value| -> Vec<String> {
+            strings(v)
+                .iter()
+                .map(|s| pod_env::expand(s, &env))
+                .collect()
+        };
         let logs = self.pod_dir().join("logs");
         let _ = std::fs::create_dir_all(&logs);
         let id = format!(
@@ -544,8 +600,8 @@ impl PodWorker {
         let cfg = ContainerConfig {
             id: id.clone(),
             image: image.clone(),
-            command: strings(&spec["command"]),
-            args: strings(&spec["args"]),
+            command: expanded(&spec["command"]),
+            args: expanded(&spec["args"]),
             env,
             working_dir: spec["workingDir"].as_str().map(String::from),
             uid,
