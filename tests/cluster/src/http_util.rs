@@ -108,9 +108,11 @@ pub async fn read_body(body: hyper::body::Incoming, limit: usize) -> Result<Byte
     Ok(collected.to_bytes())
 }
 
-/// Parses a request body as JSON, or as YAML when the content type says so.
+/// Parses a request body as JSON, or as YAML or protobuf when the content type says so.
 pub fn parse_object(body: &[u8], content_type: Option<&str>) -> Result<Value, ApiError> {
-    if content_type.is_some_and(|c| c.contains("yaml")) {
+    if content_type.is_some_and(|c| c.contains("protobuf")) {
+        crate::protobuf::decode(body)
+    } else if content_type.is_some_and(|c| c.contains("yaml")) {
         serde_yaml::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
     } else {

@@ -9,6 +9,7 @@
 //! - [`apiserver`]: HTTPS, auth and routing → [`resources`], [`discovery`], [`table`],
 //!   [`control`], exec front ends [`ws_exec`] / [`spdy`].
 //! - [`resources`] + [`admission`]: create/update/patch/delete with validation;
+//!   [`protobuf`] decodes protobuf request bodies (kubectl ≥ 1.32) into JSON;
 //!   [`controllers`]: the Deployment controller.
 //! - [`store`]: objects, resourceVersions, the watch log.
 //! - [`kubelet`]: pods → containers through [`runtime`] (runc, images).
@@ -26,6 +27,7 @@ pub mod exec;
 pub mod http_util;
 pub mod kubelet;
 pub mod pod_env;
+pub mod protobuf;
 pub mod quantity;
 pub mod resources;
 pub mod runtime;
