@@ -126,4 +126,16 @@ function S.folder_names()
   T.eq('/home/me/p', status.uri_path('file:///home/me/p'))
 end
 
+function S.local_path_is_found_by_folder_and_slot()
+  local paths = { paths = {
+    { folder = 'file:///a/', id = 'app#0', localPath = '/a/src' },
+    { folder = 'file:///a/', id = 'app#1', localPath = '/a/web' },
+    { folder = 'file:///b/', id = 'app#0', localPath = '/b' },
+  } }
+  T.eq('/a/web', status.local_path(paths, 'file:///a/', 'app#1'))
+  T.eq('/b', status.local_path(paths, 'file:///b/', 'app#0'))
+  T.eq(nil, status.local_path(paths, 'file:///c/', 'app#0'))
+  T.eq(nil, status.local_path(nil, 'file:///a/', 'app#0'))
+end
+
 return S

@@ -168,12 +168,7 @@ function M.compare_with_container(command, ctx)
     return
   end
   local st = M.roots[norm(client.root_dir)]
-  local root
-  for _, p in ipairs(st and st.payload and st.payload.paths or {}) do
-    if p.folder == arg.folder and p.id == arg.slot then
-      root = p.localPath
-    end
-  end
+  local root = status.local_path(st and st.payload, arg.folder, arg.slot)
   local file = root and (root .. '/' .. arg.path) or vim.api.nvim_buf_get_name(ctx.bufnr or 0)
   local key = { folder = arg.folder, slot = arg.slot, path = arg.path }
   local function fetch()

@@ -82,13 +82,7 @@ function M.conflict_items(result, c)
   local st = client_mod.roots[vim.fs.normalize(c.root_dir)]
   local items = {}
   for _, entry in ipairs(result or {}) do
-    local base
-    for _, p in ipairs(st and st.payload and st.payload.paths or {}) do
-      if p.folder == entry.folder and p.id == entry.slot then
-        base = p.localPath
-      end
-    end
-    base = base or c.root_dir
+    local base = status.local_path(st and st.payload, entry.folder, entry.slot) or c.root_dir
     for _, k in ipairs(entry.conflicts or {}) do
       table.insert(items, {
         filename = base .. '/' .. k.path,

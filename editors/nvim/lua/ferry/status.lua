@@ -100,6 +100,20 @@ function M.folder_name(uri)
   return p:match('([^/]+)$') or p
 end
 
+--- The local folder of the sync path `(folder, slot)` in a `ferry/status` payload.
+---@param payload table|nil
+---@param folder string
+---@param slot string
+---@return string|nil
+function M.local_path(payload, folder, slot)
+  for _, p in ipairs(payload and payload.paths or {}) do
+    if p.folder == folder and p.id == slot then
+      return p.localPath
+    end
+  end
+  return nil
+end
+
 --- The short view of a payload.
 ---@param s table the status payload
 ---@param symbols? table the symbols (config `symbols`)
