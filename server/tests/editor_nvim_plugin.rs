@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use engine_support::{
-    check, ferry_bin, ready_pod, sync_pod, wait_until, web_deployment, Context, Env, Exec,
+    check, env_with_pod, ferry_bin, ready_pod, wait_until, web_deployment, Context, Env, Exec,
     Workspace,
 };
 use nvim_support::{lua_str, recorder_lua, Nvim, WAIT};
@@ -215,10 +215,7 @@ fn checkhealth_names_a_missing_binary_and_the_fix() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_with_the_plugin() {
     let ns = "nvim-plugin";
-    let env = Env::start(ns, Exec::V5).await;
-    env.pod(&sync_pod("web", "busybox")).await;
-    let ws = Workspace::new();
-    ws.devspace("web", ns, "src", "/app", "");
+    let (env, ws) = env_with_pod(ns).await;
     ws.write("src/a.txt", "alpha\n");
     ws.write("src/b.txt", "bravo\n");
     ws.write("src/.env", "A=1\n");
@@ -435,10 +432,7 @@ async fn a_replaced_pod_is_one_error_then_in_sync() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_config_error_is_a_diagnostic_until_fixed() {
     let ns = "nvim-plugin-config";
-    let env = Env::start(ns, Exec::V5).await;
-    env.pod(&sync_pod("web", "busybox")).await;
-    let ws = Workspace::new();
-    ws.devspace("web", ns, "src", "/app", "");
+    let (env, ws) = env_with_pod(ns).await;
     ws.write("src/a.txt", "alpha\n");
     let mut nvim = start_nvim(
         ws.root(),
@@ -515,10 +509,7 @@ async fn a_config_error_is_a_diagnostic_until_fixed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conflict_is_resolved_by_a_code_action() {
     let ns = "nvim-plugin-conflict";
-    let env = Env::start(ns, Exec::V5).await;
-    env.pod(&sync_pod("web", "busybox")).await;
-    let ws = Workspace::new();
-    ws.devspace("web", ns, "src", "/app", "");
+    let (env, ws) = env_with_pod(ns).await;
     ws.write("src/a.txt", "a: as synced\n");
     ws.once_ok(&env, "the first sync");
     ws.write("src/a.txt", "a: local edit\n");

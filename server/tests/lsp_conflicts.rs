@@ -12,8 +12,9 @@ mod lsp_support;
 use std::path::Path;
 use std::time::Duration;
 
+use engine_support::env_with_pod;
 use engine_support::{check, wait_until, Env, Workspace};
-use lsp_support::{blocking, env_with_pod, file_uri, full, Lsp};
+use lsp_support::{blocking, file_uri, full, Lsp};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(60);

@@ -31,15 +31,14 @@ mod lsp_support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use engine_support::env_with_pod;
 use engine_support::{
     check, noise, ready_pod, sh_as, wait_until, web_deployment, Env, Exec, Workspace,
 };
 use ferry_testkit::PodBuilder;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams};
-use lsp_support::{
-    all_watching, blocking, env_with_pod, file_uri, full, minimal, parse_stream, same_uri, Lsp,
-};
+use lsp_support::{all_watching, blocking, file_uri, full, minimal, parse_stream, same_uri, Lsp};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(60);

@@ -13,8 +13,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use engine_support::env_with_pod;
 use engine_support::{sync_pod, Env, Exec, Workspace};
-use lsp_support::{blocking, env_with_pod, file_uri, full, same_uri, Lsp};
+use lsp_support::{blocking, file_uri, full, same_uri, Lsp};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(60);

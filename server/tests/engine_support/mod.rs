@@ -136,6 +136,16 @@ impl Env {
     }
 }
 
+/// A cluster with namespace `ns` and a busybox pod `web` (label `app: web`, `/app`), and
+/// a workspace syncing its `src` with `/app`.
+pub async fn env_with_pod(ns: &str) -> (Env, Workspace) {
+    let env = Env::start(ns, Exec::V5).await;
+    env.pod(&sync_pod("web", "busybox")).await;
+    let ws = Workspace::new();
+    ws.devspace("web", ns, "src", "/app", "");
+    (env, ws)
+}
+
 /// A pod for sync tests: `image`, label `app: name`, a container `main` with `/app`.
 pub fn sync_pod(name: &str, image: &str) -> PodBuilder {
     PodBuilder::new(name, image).command(&[

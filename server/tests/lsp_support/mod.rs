@@ -1107,16 +1107,3 @@ impl crate::engine_support::Context for Lsp {
         Lsp::context(self)
     }
 }
-
-/// A cluster with namespace `ns` and a busybox pod `web` (label `app: web`, `/app`), and
-/// a workspace syncing its `src` with `/app`.
-pub async fn env_with_pod(
-    ns: &str,
-) -> (crate::engine_support::Env, crate::engine_support::Workspace) {
-    use crate::engine_support::{sync_pod, Env, Exec, Workspace};
-    let env = Env::start(ns, Exec::V5).await;
-    env.pod(&sync_pod("web", "busybox")).await;
-    let ws = Workspace::new();
-    ws.devspace("web", ns, "src", "/app", "");
-    (env, ws)
-}
