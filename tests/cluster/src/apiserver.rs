@@ -277,6 +277,18 @@ async fn resource_route(
             )
             .await
         }
+        (&Method::GET | &Method::POST, Some(name), Some("portforward"))
+            if t.def.plural == "pods" =>
+        {
+            crate::portforward::handle(
+                cluster,
+                t.namespace.as_deref().unwrap_or("default"),
+                name,
+                req,
+                &query,
+            )
+            .await
+        }
         (&Method::GET, Some(name), Some("log")) if t.def.plural == "pods" => log(
             cluster,
             t.namespace.as_deref().unwrap_or("default"),
@@ -505,7 +517,7 @@ pub fn unreachable_error(_ns: &str, pod: &str, e: crate::kubelet::Unreachable) -
 
 /// The values of a header that may repeat and may hold comma-separated lists
 /// (`Sec-WebSocket-Protocol`, `X-Stream-Protocol-Version`), in order.
-fn header_list(headers: &http::HeaderMap, name: &str) -> Vec<String> {
+pub(crate) fn header_list(headers: &http::HeaderMap, name: &str) -> Vec<String> {
     headers
         .get_all(name)
         .iter()
@@ -565,10 +577,7 @@ async fn exec(
                 "unable to upgrade connection: none of the requested subprotocols are supported: {offered:?}"
             )));
         };
-        let key = headers
-            .get("sec-websocket-key")
-            .ok_or_else(|| ApiError::bad_request("missing Sec-WebSocket-Key"))?;
-        let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+        let response = websocket_switch(headers, protocol)?;
         let cluster = cluster.clone();
         tokio::spawn(async move {
             match hyper::upgrade::on(req).await {
@@ -579,17 +588,7 @@ async fn exec(
                 Err(e) => warn!("websocket upgrade failed: {e}"),
             }
         });
-        let mut r = Response::new(full(Bytes::new()));
-        *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-        let h = r.headers_mut();
-        h.insert("connection", HeaderValue::from_static("Upgrade"));
-        h.insert("upgrade", HeaderValue::from_static("websocket"));
-        h.insert(
-            "sec-websocket-accept",
-            HeaderValue::from_str(&accept).unwrap(),
-        );
-        h.insert("sec-websocket-protocol", HeaderValue::from_static(protocol));
-        return Ok(r);
+        return Ok(response);
     }
     if upgrade == "spdy/3.1" {
         let offered = header_list(headers, "x-stream-protocol-version");
@@ -619,18 +618,49 @@ async fn exec(
                 Err(e) => warn!("spdy upgrade failed: {e}"),
             }
         });
-        let mut r = Response::new(full(Bytes::new()));
-        *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-        let h = r.headers_mut();
-        h.insert("connection", HeaderValue::from_static("Upgrade"));
-        h.insert("upgrade", HeaderValue::from_static("SPDY/3.1"));
-        h.insert(
-            "x-stream-protocol-version",
-            HeaderValue::from_static(protocol),
-        );
-        return Ok(r);
+        return Ok(spdy_switch(protocol));
     }
     Err(ApiError::bad_request(
         "Upgrade request required: exec needs a WebSocket (v5.channel.k8s.io, v4.channel.k8s.io) or SPDY/3.1 upgrade",
     ))
+}
+
+/// `101 Switching Protocols` to WebSocket with `protocol`, for a request carrying
+/// `Sec-WebSocket-Key`.
+pub(crate) fn websocket_switch(
+    headers: &http::HeaderMap,
+    protocol: &'static str,
+) -> Result<Response<Body>, ApiError> {
+    let key = headers
+        .get("sec-websocket-key")
+        .ok_or_else(|| ApiError::bad_request("missing Sec-WebSocket-Key"))?;
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let mut r = Response::new(full(Bytes::new()));
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = r.headers_mut();
+    h.insert("connection", HeaderValue::from_static("Upgrade"));
+    h.insert("upgrade", HeaderValue::from_static("websocket"));
+    h.insert(
+        "sec-websocket-accept",
+        HeaderValue::from_str(&accept).map_err(|_| ApiError::internal("bad accept key"))?,
+    );
+    h.insert("sec-websocket-protocol", HeaderValue::from_static(protocol));
+    Ok(r)
+}
+
+/// `101 Switching Protocols` to SPDY/3.1 with `X-Stream-Protocol-Version: protocol`.
+pub(crate) fn spdy_switch(protocol: &'static str) -> Response<Body> {
+    let mut r = Response::new(full(Bytes::new()));
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = r.headers_mut();
+    h.insert("connection", HeaderValue::from_static("Upgrade"));
+    h.insert(
+        "upgrade",
+        HeaderValue::from_static(crate::spdy::SPDY_UPGRADE),
+    );
+    h.insert(
+        "x-stream-protocol-version",
+        HeaderValue::from_static(protocol),
+    );
+    r
 }

@@ -54,6 +54,14 @@ pub struct LiveContainer {
     pub log_path: PathBuf,
 }
 
+/// A running container of a pod with the ports its spec declares (port-forward's view).
+#[derive(Clone, Debug)]
+pub struct RunningContainer {
+    pub name: String,
+    pub live: LiveContainer,
+    pub ports: Vec<u16>,
+}
+
 struct PodEntry {
     tx: mpsc::UnboundedSender<PodCmd>,
     containers: HashMap<String, LiveContainer>,
@@ -224,6 +232,49 @@ impl Kubelet {
             .cloned()
             .map(|c| (name.clone(), c))
             .ok_or(Unreachable::NotRunning(name))
+    }
+
+    /// The pod's running containers, in the order of its spec, each with the ports its
+    /// spec declares (`ports[].containerPort`). `NoPod` if the pod does not exist; an
+    /// empty list if none of its containers runs.
+    pub fn running_containers(
+        &self,
+        namespace: &str,
+        pod: &str,
+    ) -> Result<Vec<RunningContainer>, Unreachable> {
+        let obj = self
+            .store
+            .get(&Key::new("pods", namespace, pod))
+            .ok_or(Unreachable::NoPod)?;
+        let pods = self.pods.lock().unwrap();
+        let Some(entry) = pods.get(&(namespace.to_string(), pod.to_string())) else {
+            return Ok(Vec::new());
+        };
+        let specs = obj["spec"]["containers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        Ok(specs
+            .iter()
+            .filter_map(|c| {
+                let name = c["name"].as_str()?;
+                let live = entry.containers.get(name)?;
+                let ports = c["ports"]
+                    .as_array()
+                    .map(|ps| {
+                        ps.iter()
+                            .filter_map(|p| p["containerPort"].as_u64())
+                            .filter_map(|p| u16::try_from(p).ok())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Some(RunningContainer {
+                    name: name.to_string(),
+                    live: live.clone(),
+                    ports,
+                })
+            })
+            .collect())
     }
 
     fn set_live(&self, key: &Key, name: &str, live: Option<LiveContainer>) {

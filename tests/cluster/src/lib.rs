@@ -1,13 +1,14 @@
 //! ferry-cluster: a local Kubernetes API server for ferry's tests, benchmarks and demo.
 //! It speaks the real wire protocol (HTTPS, bearer tokens, discovery, OpenAPI, watch,
-//! server-side tables, exec over WebSocket and SPDY) and runs pods as real containers
+//! server-side tables, exec and port-forward over WebSocket and SPDY) and runs pods as real containers
 //! under runc. See `tests/cluster/README.md` for what is supported and the control
 //! interface.
 //!
 //! Module map (dependencies point downwards):
 //! - [`cluster`]: options, start-up, shutdown, `down`; owns everything below.
 //! - [`apiserver`]: HTTPS, auth and routing → [`resources`], [`discovery`], [`table`],
-//!   [`control`], exec front ends [`ws_exec`] / [`spdy`].
+//!   [`control`], exec front ends [`ws_exec`] / [`spdy`], [`portforward`] (over the SPDY
+//!   session layer [`spdy::session`]).
 //! - [`resources`] + [`admission`]: create/update/patch/delete with validation;
 //!   [`protobuf`] decodes protobuf request bodies (kubectl ≥ 1.32) into JSON;
 //!   [`controllers`]: the Deployment controller.
@@ -27,6 +28,7 @@ pub mod exec;
 pub mod http_util;
 pub mod kubelet;
 pub mod pod_env;
+pub mod portforward;
 pub mod protobuf;
 pub mod quantity;
 pub mod resources;

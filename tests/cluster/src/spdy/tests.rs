@@ -7,6 +7,7 @@ use tokio::io::{AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf};
 use tokio::task::JoinHandle;
 
 use super::frame::{self, Decoder, Encoder, Frame, FLAG_FIN};
+use super::session::WINDOW_UPDATE_THRESHOLD;
 use super::*;
 
 const STEP: Duration = Duration::from_secs(20);
