@@ -304,6 +304,8 @@ fn scenario(label: &str, minor: Option<u32>) {
         "--timeout=90s",
     ]);
 
+    port_forward(&k, label);
+
     // Deleting the namespace removes what it holds.
     admin.ok(&["delete", "namespace", "dev", "--timeout=90s"]);
     let left = admin.run(&[
@@ -318,6 +320,52 @@ fn scenario(label: &str, minor: Option<u32>) {
         String::from_utf8_lossy(&left.stdout)
     );
     eprintln!("{label}: ok");
+}
+
+/// `kubectl port-forward pod/srv :8080` to busybox httpd in a container: kubectl picks a
+/// free local port and prints it; an HTTP request through it is answered by the pod, twice
+/// (each connection is its own stream pair).
+fn port_forward(k: &Kubectl, label: &str) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let srv = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: srv\n  labels: {app: srv}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: main\n    image: busybox\n    command: [\"sh\", \"-c\", \"mkdir -p /www && echo hello from $(hostname) > /www/index.html && exec httpd -f -p 8080 -h /www\"]\n";
+    k.create(srv);
+    k.ok(&["wait", "--for=condition=Ready", "pod/srv", "--timeout=90s"]);
+    let mut child = k
+        .cmd(&["port-forward", "pod/srv", ":8080"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kubectl port-forward");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    // "Forwarding from 127.0.0.1:43125 -> 8080"
+    let port: u16 = loop {
+        line.clear();
+        if out.read_line(&mut line).unwrap_or(0) == 0 {
+            let mut err = String::new();
+            let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+            panic!("{label}: port-forward ended without forwarding: {err}");
+        }
+        if let Some(rest) = line.trim().strip_prefix("Forwarding from 127.0.0.1:") {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+    for _ in 0..2 {
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        conn.write_all(b"GET /index.html HTTP/1.0\r\nHost: srv\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.") && answer.contains(" 200 "),
+            "{label}: {answer}"
+        );
+        assert!(answer.ends_with("hello from srv\n"), "{label}: {answer}");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[test]
