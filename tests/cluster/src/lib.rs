@@ -1,8 +1,8 @@
 //! ferry-cluster: a local Kubernetes API server for ferry's tests, benchmarks and demo.
 //! It speaks the real wire protocol (HTTPS, bearer tokens, discovery, OpenAPI, watch,
-//! server-side tables, exec and port-forward over WebSocket and SPDY) and runs pods as real containers
-//! under runc. See `tests/cluster/README.md` for what is supported and the control
-//! interface.
+//! server-side tables, exec and port-forward over WebSocket and SPDY) and runs pods as
+//! real containers under runc. See `tests/cluster/README.md` for what is supported and
+//! the control interface.
 //!
 //! Module map (dependencies point downwards):
 //! - [`cluster`]: options, start-up, shutdown, `down`; owns everything below.
