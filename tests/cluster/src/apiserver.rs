@@ -528,6 +528,16 @@ pub(crate) fn header_list(headers: &http::HeaderMap, name: &str) -> Vec<String> 
         .collect()
 }
 
+/// The protocol an upgrade request asks for (`websocket`, `spdy/3.1`), lowercased; empty
+/// when it asks for none.
+pub(crate) fn upgrade_of(headers: &http::HeaderMap) -> String {
+    headers
+        .get("upgrade")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
 /// `pods/NAME/exec`: negotiates WebSocket or SPDY, answers 101, and hands the streams to
 /// the exec bridge.
 async fn exec(
@@ -557,11 +567,7 @@ async fn exec(
         ));
     }
     let headers = req.headers();
-    let upgrade = headers
-        .get("upgrade")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let upgrade = upgrade_of(headers);
     let target = crate::exec::ExecTarget {
         namespace: ns.to_string(),
         pod: pod.to_string(),

@@ -63,6 +63,23 @@ const STREAM_CREATION_TIMEOUT: Duration = Duration::from_secs(30);
 /// Once one direction of a forwarded connection ended, how long the other may go on.
 const LINGER: Duration = Duration::from_secs(1);
 
+/// Serves the WebSocket `req` upgrades to with `serve`, once the 101 has been sent.
+fn on_websocket<F, Fut>(req: Request<Incoming>, serve: F)
+where
+    F: FnOnce(WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        match hyper::upgrade::on(req).await {
+            Ok(up) => {
+                let io = TokioIo::new(up);
+                serve(WebSocketStream::from_raw_socket(io, Role::Server, None).await).await;
+            }
+            Err(e) => warn!("port-forward websocket upgrade failed: {e}"),
+        }
+    });
+}
+
 /// Serves `GET|POST pods/NAME/portforward`: checks the pod, negotiates the transport,
 /// answers 101 and forwards on the upgraded connection.
 pub async fn handle(
@@ -75,27 +92,13 @@ pub async fn handle(
     let target = PodTarget::resolve(cluster, namespace, pod)?;
     let ports = parse_ports(query.get("ports"))?;
     let headers = req.headers();
-    let upgrade = headers
-        .get("upgrade")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let upgrade = crate::apiserver::upgrade_of(headers);
     if upgrade == "websocket" {
         let offered = header_list(headers, "sec-websocket-protocol");
         let offers = |p: &str| offered.iter().any(|o| o == p);
         if offers(tunnel::PROTOCOL) && !cluster.refuse_v5() {
             let response = websocket_switch(headers, tunnel::PROTOCOL)?;
-            tokio::spawn(async move {
-                match hyper::upgrade::on(req).await {
-                    Ok(up) => {
-                        let ws =
-                            WebSocketStream::from_raw_socket(TokioIo::new(up), Role::Server, None)
-                                .await;
-                        serve_spdy(tunnel::open(ws), target.dialer()).await;
-                    }
-                    Err(e) => warn!("port-forward websocket upgrade failed: {e}"),
-                }
-            });
+            on_websocket(req, move |ws| serve_spdy(tunnel::open(ws), target.dialer()));
             return Ok(response);
         }
         if offers(CHANNEL_PROTOCOL) {
@@ -105,17 +108,7 @@ pub async fn handle(
                 ));
             }
             let response = websocket_switch(headers, CHANNEL_PROTOCOL)?;
-            tokio::spawn(async move {
-                match hyper::upgrade::on(req).await {
-                    Ok(up) => {
-                        let ws =
-                            WebSocketStream::from_raw_socket(TokioIo::new(up), Role::Server, None)
-                                .await;
-                        serve_channels(ws, ports, target.dialer()).await;
-                    }
-                    Err(e) => warn!("port-forward websocket upgrade failed: {e}"),
-                }
-            });
+            on_websocket(req, move |ws| serve_channels(ws, ports, target.dialer()));
             return Ok(response);
         }
         if offers(tunnel::PROTOCOL) {

@@ -2,6 +2,7 @@
 //! `/usr/bin/kubectl` dispatcher and each `kubectl.1.NN` beside it — against a
 //! ferry-cluster that reports the matching Kubernetes version.
 
+#[macro_use]
 mod common;
 
 use std::io::{BufRead, BufReader};
@@ -163,29 +164,8 @@ fn scenario(label: &str, minor: Option<u32>) {
     eprintln!("{label}: ok; get -w saw {} lines", seen.len());
 }
 
-#[test]
-fn dispatcher_usr_bin_kubectl() {
-    scenario("kubectl", None);
-}
-
-macro_rules! kubectl_version_tests {
-    ($($name:ident => $minor:expr),* $(,)?) => {$(
-        #[test]
-        fn $name() {
-            scenario(&format!("kubectl.1.{}", $minor), Some($minor));
-        }
-    )*};
-}
-
-kubectl_version_tests! {
-    kubectl_1_27 => 27,
-    kubectl_1_28 => 28,
-    kubectl_1_29 => 29,
-    kubectl_1_30 => 30,
-    kubectl_1_31 => 31,
-    kubectl_1_32 => 32,
-    kubectl_1_33 => 33,
-}
+// One test per kubectl on the machine (and the dispatcher), each running `scenario`.
+kubectl_tests!(scenario);
 
 /// Every kubectl on the machine is covered by a test above (a new one shows up here).
 #[test]
@@ -193,7 +173,7 @@ fn every_installed_kubectl_has_a_test() {
     for (label, _, minor) in kubectl_binaries() {
         if let Some(m) = minor {
             assert!(
-                (27..=33).contains(&m),
+                common::KUBECTL_MINORS.contains(&m),
                 "{label} is installed but has no test in kubectl.rs"
             );
         }

@@ -4,6 +4,7 @@
 //! ConfigMap and the Secret through env and volumes, and `get` of each kind with the
 //! usual columns.
 
+#[macro_use]
 mod common;
 
 use std::time::{Duration, Instant};
@@ -368,26 +369,5 @@ fn port_forward(k: &Kubectl, label: &str) {
     let _ = child.wait();
 }
 
-#[test]
-fn dispatcher_usr_bin_kubectl() {
-    scenario("kubectl", None);
-}
-
-macro_rules! kubectl_version_tests {
-    ($($name:ident => $minor:expr),* $(,)?) => {$(
-        #[test]
-        fn $name() {
-            scenario(&format!("kubectl.1.{}", $minor), Some($minor));
-        }
-    )*};
-}
-
-kubectl_version_tests! {
-    kubectl_1_27 => 27,
-    kubectl_1_28 => 28,
-    kubectl_1_29 => 29,
-    kubectl_1_30 => 30,
-    kubectl_1_31 => 31,
-    kubectl_1_32 => 32,
-    kubectl_1_33 => 33,
-}
+// One test per kubectl on the machine (and the dispatcher), each running `scenario`.
+kubectl_tests!(scenario);

@@ -1,7 +1,32 @@
 //! Helpers shared by the cluster's integration tests: finding and running the machine's
 //! kubectl binaries against a test cluster.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_macros)]
+
+/// The kubectl minor versions the tests cover; `every_installed_kubectl_has_a_test`
+/// fails when the machine has one outside it.
+pub const KUBECTL_MINORS: std::ops::RangeInclusive<u32> = 27..=33;
+
+/// One `#[test]` per kubectl: `dispatcher_usr_bin_kubectl` and `kubectl_1_27` …
+/// `kubectl_1_33`, each calling `$scenario(label, minor)` (minor `None` for the
+/// dispatcher). A scenario skips, saying so, when its kubectl is not installed.
+macro_rules! kubectl_tests {
+    ($scenario:ident) => {
+        #[test]
+        fn dispatcher_usr_bin_kubectl() {
+            $scenario("kubectl", None);
+        }
+        kubectl_tests!(@each $scenario, kubectl_1_27 => 27, kubectl_1_28 => 28,
+            kubectl_1_29 => 29, kubectl_1_30 => 30, kubectl_1_31 => 31,
+            kubectl_1_32 => 32, kubectl_1_33 => 33);
+    };
+    (@each $scenario:ident, $($name:ident => $minor:expr),*) => {$(
+        #[test]
+        fn $name() {
+            $scenario(&format!("kubectl.1.{}", $minor), Some($minor));
+        }
+    )*};
+}
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
