@@ -17,15 +17,9 @@ const SLEEPER: &str = "trap 'exit 0' TERM; while true; do sleep 1; done";
 
 /// Runs the whole kubectl scenario with one kubectl binary.
 fn scenario(label: &str, minor: Option<u32>) {
-    let Some((_, bin, _)) = kubectl_binaries().into_iter().find(|(l, _, _)| l == label) else {
-        eprintln!("SKIPPED {label}: not installed on this machine");
+    let Some((bin, cluster)) = common::kubectl_and_cluster(label, minor) else {
         return;
     };
-    let cluster = TestCluster::start_with(ClusterOptions {
-        kube_minor: minor.unwrap_or(33),
-        ..Default::default()
-    })
-    .expect("cluster");
     let k = Kubectl::new(&bin, &cluster.kubeconfig(), "default");
 
     // `get pods -w` sees the phases of a pod created and deleted while it watches.

@@ -9,8 +9,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{kubectl_binaries, Kubectl};
-use ferry_testkit::{ClusterOptions, TestCluster};
+use common::Kubectl;
 
 const SLEEPER: &str = "trap 'exit 0' TERM; while true; do sleep 1; done";
 
@@ -110,15 +109,9 @@ spec:
 ];
 
 fn scenario(label: &str, minor: Option<u32>) {
-    let Some((_, bin, _)) = kubectl_binaries().into_iter().find(|(l, _, _)| l == label) else {
-        eprintln!("SKIPPED {label}: not installed on this machine");
+    let Some((bin, cluster)) = common::kubectl_and_cluster(label, minor) else {
         return;
     };
-    let cluster = TestCluster::start_with(ClusterOptions {
-        kube_minor: minor.unwrap_or(33),
-        ..Default::default()
-    })
-    .expect("cluster");
     let admin = Kubectl::new(&bin, &cluster.kubeconfig(), "default");
 
     // create namespace, and get it with its columns.

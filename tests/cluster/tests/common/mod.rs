@@ -71,6 +71,25 @@ pub fn kubectl_version(minor: u32) -> Option<PathBuf> {
         .map(|(_, p, _)| p)
 }
 
+/// The kubectl called `label` (from [`kubectl_binaries`]) and a cluster that reports
+/// its version (`minor`; 1.33 for the dispatcher), or `None` — said loudly — when the
+/// machine does not have that kubectl.
+pub fn kubectl_and_cluster(
+    label: &str,
+    minor: Option<u32>,
+) -> Option<(PathBuf, ferry_testkit::TestCluster)> {
+    let Some((_, bin, _)) = kubectl_binaries().into_iter().find(|(l, _, _)| l == label) else {
+        eprintln!("SKIPPED {label}: not installed on this machine");
+        return None;
+    };
+    let cluster = ferry_testkit::TestCluster::start_with(ferry_testkit::ClusterOptions {
+        kube_minor: minor.unwrap_or(33),
+        ..Default::default()
+    })
+    .expect("cluster");
+    Some((bin, cluster))
+}
+
 pub struct Kubectl {
     pub bin: PathBuf,
     pub kubeconfig: PathBuf,
