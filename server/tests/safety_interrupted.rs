@@ -151,6 +151,9 @@ async fn round(env: &Env, n: usize, image: &str, kill: Kill, lsp: bool) -> Resul
             .expect("ferry sync ends on SIGKILL");
     }
     env.control.set_shaping(0, 0).await.expect("shaping off");
+    // What lands after the kill (the container side of the dropped session finishing
+    // its batch) is part of what B holds before the retry: let it finish first.
+    let ended = env.wait_sessions_ended(&b, Duration::from_secs(30)).await;
     let landed = remote_tree(env, &b, "/app", FERRY_STATE).await;
     let landed_files = landed.values().filter(|i| i.kind == 'f').count();
     let killed_text = output(&sync);
@@ -164,10 +167,12 @@ async fn round(env: &Env, n: usize, image: &str, kill: Kill, lsp: bool) -> Resul
         Kill::Landed(files) => format!("at the batch boundary: {files} files landed"),
     };
     let who = if lsp { "ferry lsp" } else { "ferry sync" };
-    let head = format!(
+    let head =
+        format!(
         "round {n} ({image}, {who}, {at}; killed at {killed_at} of {total} bytes after {:.1} s, \
-         {landed_files} files had landed in B)",
-        t.elapsed().as_secs_f64()
+         {landed_files} files had landed in B{})",
+        t.elapsed().as_secs_f64(),
+        if ended { "" } else { "; its session in B still ran 30 s later" }
     );
     let after = ws.tree(FERRY_STATE);
     if let Some(d) = tree_diff(&before, &after) {

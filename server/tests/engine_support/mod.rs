@@ -724,7 +724,8 @@ pub fn local_tree(root: &Path, leave: &[&str]) -> Manifest {
 pub async fn remote_tree(env: &Env, pod: &str, root: &str, leave: &[&str]) -> Manifest {
     let script = format!("[ -d {root} ] || exit 0; tar czf - -C {root} .");
     // A session of a ferry that was just killed may still be removing its staging
-    // folder while tar reads the tree: try again when only that vanished.
+    // folder, or landing the batch it had received, while tar reads the tree: try again
+    // when tar saw the tree change under it (GNU tar: "file changed as we read it").
     let mut tries = 0;
     let out = loop {
         let out = env
@@ -738,7 +739,8 @@ pub async fn remote_tree(env: &Env, pod: &str, root: &str, leave: &[&str]) -> Ma
         let staging_vanished = out.stderr.contains(".ferry-tmp-")
             && (out.stderr.contains("No such file or directory")
                 || out.stderr.contains("File removed before we read it"));
-        if out.exit_code == 0 || !staging_vanished || tries == 5 {
+        let changed = out.stderr.contains("file changed as we read it");
+        if out.exit_code == 0 || !(staging_vanished || changed) || tries == 25 {
             break out;
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -1109,6 +1111,34 @@ impl Env {
             })
             .filter_map(|s| s["stdin_bytes"].as_u64())
             .sum()
+    }
+
+    /// Waits (at most `timeout`) until every ferry session exec'd into `pod` has ended in
+    /// the container — a killed client's session may still land what it had received.
+    /// Returns whether they all ended.
+    pub async fn wait_sessions_ended(&self, pod: &str, timeout: std::time::Duration) -> bool {
+        let t = std::time::Instant::now();
+        loop {
+            let running = self
+                .control
+                .streams(&self.ns, pod)
+                .await
+                .expect("streams")
+                .iter()
+                .filter(|s| {
+                    s["command"]
+                        .as_array()
+                        .is_some_and(|c| c.iter().any(|a| a == "ferry-session"))
+                })
+                .any(|s| s["exit_code"].is_null());
+            if !running {
+                return true;
+            }
+            if t.elapsed() > timeout {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 
     /// How often the container of `pod` restarted.
