@@ -1071,8 +1071,9 @@ fn wrong_type_for_a_section() {
 }
 
 #[test]
-fn unknown_field_warning_names_the_field_and_suggests() {
-    let config = ok("\
+fn unknown_field_in_a_sync_entry_is_an_error_that_suggests() {
+    // A typo for `excludePaths`: syncing anyway would upload what it meant to keep out.
+    let e = err("\
 dev:
   web:
     labelSelector: {app: web}
@@ -1080,16 +1081,60 @@ dev:
     - path: .
       excludePath: [tmp/]
 ");
-    assert_eq!(config.diagnostics.len(), 1);
-    let d = &config.diagnostics[0];
-    assert_eq!(d.severity, Severity::Warning);
+    assert_eq!(e.diagnostics.len(), 1, "{:#?}", e.diagnostics);
+    let d = &e.diagnostics[0];
+    assert_eq!(d.severity, Severity::Error);
     at(d, 6, 7, 6, 18);
     assert_eq!(
         d.message,
-        "unknown field `excludePath` in dev.<name>.sync[]; it is ignored (did you mean `excludePaths`?)"
+        "unknown field `excludePath` in dev.<name>.sync[] (did you mean `excludePaths`?); \
+         nothing is synced until it is fixed"
     );
     assert_eq!(d.field_path.as_deref(), Some("dev.web.sync[0].excludePath"));
-    assert_eq!(d.to_string(), format!("{FILE}:6:7: warning: {}", d.message));
+    assert_eq!(d.to_string(), format!("{FILE}:6:7: error: {}", d.message));
+}
+
+#[test]
+fn unknown_fields_in_every_part_of_a_sync_entry_are_errors_in_every_format() {
+    let cases = [
+        // v2beta1, the entry and its parts.
+        "version: v2beta1\ndev:\n  web:\n    labelSelector: {app: web}\n    sync:\n    - path: .:/app\n      excludePathz: [a]\n",
+        "version: v2beta1\ndev:\n  web:\n    labelSelector: {app: web}\n    sync:\n    - path: .:/app\n      onUpload: {restartContainerz: true}\n",
+        "version: v2beta1\ndev:\n  web:\n    labelSelector: {app: web}\n    sync:\n    - path: .:/app\n      bandwidthLimits: {downlod: 10}\n",
+        // v1beta* `dev.sync[]`.
+        "version: v1beta10\ndev:\n  sync:\n  - labelSelector: {app: web}\n    excludePath: [a]\n",
+        // the seed's `devSpace.sync[]`.
+        "version: v1alpha1\ndevSpace:\n  sync:\n  - labelSelector: {app: web}\n    containerPath: /app\n    excludePath: [a]\n",
+    ];
+    for text in cases {
+        let e = err(text);
+        let d = e.errors().next().expect("an error");
+        assert!(d.message.starts_with("unknown field `"), "{text}\n{d}");
+        assert!(
+            d.message.ends_with("nothing is synced until it is fixed"),
+            "{d}"
+        );
+    }
+}
+
+#[test]
+fn unknown_field_outside_sync_entries_is_a_warning_that_suggests() {
+    let config = ok("\
+version: v2beta1
+dev:
+  web:
+    labelSelector: {app: web}
+    namespce: web
+    sync:
+    - path: .:/app
+");
+    assert_eq!(config.diagnostics.len(), 1);
+    let d = &config.diagnostics[0];
+    assert_eq!(d.severity, Severity::Warning);
+    assert_eq!(
+        d.message,
+        "unknown field `namespce` in dev.<name>; it is ignored (did you mean `namespace`?)"
+    );
 }
 
 #[test]

@@ -98,6 +98,53 @@ async fn broken_config_exits_2_with_a_position_and_syncs_nothing() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// Issue 12: a misspelt exclude (`excludePath:`) used to be a warning printed while the
+/// sync uploaded what it meant to keep out.
+#[tokio::test]
+async fn unknown_sync_field_exits_2_and_syncs_nothing_unsupported_one_warns_first() {
+    let env = Env::start("typo", Exec::V5).await;
+    env.pod(&sync_pod("web", "busybox")).await;
+    let kubeconfig = env.cluster.kubeconfig();
+    let ws = Workspace::new();
+    ws.write("a.txt", "a\n");
+    ws.write("secrets/key", "keep me out\n");
+    ws.devspace("web", "typo", "", "/app", "      excludePath: [secrets/]");
+    let out = ws.sync_once(&kubeconfig);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(t.contains("did you mean `excludePaths`?"), "{t}");
+    assert!(t.contains("nothing was synced"), "{t}");
+    assert_eq!(
+        env.sh_status("web", "test ! -e /app/a.txt && test ! -e /app/secrets")
+            .await,
+        0,
+        "nothing was synced"
+    );
+
+    // Spelt right, plus a known DevSpace field ferry does not support: a warning, printed
+    // before the sync connects, and the sync runs.
+    ws.devspace(
+        "web",
+        "typo",
+        "",
+        "/app",
+        "      excludePaths: [secrets/]\n      onUpload: {restartContainer: true}",
+    );
+    let (status, t) = ws.ferry_interleaved(&kubeconfig, &["sync", "--once"]);
+    assert!(status.success(), "{t}");
+    let warned = t
+        .find("`restartContainer` is not supported")
+        .unwrap_or_else(|| panic!("warns about restartContainer: {t}"));
+    let connected = t.find("connected to ").expect("connects");
+    assert!(warned < connected, "the warning comes first: {t}");
+    assert_eq!(
+        env.sh_status("web", "test -f /app/a.txt && test ! -e /app/secrets")
+            .await,
+        0,
+        "a.txt synced, secrets/ kept out: {t}"
+    );
+}
+
 #[tokio::test]
 async fn one_owner_per_workspace_and_list() {
     let env = Env::start("own", Exec::V5).await;

@@ -1,6 +1,6 @@
 //! Every field the config reader knows, per kind of YAML object, and what ferry does with
 //! it. The reader checks each mapping against these tables (unknown and unsupported fields
-//! become warnings); `docs/config.schema.json` declares exactly these fields (a test keeps
+//! become warnings or, in sync entries, errors); `docs/config.schema.json` declares exactly these fields (a test keeps
 //! both in step); a front end may use them for completion or hover text.
 
 /// What ferry does with a field.
@@ -16,6 +16,21 @@ pub enum Support {
     /// A DevSpace setting outside file sync (deployments, port forwarding, terminals, …)
     /// or one ferry has no use for; skipped without a warning, for this reason.
     Skipped(&'static str),
+}
+
+/// What the reader makes of a key an [`Object`] does not list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unknown {
+    /// Allowed silently: sections of DevSpace features ferry only peeks into, such as
+    /// `images.<name>`.
+    Allowed,
+    /// A warning with a "did you mean": sections whose fields do not decide what is
+    /// synced (the top level, `dev.<name>`, variables).
+    Warning,
+    /// An error with a "did you mean": sync entries and their parts. A typo there
+    /// (`excludePath:` for `excludePaths:`) would sync what the user meant to keep out,
+    /// so nothing is synced until it is fixed.
+    Error,
 }
 
 /// One field of an object.
@@ -34,10 +49,8 @@ pub struct Object {
     pub definition: &'static str,
     /// Where such objects are written, e.g. `dev.<name>.sync[]`.
     pub location: &'static str,
-    /// Whether keys not listed are allowed silently (`true` for sections that belong to
-    /// DevSpace features ferry only peeks into, such as `images.<name>`); otherwise an
-    /// unknown key is a warning.
-    pub open: bool,
+    /// What a key not listed means.
+    pub unknown: Unknown,
     /// The fields, in documentation order.
     pub fields: &'static [Field],
 }
@@ -82,7 +95,7 @@ const RESTART_HELPER: &str =
 pub const V2BETA1: Object = Object {
     definition: "v2beta1",
     location: "(top level, version v2beta1)",
-    open: false,
+    unknown: Unknown::Warning,
     fields: &[
         read("version"),
         read("name"),
@@ -110,7 +123,7 @@ pub const V2BETA1: Object = Object {
 pub const V2BETA1_DEV: Object = Object {
     definition: "v2beta1DevContainer",
     location: "dev.<name>",
-    open: false,
+    unknown: Unknown::Warning,
     fields: &[
         read("imageSelector"),
         read("labelSelector"),
@@ -144,7 +157,7 @@ pub const V2BETA1_DEV: Object = Object {
 pub const V2BETA1_CONTAINER: Object = Object {
     definition: "v2beta1DevContainerOverride",
     location: "dev.<name>.containers.<container>",
-    open: false,
+    unknown: Unknown::Warning,
     fields: &[
         read("container"),
         read("sync"),
@@ -193,7 +206,7 @@ const FILE: Field = unsupported(
 pub const V2BETA1_SYNC: Object = Object {
     definition: "v2beta1SyncEntry",
     location: "dev.<name>.sync[]",
-    open: false,
+    unknown: Unknown::Error,
     fields: &[
         read("path"),
         read("excludePaths"),
@@ -221,7 +234,7 @@ pub const V2BETA1_SYNC: Object = Object {
 pub const ON_UPLOAD: Object = Object {
     definition: "onUpload",
     location: "…sync[].onUpload",
-    open: false,
+    unknown: Unknown::Error,
     fields: &[
         read("exec"),
         unsupported("restartContainer", RESTART_HELPER),
@@ -236,7 +249,7 @@ pub const ON_UPLOAD: Object = Object {
 pub const UPLOAD_HOOK: Object = Object {
     definition: "uploadHook",
     location: "…sync[].onUpload.exec[]",
-    open: false,
+    unknown: Unknown::Error,
     fields: &[
         read("name"),
         read("command"),
@@ -252,7 +265,7 @@ pub const UPLOAD_HOOK: Object = Object {
 pub const BANDWIDTH_LIMITS: Object = Object {
     definition: "bandwidthLimits",
     location: "…sync[].bandwidthLimits",
-    open: false,
+    unknown: Unknown::Error,
     fields: &[read("download"), read("upload")],
 };
 
@@ -263,7 +276,7 @@ const VAR_PROMPT: &str = "only affects how DevSpace asks for or caches the value
 pub const VARIABLE: Object = Object {
     definition: "variable",
     location: "vars.<NAME> / vars[]",
-    open: false,
+    unknown: Unknown::Warning,
     fields: &[
         read("name"),
         read("value"),
@@ -287,7 +300,7 @@ pub const VARIABLE: Object = Object {
 pub const IMAGE: Object = Object {
     definition: "image",
     location: "images.<name>",
-    open: true,
+    unknown: Unknown::Allowed,
     fields: &[read("image"), read("name")],
 };
 
@@ -295,7 +308,7 @@ pub const IMAGE: Object = Object {
 pub const DEVSPACE_SYNC: Object = Object {
     definition: "devSpaceSyncConfig",
     location: "(top level, version v1 / v1alpha1)",
-    open: false,
+    unknown: Unknown::Error,
     fields: &[
         read("version"),
         read("devSpace"),
@@ -311,7 +324,7 @@ pub const DEVSPACE_SYNC: Object = Object {
 pub const DEVSPACE_SECTION: Object = Object {
     definition: "devSpaceSection",
     location: "devSpace",
-    open: false,
+    unknown: Unknown::Warning,
     fields: &[
         read("sync"),
         read("services"),
@@ -328,7 +341,7 @@ pub const DEVSPACE_SECTION: Object = Object {
 pub const DEVSPACE_SERVICE: Object = Object {
     definition: "devSpaceService",
     location: "devSpace.services[]",
-    open: false,
+    unknown: Unknown::Warning,
     fields: &[
         read("name"),
         read("labelSelector"),
@@ -342,7 +355,7 @@ pub const DEVSPACE_SERVICE: Object = Object {
 pub const DEV_SYNC: Object = Object {
     definition: "devSyncConfig",
     location: "(top level, version v1alpha2 … v1beta11)",
-    open: false,
+    unknown: Unknown::Error,
     fields: &[
         read("version"),
         read("dev"),
@@ -363,7 +376,7 @@ pub const DEV_SYNC: Object = Object {
 pub const DEV_SECTION: Object = Object {
     definition: "devSection",
     location: "dev",
-    open: false,
+    unknown: Unknown::Warning,
     fields: &[
         read("sync"),
         read("selectors"),
@@ -382,7 +395,7 @@ pub const DEV_SECTION: Object = Object {
 pub const DEV_SELECTOR: Object = Object {
     definition: "devSelector",
     location: "dev.selectors[]",
-    open: false,
+    unknown: Unknown::Warning,
     fields: &[
         read("name"),
         read("labelSelector"),
@@ -397,7 +410,7 @@ pub const DEV_SELECTOR: Object = Object {
 pub const LEGACY_SYNC: Object = Object {
     definition: "legacySyncEntry",
     location: "devSpace.sync[] / dev.sync[]",
-    open: false,
+    unknown: Unknown::Error,
     fields: &[
         read("name"),
         read("labelSelector"),

@@ -18,9 +18,10 @@
 //!   `service:`), `imageName`.
 //! - Validates with positions: every [`Diagnostic`] has file, line and column, for errors
 //!   (syntax, wrong types, missing `path` / `containerPath`, no selector, unknown
-//!   `initialSync`, unresolvable variables, unreadable `excludeFile`) and warnings
-//!   (unknown fields, with a "did you mean"; DevSpace fields ferry does not support, named
-//!   with the reason — never ignored silently). The known fields are listed in [`fields`],
+//!   `initialSync`, unresolvable variables, unreadable `excludeFile`, an unknown field in
+//!   a sync entry — a misspelt exclude must not sync what it meant to keep out) and
+//!   warnings (other unknown fields, with a "did you mean"; DevSpace fields ferry does
+//!   not support, named with the reason — never ignored silently). The known fields are listed in [`fields`],
 //!   the single source for the checks and for `docs/config.schema.json`.
 //! - Applies ferry's defaults: initial sync [`InitialSync::Merge`] (the seed's rules, also
 //!   for a `devspace.yaml` without `initialSync`, where DevSpace would use `mirrorLocal`);

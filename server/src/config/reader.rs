@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use super::diagnostic::{Diagnostic, Severity, Span};
-use super::fields::{Object, Support};
+use super::fields::{Object, Support, Unknown};
 use super::vars::{self, Vars};
 use super::yaml::{Kind, Node, Pos, Range};
 
@@ -75,8 +75,8 @@ impl<'a> Cx<'a> {
             .count()
     }
 
-    /// Checks the keys of `map` against `object`: warns about unknown keys (with a
-    /// suggestion) and about unsupported ones. Returns the entries.
+    /// Checks the keys of `map` against `object`: reports unknown keys (with a
+    /// suggestion) as [`Unknown`] says, and warns about unsupported ones. Returns the entries.
     pub fn check_fields<'n>(
         &mut self,
         map: &'n [(Node, Node)],
@@ -100,19 +100,27 @@ impl<'a> Cx<'a> {
                         );
                     }
                 }
-                None if object.open => {}
                 None => {
                     let hint = suggestion(name, object)
                         .map(|s| format!(" (did you mean `{s}`?)"))
                         .unwrap_or_default();
-                    self.warn(
-                        &key.range,
-                        &field_path,
-                        format!(
-                            "unknown field `{name}` in {}; it is ignored{hint}",
-                            object.location
+                    let location = object.location;
+                    match object.unknown {
+                        Unknown::Allowed => {}
+                        Unknown::Warning => self.warn(
+                            &key.range,
+                            &field_path,
+                            format!("unknown field `{name}` in {location}; it is ignored{hint}"),
                         ),
-                    );
+                        Unknown::Error => self.error(
+                            &key.range,
+                            &field_path,
+                            format!(
+                                "unknown field `{name}` in {location}{hint}; nothing is \
+                                 synced until it is fixed"
+                            ),
+                        ),
+                    }
                 }
             }
         }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use ferry_testkit::{
@@ -236,6 +236,35 @@ impl Workspace {
     pub fn ferry(&self, kubeconfig: &Path, args: &[&str]) -> Output {
         let mut child = self.command(kubeconfig, args).spawn().expect("spawn ferry");
         wait_output(&mut child, Duration::from_secs(180))
+    }
+
+    /// `ferry ARGS` with stdout and stderr on one pipe, so the text shows what was printed
+    /// in which order (e.g. config warnings before the sync connects).
+    pub fn ferry_interleaved(&self, kubeconfig: &Path, args: &[&str]) -> (ExitStatus, String) {
+        let (mut reader, writer) = std::io::pipe().expect("pipe");
+        let mut cmd = self.command(kubeconfig, args);
+        cmd.stdout(writer.try_clone().expect("pipe")).stderr(writer);
+        let mut child = cmd.spawn().expect("spawn ferry");
+        // The command holds the pipe's write ends: drop them, or reading never ends.
+        drop(cmd);
+        let read = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = reader.read_to_end(&mut v);
+            v
+        });
+        let deadline = Instant::now() + Duration::from_secs(180);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                break child.wait().unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let text = String::from_utf8_lossy(&read.join().unwrap()).into_owned();
+        (status, text)
     }
 
     fn command(&self, kubeconfig: &Path, args: &[&str]) -> Command {
