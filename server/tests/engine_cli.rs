@@ -32,6 +32,12 @@ async fn doctor_names_what_is_missing() {
     let out = ws.ferry(&kubeconfig, &["doctor"]);
     assert!(out.status.success(), "doctor on a good pod: {}", text(&out));
     assert!(text(&out).contains("ready to sync"), "{}", text(&out));
+    // busybox has no inotifywait: the hint names the package that provides it.
+    assert!(
+        text(&out).contains("inotifywait comes with inotify-tools"),
+        "{}",
+        text(&out)
+    );
 
     let ws = Workspace::new();
     ws.devspace("notar", "doc", "", "/app", "");

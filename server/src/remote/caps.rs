@@ -140,7 +140,7 @@ impl Capabilities {
         add(
             !self.inotifywait,
             "inotifywait",
-            "remote changes are found by polling (`find -newer` a few times a second, a full listing every so often): they arrive a few hundred milliseconds later and each tick walks the tree (a few percent of a core at 10k files)",
+            "remote changes are found by polling (`find -newer` a few times a second, a full listing every so often): they arrive a few hundred milliseconds later and each tick walks the tree (a few percent of a core at 10k files); inotifywait comes with inotify-tools (`apt-get install inotify-tools`, `apk add inotify-tools`) — busybox's inotifyd is not used, and Debian's busybox has none",
         );
         add(
             !self.gzip && self.tar.is_some(),
