@@ -252,17 +252,7 @@ impl Workspace {
             let _ = reader.read_to_end(&mut v);
             v
         });
-        let deadline = Instant::now() + Duration::from_secs(180);
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                break child.wait().unwrap();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let status = wait_status(&mut child, Instant::now() + Duration::from_secs(180));
         let text = String::from_utf8_lossy(&read.join().unwrap()).into_owned();
         (status, text)
     }
@@ -412,6 +402,20 @@ impl Drop for Running {
     }
 }
 
+/// Waits for `child` to exit; kills it once `deadline` has passed.
+fn wait_status(child: &mut Child, deadline: Instant) -> ExitStatus {
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return child.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn wait_output(child: &mut Child, timeout: Duration) -> Output {
     let deadline = Instant::now() + timeout;
     let mut stdout = child.stdout.take().unwrap();
@@ -426,16 +430,7 @@ fn wait_output(child: &mut Child, timeout: Duration) -> Output {
         let _ = stderr.read_to_end(&mut v);
         v
     });
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break child.wait().unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_status(child, deadline);
     Output {
         status,
         stdout: out_t.join().unwrap(),
