@@ -379,17 +379,7 @@ impl Running {
         unsafe {
             libc::kill(child.id() as i32, libc::SIGTERM);
         }
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                return s;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                return child.wait().unwrap();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_status(&mut child, Instant::now() + Duration::from_secs(20))
     }
 }
 
