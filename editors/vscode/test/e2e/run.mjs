@@ -22,6 +22,7 @@ import { Buffer } from 'node:buffer';
 import { clearTimeout, setTimeout } from 'node:timers';
 import { fileURLToPath } from 'node:url';
 import { Cluster } from './lib/cluster.mjs';
+import { diagnose } from './lib/diagnose.mjs';
 import { Fixtures } from './lib/fixtures.mjs';
 import { since, say } from './lib/util.mjs';
 import { CodeServer } from './lib/vscode.mjs';
@@ -188,6 +189,9 @@ try {
       const page = win?.page ?? browser.contexts()[0]?.pages().at(-1);
       const shot = path.join(artifacts, `fail-${s.id}.png`);
       await page?.screenshot({ path: shot }).then(() => say(`screenshot ${shot}`)).catch(() => {});
+      const diagnosis = await diagnose({ tmp, win, since: start }).catch((e) => [`(no diagnosis: ${e.message})`]);
+      results.at(-1).diagnosis = diagnosis;
+      for (const l of diagnosis) say(`  ${l}`);
     } finally {
       clearTimeout(timer);
     }
@@ -202,6 +206,12 @@ say('summary:');
 for (const r of results) {
   const why = r.ok ? '' : `  ${String(r.error?.message ?? r.error).split('\n')[0].slice(0, 300)}`;
   console.error(`  ${(r.ok ? 'pass' : 'FAIL').padEnd(5)}  ${r.id.padStart(5)}  ${r.secs.toFixed(1).padStart(6)} s${why}`);
+}
+// Again at the end, where CI's excerpt of the output is.
+for (const r of failed) {
+  if (!r.diagnosis) continue;
+  console.error(`scenario ${r.id} at its failure:`);
+  for (const l of r.diagnosis) console.error(`  ${l}`);
 }
 say(`${failed.length === 0 ? 'PASS' : `FAIL (${failed.map((r) => r.id).join(', ')})`} in ${since()}; screenshots in ${artifacts}`);
 await cleanup(failed.length > 0);
