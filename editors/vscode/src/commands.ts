@@ -101,7 +101,16 @@ async function menu(ferry: Ferry): Promise<void> {
 
 export function registerCommands(context: vscode.ExtensionContext, ferry: Ferry): void {
   const register = (id: string, run: (...args: unknown[]) => Promise<void>) =>
-    context.subscriptions.push(vscode.commands.registerCommand(id, guarded(run)));
+    context.subscriptions.push(
+      vscode.commands.registerCommand(
+        id,
+        guarded(async (...args) => {
+          // A command in a window without a config starts the server (it says so).
+          await ferry.wake();
+          await run(...args);
+        }),
+      ),
+    );
   for (const [palette, server] of FORWARDED) {
     register(palette, async () => {
       await ferry.execute(server);

@@ -11,7 +11,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   ferry = new Ferry(context);
   context.subscriptions.push(ferry);
   registerCommands(context, ferry);
-  await ferry.start();
+  await ferry.activate();
 }
 
 export async function deactivate(): Promise<void> {

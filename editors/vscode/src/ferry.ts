@@ -1,8 +1,10 @@
 // The extension's state: the server (started, stopped, restarted), the last `ferry/status`
 // and the status bar item that shows it. Commands (commands.ts, conflicts.ts) ask it for a
 // running client.
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { NotificationType, State, type LanguageClient } from 'vscode-languageclient/node';
+import { anyConfigured, configCandidates, configGlob } from './configured';
 import { RESTART_SETTINGS, Server, StartError } from './server';
 import { formatStatus, serverDownView, startingView, type StatusPayload, type StatusView } from './status';
 
@@ -15,6 +17,8 @@ export class Ferry implements vscode.Disposable {
   private subscriptions: vscode.Disposable[] = [];
   private lastStatus: StatusPayload | undefined;
   private view: StatusView = startingView();
+  /** Set while no server was started for want of a config (see `activate`). */
+  private dormant: vscode.Disposable | undefined;
   /** Set while the extension itself stops the client (no "not running" alarm then). */
   private stopping = false;
   private readonly statusChanged = new vscode.EventEmitter<StatusPayload>();
@@ -27,6 +31,11 @@ export class Ferry implements vscode.Disposable {
     this.item.command = 'ferry.menu';
     context.subscriptions.push(
       vscode.workspace.onDidChangeConfiguration((e) => {
+        if (this.dormant) {
+          // Another config file may now name one that exists.
+          if (e.affectsConfiguration('ferry.configPath')) void this.activate();
+          return;
+        }
         if (RESTART_SETTINGS.some((s) => e.affectsConfiguration(s))) {
           this.log.info('the server settings changed: restarting ferry lsp');
           void this.restartServer();
@@ -67,6 +76,71 @@ export class Ferry implements vscode.Disposable {
     const c = this.running();
     if (!c) return undefined;
     return c.sendRequest<T>('workspace/executeCommand', { command, arguments: args });
+  }
+
+  /**
+   * At activation: starts the server when a workspace folder holds a ferry config; else
+   * stays dormant (no server, no item) until one appears, a folder with one is added, or
+   * a ferry command is run. The extension also activates on `onStartupFinished`, because
+   * VS Code's `workspaceContains` check can miss the folders of a window that is still
+   * opening (seen with a multi-root workspace in code-server): this is where it is decided.
+   */
+  async activate(): Promise<void> {
+    if (await this.configured()) {
+      this.dormant?.dispose();
+      this.dormant = undefined;
+      await this.start();
+      return;
+    }
+    this.dormant?.dispose();
+    this.log.info('no ferry config in the workspace folders: waiting for one (or a ferry command)');
+    const wake = async () => {
+      if (this.dormant && (await this.configured())) await this.wake('a ferry config appeared');
+    };
+    const watchers = (vscode.workspace.workspaceFolders ?? []).map((f) => {
+      const w = vscode.workspace.createFileSystemWatcher(this.configPattern(f));
+      w.onDidCreate(wake);
+      return w;
+    });
+    // Added folders: checked, and watched from now on.
+    const folders = vscode.workspace.onDidChangeWorkspaceFolders(() => {
+      if (this.dormant) void this.activate();
+    });
+    this.dormant = vscode.Disposable.from(folders, ...watchers);
+  }
+
+  /** Starts a dormant extension (before a command runs, or when a config appears). */
+  async wake(why = 'a ferry command was run'): Promise<void> {
+    const dormant = this.dormant;
+    if (!dormant) return;
+    this.dormant = undefined;
+    dormant.dispose();
+    this.log.info(`starting ferry lsp: ${why}`);
+    await this.start();
+  }
+
+  private candidates(): string[] {
+    return configCandidates(vscode.workspace.getConfiguration('ferry').get<string | null>('configPath'));
+  }
+
+  private configPattern(folder: vscode.WorkspaceFolder): vscode.RelativePattern {
+    const c = this.candidates();
+    if (c.length === 1 && path.isAbsolute(c[0])) return new vscode.RelativePattern(vscode.Uri.file(path.dirname(c[0])), path.basename(c[0]));
+    return new vscode.RelativePattern(folder, configGlob(c));
+  }
+
+  private async configured(): Promise<boolean> {
+    const folders = vscode.workspace.workspaceFolders ?? [];
+    const candidates = this.candidates();
+    return anyConfigured(folders.length, candidates, async (i, file) => {
+      const uri = path.isAbsolute(file) ? vscode.Uri.file(file) : vscode.Uri.joinPath(folders[i].uri, file);
+      try {
+        await vscode.workspace.fs.stat(uri);
+        return true;
+      } catch {
+        return false;
+      }
+    });
   }
 
   async start(): Promise<void> {
@@ -159,6 +233,7 @@ export class Ferry implements vscode.Disposable {
   }
 
   dispose(): void {
+    this.dormant?.dispose();
     this.item.dispose();
     this.statusChanged.dispose();
     this.log.dispose();

@@ -483,6 +483,11 @@ export const scenarios = [
       // Absence cannot be awaited: give activation a few seconds to (wrongly) happen.
       await sleep(5_000);
       check((await other.page.locator(ITEM).count()) === 0, 'no ferry item in a folder without devspace.yaml', 'a ferry item');
+      // The extension is active (onStartupFinished) but dormant: a config written now
+      // starts the server, with no reload.
+      fs.writeFileSync(path.join(empty, 'devspace.yaml'), devspaceYaml('web', 'ferry-e2e-nowhere'));
+      const woke = await other.waitLook('an item once devspace.yaml is written (the dormant extension wakes)', (l) => l !== null && /web/.test(`${l.label} ${l.text}`), { from: 0, timeout: 30_000 });
+      say(`after devspace.yaml appeared: ${brief(woke)}`);
       await other.close();
     },
   },

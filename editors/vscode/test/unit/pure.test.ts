@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { bundledPath, expandHome, findBinary, isFound } from '../../src/binary';
 import { RestartBudget } from '../../src/budget';
 import { serverEnv } from '../../src/env';
+import { anyConfigured, CONFIG_FILES, configCandidates, configGlob } from '../../src/configured';
 import { asFileKey, localFile, locate } from '../../src/locate';
 import { esc, renderDoctor, renderList, renderStatus } from '../../src/render';
 import { LineSplitter, parseLine } from '../../src/serverlog';
@@ -107,4 +108,19 @@ test('render: doctor, status and list are HTML tables, escaped, without raw JSON
   assert.match(list, /ns\/app=web/);
   assert.match(list, /node_modules\/; ↓ only: \*\.log/);
   assert.equal(esc('<a href="x">'), '&#60;a href=&#34;x&#34;&#62;');
+});
+
+test('configured: the default config files, or the one ferry.configPath names', async () => {
+  assert.deepEqual(configCandidates(undefined), ['devspace.yaml', '.devspace/config.yaml']);
+  assert.deepEqual(configCandidates(null), ['devspace.yaml', '.devspace/config.yaml']);
+  assert.deepEqual(configCandidates('  '), ['devspace.yaml', '.devspace/config.yaml']);
+  assert.deepEqual(configCandidates('dev/ferry.yaml'), ['dev/ferry.yaml']);
+  assert.equal(configGlob(['devspace.yaml', '.devspace/config.yaml']), '{devspace.yaml,.devspace/config.yaml}');
+  assert.equal(configGlob(['dev/ferry.yaml']), 'dev/ferry.yaml');
+  const has = (files: string[][]) => (f: number, file: string) => Promise.resolve(files[f].includes(file));
+  assert.equal(await anyConfigured(0, CONFIG_FILES, has([])), false);
+  assert.equal(await anyConfigured(2, CONFIG_FILES, has([['README.md'], []])), false);
+  // The second folder of a multi-root window, with the seed's file name.
+  assert.equal(await anyConfigured(2, CONFIG_FILES, has([['README.md'], ['.devspace/config.yaml']])), true);
+  assert.equal(await anyConfigured(1, ['other.yaml'], has([['devspace.yaml']])), false);
 });
