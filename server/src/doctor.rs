@@ -94,11 +94,12 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(15);
 pub async fn diagnose(
     workspace: &Path,
     config_override: Option<&Path>,
+    profiles: &config::ProfileChoice,
     kube: &KubeOverrides,
 ) -> DoctorReport {
     let mut b = Builder { checks: Vec::new() };
     let env = |k: &str| std::env::var(k).ok();
-    let cfg = match config::load(workspace, config_override, &env) {
+    let cfg = match config::load(workspace, config_override, profiles, &env) {
         Ok(Loaded::Config(c)) => {
             let warnings = c.diagnostics.len();
             b.add(

@@ -46,7 +46,7 @@ devSpace:
 #[test]
 fn no_config_file_is_not_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    match load(dir.path(), None, &no_env).unwrap() {
+    match load(dir.path(), None, &Default::default(), &no_env).unwrap() {
         Loaded::NoConfig { searched } => assert_eq!(
             searched,
             vec![
@@ -62,7 +62,7 @@ fn no_config_file_is_not_an_error() {
 fn finds_the_seed_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), ".devspace/config.yaml", SEED);
-    let config = loaded(load(dir.path(), None, &no_env).unwrap());
+    let config = loaded(load(dir.path(), None, &Default::default(), &no_env).unwrap());
     assert_eq!(config.file, file);
     assert_eq!(config.format, Format::DevSpaceSync);
     assert_eq!(config.sync[0].local_path, dir.path());
@@ -73,7 +73,7 @@ fn prefers_devspace_yaml_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let preferred = write(dir.path(), "devspace.yaml", CURRENT);
     write(dir.path(), ".devspace/config.yaml", SEED);
-    let config = loaded(load(dir.path(), None, &no_env).unwrap());
+    let config = loaded(load(dir.path(), None, &Default::default(), &no_env).unwrap());
     assert_eq!(config.file, preferred);
     assert_eq!(config.format, Format::V2Beta1);
     assert_eq!(config.sync[0].local_path, dir.path().join("src"));
@@ -96,7 +96,15 @@ fn override_path_is_read_relative_to_the_root() {
         "conf/other.yaml",
         "dev:\n  api:\n    labelSelector: {app: api}\n    sync:\n    - path: ./api:/srv\n",
     );
-    let config = loaded(load(dir.path(), Some(Path::new("conf/other.yaml")), &no_env).unwrap());
+    let config = loaded(
+        load(
+            dir.path(),
+            Some(Path::new("conf/other.yaml")),
+            &Default::default(),
+            &no_env,
+        )
+        .unwrap(),
+    );
     assert_eq!(config.file, other);
     assert_eq!(config.sync[0].name, "api");
     // Relative local paths stay relative to the workspace root, not the file.
@@ -106,7 +114,13 @@ fn override_path_is_read_relative_to_the_root() {
 #[test]
 fn missing_override_is_an_error_with_a_position() {
     let dir = tempfile::tempdir().unwrap();
-    let e = load(dir.path(), Some(Path::new("nope.yaml")), &no_env).unwrap_err();
+    let e = load(
+        dir.path(),
+        Some(Path::new("nope.yaml")),
+        &Default::default(),
+        &no_env,
+    )
+    .unwrap_err();
     assert_eq!(e.diagnostics.len(), 1);
     let d = &e.diagnostics[0];
     assert_eq!(d.span.file, dir.path().join("nope.yaml"));
@@ -125,7 +139,7 @@ fn broken_config_reports_file_line_column() {
         "devspace.yaml",
         "dev:\n  web:\n    labelSelector: {app: web}\n    sync:\n    - path: .\n      initialSync: mirror\n",
     );
-    let e = load(dir.path(), None, &no_env).unwrap_err();
+    let e = load(dir.path(), None, &Default::default(), &no_env).unwrap_err();
     assert_eq!(
         e.to_string(),
         format!(
@@ -159,7 +173,7 @@ dev:
         "# build output\nbuild/\n\n  *.log\n",
     );
     write(dir.path(), "download.ignore", "uploads/\n");
-    let config = loaded(load(dir.path(), None, &no_env).unwrap());
+    let config = loaded(load(dir.path(), None, &Default::default(), &no_env).unwrap());
     let sync = &config.sync[0];
     let both: Vec<&str> = sync.excludes.both.iter().map(|p| p.text.as_str()).collect();
     assert_eq!(
@@ -189,7 +203,7 @@ fn missing_exclude_file_is_an_error_at_the_field() {
         "devspace.yaml",
         "dev:\n  web:\n    labelSelector: {app: web}\n    sync:\n    - path: .\n      excludeFile: .gone\n",
     );
-    let e = load(dir.path(), None, &no_env).unwrap_err();
+    let e = load(dir.path(), None, &Default::default(), &no_env).unwrap_err();
     let d = &e.diagnostics[0];
     assert_eq!((d.span.line, d.span.column, d.span.end_column), (6, 20, 25));
     assert!(d.message.contains("cannot read the exclude file"), "{d}");
@@ -205,7 +219,7 @@ fn dot_env_fills_variables_the_environment_lacks() {
         "dev:\n  web:\n    labelSelector: {app: '${APP}'}\n    namespace: ${NS}\n    sync:\n    - path: .\n",
     );
     let env = |name: &str| (name == "NS").then(|| "from-env".to_string());
-    let config = loaded(load(dir.path(), None, &env).unwrap());
+    let config = loaded(load(dir.path(), None, &Default::default(), &env).unwrap());
     let target = &config.sync[0].target;
     assert_eq!(target.label_selector["app"], "from-dotenv");
     assert_eq!(target.namespace.as_deref(), Some("from-env"));
@@ -215,7 +229,7 @@ fn dot_env_fills_variables_the_environment_lacks() {
 fn config_serializes_to_camel_case_json() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "devspace.yaml", CURRENT);
-    let config = loaded(load(dir.path(), None, &no_env).unwrap());
+    let config = loaded(load(dir.path(), None, &Default::default(), &no_env).unwrap());
     let json = serde_json::to_value(&config).unwrap();
     let sync = &json["sync"][0];
     assert_eq!(sync["containerPath"], "/app");
@@ -236,7 +250,7 @@ fn the_files_that_configure_a_sync_path_are_listed_as_protected() {
     );
     write(root, ".syncignore", "tmp/\n");
     write(root, "conf/down.ignore", "*.log\n");
-    let config = loaded(load(root, None, &no_env).unwrap());
+    let config = loaded(load(root, None, &Default::default(), &no_env).unwrap());
     let protected = &config.sync[0].protected;
     for want in [
         cfg,

@@ -7,7 +7,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use ferry::config::{
-    parse, Config, ConfigError, Diagnostic, Format, InitialSync, ParseOptions, Severity, SyncPath,
+    parse, Config, ConfigError, Diagnostic, Format, InitialSync, ParseOptions, ProfileChoice,
+    Severity, SyncPath,
 };
 
 const ROOT: &str = "/work/project";
@@ -36,6 +37,7 @@ fn run(text: &str) -> Result<Config, ConfigError> {
         format: None,
         env: &env,
         read_file: &no_files,
+        profiles: &ProfileChoice::default(),
     };
     parse(text, Path::new(FILE), &options)
 }
@@ -1141,8 +1143,6 @@ dev:
 fn unsupported_fields_warn_with_the_reason_never_silently() {
     let config = ok("\
 version: v2beta1
-profiles:
-- name: prod
 dev:
   web:
     labelSelector: {app: web}
@@ -1159,11 +1159,10 @@ dev:
             command: ./reload.sh
 ");
     let names = [
-        ("profiles", 2, 1),
-        ("devImage", 7, 5),
-        ("startContainer", 11, 7),
-        ("restartContainer", 14, 9),
-        ("execRemote", 15, 9),
+        ("devImage", 5, 5),
+        ("startContainer", 9, 7),
+        ("restartContainer", 12, 9),
+        ("execRemote", 13, 9),
     ];
     for (name, line, column) in names {
         let d = find(
@@ -1286,6 +1285,7 @@ fn forced_format_overrides_detection() {
         format: Some(Format::DevSync),
         env: &env,
         read_file: &no_files,
+        profiles: &ProfileChoice::default(),
     };
     let config = parse(
         "dev:\n  sync:\n  - labelSelector: {a: b}\n    containerPath: /x\n",
@@ -1313,6 +1313,7 @@ fn exclude_files_are_read_relative_to_the_local_folder() {
         format: None,
         env: &env,
         read_file: &read,
+        profiles: &ProfileChoice::default(),
     };
     let text = "\
 dev:

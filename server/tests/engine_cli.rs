@@ -1,6 +1,7 @@
 //! The CLI around the engine: `ferry doctor` (a missing tool, no shell, a selector that
 //! matches nothing), a broken config (file:line:column, exit code 2, nothing synced), one
-//! owner per workspace (exit code 3), `ferry list`.
+//! owner per workspace (exit code 3), `ferry list`, DevSpace profiles (`--profile`,
+//! activation).
 
 mod engine_support;
 
@@ -149,6 +150,80 @@ async fn unknown_sync_field_exits_2_and_syncs_nothing_unsupported_one_warns_firs
         0,
         "a.txt synced, secrets/ kept out: {t}"
     );
+}
+
+#[tokio::test]
+async fn profiles_choose_what_is_synced_and_an_unknown_one_syncs_nothing() {
+    let env = Env::start("prof", Exec::V5).await;
+    env.pod(&sync_pod("web", "busybox")).await;
+    let kubeconfig = env.cluster.kubeconfig();
+    let ws = Workspace::new();
+    ws.write("a.txt", "a\n");
+    ws.devspace("web", "prof", "", "/app", "");
+    let mut yaml = String::from_utf8(ws.read("devspace.yaml").unwrap()).unwrap();
+    yaml.push_str(
+        "profiles:\n\
+         - name: alt\n\
+         \x20 patches:\n\
+         \x20 - op: replace\n\
+         \x20   path: dev.web.sync[0].path\n\
+         \x20   value: ./:/alt\n\
+         - name: ci\n\
+         \x20 activation:\n\
+         \x20 - env: {FERRY_TEST_CI: 'yes'}\n\
+         \x20 patches:\n\
+         \x20 - op: replace\n\
+         \x20   path: dev.web.sync[0].path\n\
+         \x20   value: ./:/ci\n",
+    );
+    ws.write("devspace.yaml", &yaml);
+
+    // An unknown profile: exit 2, the known ones named, nothing synced.
+    let out = ws.ferry(&kubeconfig, &["sync", "--once", "--profile", "atl"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("no profile `atl`") && t.contains("`alt`, `ci`"),
+        "{t}"
+    );
+    assert!(t.contains("did you mean `alt`?"), "{t}");
+    assert_eq!(
+        env.sh_status("web", "test ! -e /app/a.txt && test ! -e /alt/a.txt")
+            .await,
+        0,
+        "nothing was synced"
+    );
+
+    // `ferry list` says which profiles apply; the sync goes where the profile says.
+    let out = ws.ferry(&kubeconfig, &["list", "-p", "alt"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("with profiles alt (requested)") && t.contains("/alt"),
+        "{t}"
+    );
+    let out = ws.ferry(&kubeconfig, &["sync", "--once", "--profile", "alt"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        env.sh_status("web", "test -f /alt/a.txt && test ! -e /app/a.txt")
+            .await,
+        0,
+        "synced into the profile's folder only: {}",
+        text(&out)
+    );
+
+    // Activated by the environment; --disable-profile-activation turns it off.
+    let activated = |args: &[&str]| {
+        let out = ws.ferry_with_env(&kubeconfig, args, &[("FERRY_TEST_CI", "yes")]);
+        (out.status.success(), text(&out))
+    };
+    let (ok, t) = activated(&["list"]);
+    assert!(
+        ok && t.contains("with profiles ci (activated)") && t.contains("/ci"),
+        "{t}"
+    );
+    let (ok, t) = activated(&["list", "--disable-profile-activation"]);
+    assert!(ok && !t.contains("profiles") && t.contains("/app"), "{t}");
 }
 
 #[tokio::test]

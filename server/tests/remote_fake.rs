@@ -1677,7 +1677,7 @@ impl ferry::engine::Connector for FakeConnector {
 }
 
 async fn sync_once(ws: &Path, c: &FakeContainer) -> ferry::engine::RunSummary {
-    let cfg = match ferry::config::load(ws, None, &|_| None).unwrap() {
+    let cfg = match ferry::config::load(ws, None, &Default::default(), &|_| None).unwrap() {
         ferry::config::Loaded::Config(cfg) => cfg,
         other => panic!("{other:?}"),
     };

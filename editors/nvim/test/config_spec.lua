@@ -32,4 +32,14 @@ function S.vim_g_ferry_is_merged_over_the_defaults()
   T.eq(1, #notified, vim.inspect(notified))
 end
 
+function S.profile_is_a_name_or_a_list_and_reaches_the_server()
+  T.eq({}, config.check({ profile = 'dev' }))
+  T.eq({}, config.check({ profile = { 'dev', 'debug' } }))
+  T.eq(1, #config.check({ profile = 3 }))
+  vim.g.ferry = { profile = { 'dev', 'debug' } }
+  local settings = config.server_settings()
+  vim.g.ferry = nil
+  T.eq({ 'dev', 'debug' }, settings.profile)
+end
+
 return S

@@ -27,7 +27,7 @@ export const PROTOCOL_VERSION = 1;
 export const COMPARE_COMMAND = 'ferry.compareWithContainer';
 
 /** The server settings sent as `initializationOptions` (docs/protocol.md). */
-const SERVER_SETTINGS = ['configPath', 'kubeconfig', 'context', 'namespace', 'autoStart', 'logLevel', 'localWatcher'];
+const SERVER_SETTINGS = ['configPath', 'kubeconfig', 'context', 'namespace', 'autoStart', 'logLevel', 'localWatcher', 'profile'];
 
 /** Settings that need a new server process when they change (the others are live). */
 export const RESTART_SETTINGS = ['ferry.server.path', 'ferry.server.extraEnv'];

@@ -25,11 +25,23 @@ pub(super) fn list(common: &Common, json: bool) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
+    let profiles = if cfg.profiles.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " with profiles {}",
+            cfg.profiles
+                .iter()
+                .map(|p| format!("{} ({})", p.name, p.reason))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
     if cfg.sync.is_empty() {
-        println!("{}: no sync paths", cfg.file.display());
+        println!("{}{profiles}: no sync paths", cfg.file.display());
         return ExitCode::SUCCESS;
     }
-    println!("sync paths of {}:", cfg.file.display());
+    println!("sync paths of {}{profiles}:", cfg.file.display());
     for s in &cfg.sync {
         let patterns = |v: &[crate::config::Pattern]| {
             if v.is_empty() {
@@ -128,8 +140,13 @@ pub(super) fn status(common: &Common, json: bool) -> ExitCode {
 
 /// `ferry doctor`.
 pub(super) async fn doctor(common: &Common, kube: KubeOverrides, json: bool) -> ExitCode {
-    let report =
-        crate::doctor::diagnose(&common.workspace(), common.config.as_deref(), &kube).await;
+    let report = crate::doctor::diagnose(
+        &common.workspace(),
+        common.config.as_deref(),
+        &common.profiles(),
+        &kube,
+    )
+    .await;
     if json {
         println!(
             "{}",

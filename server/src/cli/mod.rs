@@ -157,6 +157,13 @@ struct Common {
     /// .devspace/config.yaml).
     #[arg(long, short = 'c')]
     config: Option<PathBuf>,
+    /// A DevSpace profile to apply, after those its `activation` selects (repeat it to
+    /// apply several, in order).
+    #[arg(long = "profile", short = 'p', value_name = "NAME")]
+    profiles: Vec<String>,
+    /// Apply no profile by its `activation` (as DevSpace's flag of the same name).
+    #[arg(long)]
+    disable_profile_activation: bool,
 }
 
 /// `ferry resolve --keep`.
@@ -192,6 +199,14 @@ impl Kube {
 }
 
 impl Common {
+    /// The profiles to apply besides the activated ones.
+    fn profiles(&self) -> config::ProfileChoice {
+        config::ProfileChoice {
+            names: self.profiles.clone(),
+            no_activation: self.disable_profile_activation,
+        }
+    }
+
     fn workspace(&self) -> PathBuf {
         let w = self
             .workspace
@@ -203,7 +218,12 @@ impl Common {
     /// Loads the config; prints why not and returns the exit code otherwise.
     fn load(&self) -> Result<Config, ExitCode> {
         let env = |k: &str| std::env::var(k).ok();
-        match config::load(&self.workspace(), self.config.as_deref(), &env) {
+        match config::load(
+            &self.workspace(),
+            self.config.as_deref(),
+            &self.profiles(),
+            &env,
+        ) {
             Ok(Loaded::Config(c)) => {
                 for d in &c.diagnostics {
                     eprintln!("{d}");

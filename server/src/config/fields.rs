@@ -87,7 +87,6 @@ const NOT_SYNC: &str = "a DevSpace feature outside file sync";
 const NO_HELPER: &str = "ferry injects no helper binary, so it needs no architecture";
 const POD_REPLACEMENT: &str =
     "ferry does not replace or patch pods: it syncs into the pod that runs now";
-const PROFILES: &str = "ferry does not apply profiles: it reads the base configuration only";
 const RESTART_HELPER: &str =
     "it needs DevSpace's restart helper injected into the image, and ferry injects nothing";
 
@@ -106,7 +105,7 @@ pub const V2BETA1: Object = Object {
             "imports",
             "ferry does not load imported files: their dev and vars sections are not read",
         ),
-        unsupported("profiles", PROFILES),
+        read("profiles"),
         skipped("deployments", NOT_SYNC),
         skipped("pipelines", NOT_SYNC),
         skipped("commands", NOT_SYNC),
@@ -361,7 +360,7 @@ pub const DEV_SYNC: Object = Object {
         read("dev"),
         read("images"),
         read("vars"),
-        unsupported("profiles", PROFILES),
+        read("profiles"),
         skipped("deployments", NOT_SYNC),
         skipped("cluster", NOT_SYNC),
         skipped("commands", NOT_SYNC),
@@ -451,6 +450,54 @@ pub const LEGACY_SYNC: Object = Object {
     ],
 };
 
+/// `profiles[]` (v1beta3 and later, v2beta1): applied before the rest is read
+/// (see `config::profiles`).
+pub const PROFILE: Object = Object {
+    definition: "profile",
+    location: "profiles[]",
+    unknown: Unknown::Error,
+    fields: &[
+        read("name"),
+        skipped("description", "shown by DevSpace only"),
+        read("activation"),
+        read("parent"),
+        read("parents"),
+        read("replace"),
+        read("merge"),
+        read("patches"),
+        // Read to refuse: an error when the profile applies (config::profiles).
+        read("strategicMerge"),
+    ],
+};
+
+/// `profiles[].activation[]`.
+pub const PROFILE_ACTIVATION: Object = Object {
+    definition: "profileActivation",
+    location: "profiles[].activation[]",
+    unknown: Unknown::Error,
+    fields: &[read("env"), read("vars")],
+};
+
+/// `profiles[].parents[]`.
+pub const PROFILE_PARENT: Object = Object {
+    definition: "profileParent",
+    location: "profiles[].parents[]",
+    unknown: Unknown::Error,
+    fields: &[
+        read("profile"),
+        // Read to refuse: an error when the profile applies (config::profiles).
+        read("source"),
+    ],
+};
+
+/// `profiles[].patches[]`.
+pub const PROFILE_PATCH: Object = Object {
+    definition: "profilePatch",
+    location: "profiles[].patches[]",
+    unknown: Unknown::Error,
+    fields: &[read("op"), read("path"), read("value")],
+};
+
 /// Every object kind the reader checks, each once.
 pub fn objects() -> &'static [Object] {
     &[
@@ -470,5 +517,9 @@ pub fn objects() -> &'static [Object] {
         DEV_SECTION,
         DEV_SELECTOR,
         LEGACY_SYNC,
+        PROFILE,
+        PROFILE_ACTIVATION,
+        PROFILE_PARENT,
+        PROFILE_PATCH,
     ]
 }

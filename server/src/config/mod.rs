@@ -29,9 +29,13 @@
 //! - Reads `excludeFile`, `uploadExcludeFile`, `downloadExcludeFile` (relative to the
 //!   local sync folder); each pattern keeps its position in that file.
 //!
+//! - Applies DevSpace `profiles` to the document before reading it (the `profiles`
+//!   module: activation by `env`/`vars`, the caller's [`ProfileChoice`], parents,
+//!   `replace`, `merge`, `patches`), so diagnostics point into the profile that wrote a value.
+//!
 //! # What it does not do
 //!
-//! - It does not apply DevSpace `profiles`, load `imports`, run variable `command`s, ask
+//! - It does not load `imports`, run variable `command`s, ask
 //!   questions for `source: input` variables, or know DevSpace's runtime variables; each
 //!   of these gives a diagnostic naming it.
 //! - It does not touch the cluster: whether a selector matches a pod, or a container path
@@ -65,6 +69,7 @@ mod diagnostic;
 mod entry;
 pub mod fields;
 mod legacy;
+mod profiles;
 mod reader;
 mod types;
 mod vars;
@@ -75,6 +80,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use diagnostic::{ConfigError, Diagnostic, Severity, Span};
+pub use profiles::{AppliedProfile, ProfileChoice};
 pub use types::{
     Bandwidth, Config, Excludes, Format, InitialSync, Pattern, SyncPath, Target, UploadHook,
 };
@@ -122,6 +128,8 @@ pub struct ParseOptions<'a> {
     /// Reads an exclude file (given its absolute path); e.g.
     /// `&|path| std::fs::read_to_string(path)`.
     pub read_file: &'a dyn Fn(&Path) -> io::Result<String>,
+    /// The DevSpace profiles to apply besides the activated ones.
+    pub profiles: &'a ProfileChoice,
 }
 
 /// Finds and reads the config of a workspace.
@@ -130,7 +138,8 @@ pub struct ParseOptions<'a> {
 /// and it must exist. Otherwise the first of [`CONFIG_FILE_NAMES`] that exists in
 /// `workspace_root` is read (a warning notes a second one that is ignored); none →
 /// [`Loaded::NoConfig`]. Relative local paths in the file are relative to
-/// `workspace_root`. Variables come from `env`, then from a `.env` file in
+/// `workspace_root`. `profiles` names DevSpace profiles to apply after the activated
+/// ones. Variables come from `env`, then from a `.env` file in
 /// `workspace_root` (as DevSpace loads it: `KEY=VALUE` lines, real environment wins),
 /// then from the file's `vars`.
 ///
@@ -142,6 +151,7 @@ pub struct ParseOptions<'a> {
 pub fn load(
     workspace_root: &Path,
     config_override: Option<&Path>,
+    profiles: &ProfileChoice,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Loaded, ConfigError> {
     let mut notes = Vec::new();
@@ -191,6 +201,7 @@ pub fn load(
         format: None,
         env: &env_with_dotenv,
         read_file: &read_file,
+        profiles,
     };
     match parse(&text, &file, &options) {
         Ok(mut config) => {
@@ -268,11 +279,22 @@ pub fn parse(text: &str, file: &Path, options: &ParseOptions<'_>) -> Result<Conf
     }
     let default_format = options.format.unwrap_or(Format::V2Beta1);
     let Some(root) = document.root else {
+        if let Some(name) = options.profiles.names.first() {
+            cx.report(
+                Severity::Error,
+                &Range::default(),
+                format!("no profile `{name}`: the config file is empty"),
+            );
+            return Err(ConfigError {
+                diagnostics: cx.diagnostics,
+            });
+        }
         return Ok(Config {
             file: file.to_path_buf(),
             format: default_format,
             sync: Vec::new(),
             diagnostics: cx.diagnostics,
+            profiles: Vec::new(),
         });
     };
     let root_map: &[(Node, Node)] = match &root.kind {
@@ -295,6 +317,28 @@ pub fn parse(text: &str, file: &Path, options: &ParseOptions<'_>) -> Result<Conf
     if let Some(name) = get(root_map, "name") {
         cx.vars.config_name = name.scalar().map(str::to_string);
     }
+    // Profiles change the tree before anything is read from it.
+    let mut patched: Vec<(Node, Node)> = root_map.to_vec();
+    let profiles = if format == Format::DevSpaceSync {
+        if let Some(name) = options.profiles.names.first() {
+            cx.error(
+                &root.range,
+                "",
+                format!("no profile `{name}`: the seed's format (devSpace.sync) has no profiles"),
+            );
+        }
+        Vec::new()
+    } else {
+        // `activation.vars` sees the base config's variables (read quietly: the
+        // reader reports them below, from the patched tree).
+        let mut quiet = Cx::new(file, text, options.env);
+        quiet.vars.config_name = cx.vars.config_name.clone();
+        if let Some(vars) = get(root_map, "vars") {
+            read_vars(&mut quiet, vars);
+        }
+        profiles::apply(&mut cx, &mut patched, options.profiles, &quiet.vars)
+    };
+    let root_map: &[(Node, Node)] = &patched;
     let object: &Object = match format {
         Format::DevSpaceSync => &DEVSPACE_SYNC,
         Format::DevSync => &DEV_SYNC,
@@ -327,6 +371,7 @@ pub fn parse(text: &str, file: &Path, options: &ParseOptions<'_>) -> Result<Conf
         format,
         sync,
         diagnostics,
+        profiles,
     })
 }
 

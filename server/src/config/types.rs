@@ -44,6 +44,8 @@ pub struct Config {
     /// Warnings about the file (there are no errors in a loaded config), sorted by
     /// position. They may point into `excludeFile`s too.
     pub diagnostics: Vec<Diagnostic>,
+    /// The DevSpace profiles applied, in the order they were applied.
+    pub profiles: Vec<super::AppliedProfile>,
 }
 
 /// One folder pair kept in sync: a local folder and a folder in the container(s) that

@@ -462,7 +462,7 @@ impl World {
     // ----- ferry ------------------------------------------------------------------------
 
     fn task(&self) -> SyncTask {
-        let cfg = match config::load(&self.ws, None, &|_| None).unwrap() {
+        let cfg = match config::load(&self.ws, None, &Default::default(), &|_| None).unwrap() {
             config::Loaded::Config(cfg) => cfg,
             config::Loaded::NoConfig { .. } => panic!("no config"),
         };

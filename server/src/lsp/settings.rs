@@ -26,6 +26,30 @@ pub struct Settings {
     /// Whether the server watches the folder's files itself (default true). Off for
     /// clients that report every change (`didSave`, `didChangeWatchedFiles`).
     pub local_watcher: Option<bool>,
+    /// DevSpace profiles to apply after the activated ones: a name or a list of names.
+    #[serde(deserialize_with = "one_or_many")]
+    pub profile: Option<Vec<String>>,
+}
+
+/// A string or a list of strings (`null`: none).
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Option::<OneOrMany>::deserialize(d)? {
+        None => None,
+        Some(OneOrMany::One(s)) if s.trim().is_empty() => Some(Vec::new()),
+        Some(OneOrMany::One(s)) => Some(vec![s.trim().to_string()]),
+        Some(OneOrMany::Many(v)) => Some(
+            v.into_iter()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        ),
+    })
 }
 
 impl Settings {
@@ -54,6 +78,15 @@ impl Settings {
             auto_start: over.auto_start.or(self.auto_start),
             log_level: over.log_level.clone().or_else(|| self.log_level.clone()),
             local_watcher: over.local_watcher.or(self.local_watcher),
+            profile: over.profile.clone().or_else(|| self.profile.clone()),
+        }
+    }
+
+    /// The profiles these settings ask for (activation stays on).
+    pub fn profiles(&self) -> crate::config::ProfileChoice {
+        crate::config::ProfileChoice {
+            names: self.profile.clone().unwrap_or_default(),
+            no_activation: false,
         }
     }
 
@@ -86,6 +119,7 @@ impl Settings {
             || self.context != other.context
             || self.namespace != other.namespace
             || self.local_watcher != other.local_watcher
+            || self.profile != other.profile
     }
 }
 
@@ -108,5 +142,21 @@ mod tests {
             Settings::default()
         );
         assert!(init.restart_needed(&m));
+    }
+
+    #[test]
+    fn profile_is_a_name_or_a_list() {
+        let one = Settings::from_json(Some(&serde_json::json!({"profile": "dev"})));
+        assert_eq!(one.profiles().names, vec!["dev".to_string()]);
+        let many = Settings::from_json(Some(&serde_json::json!({"profile": ["a", " b ", ""]})));
+        assert_eq!(
+            many.profiles().names,
+            vec!["a".to_string(), "b".to_string()]
+        );
+        let none = Settings::from_json(Some(&serde_json::json!({"profile": null})));
+        assert!(none.profiles().names.is_empty());
+        assert!(one.restart_needed(&many));
+        // Set in the pulled settings, it wins over initializationOptions.
+        assert_eq!(many.merged(&one).profiles().names, vec!["dev".to_string()]);
     }
 }

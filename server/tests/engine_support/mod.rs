@@ -238,6 +238,19 @@ impl Workspace {
         wait_output(&mut child, Duration::from_secs(180))
     }
 
+    /// `ferry ARGS` with more environment variables.
+    pub fn ferry_with_env(
+        &self,
+        kubeconfig: &Path,
+        args: &[&str],
+        vars: &[(&str, &str)],
+    ) -> Output {
+        let mut cmd = self.command(kubeconfig, args);
+        cmd.envs(vars.iter().copied());
+        let mut child = cmd.spawn().expect("spawn ferry");
+        wait_output(&mut child, Duration::from_secs(180))
+    }
+
     /// `ferry ARGS` with stdout and stderr on one pipe, so the text shows what was printed
     /// in which order (e.g. config warnings before the sync connects).
     pub fn ferry_interleaved(&self, kubeconfig: &Path, args: &[&str]) -> (ExitStatus, String) {

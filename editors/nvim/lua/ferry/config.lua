@@ -18,6 +18,7 @@
 ---@field autoStart? boolean start syncing when the server starts (default true)
 ---@field logLevel? string the server's stderr level: error, warn, info, debug, trace
 ---@field configPath? string the config file, relative to the workspace folder
+---@field profile? string|string[] DevSpace profiles to apply after the activated ones
 ---@field notify? boolean tell errors with vim.notify (default true)
 ---@field symbols? ferry.Symbols the statusline's symbols
 
@@ -32,6 +33,7 @@ M.defaults = {
   autoStart = true,
   logLevel = 'warn',
   configPath = nil,
+  profile = nil,
   notify = true,
   symbols = {
     ok = '✓',
@@ -53,10 +55,19 @@ local KEYS = {
   autoStart = 'boolean',
   logLevel = 'string',
   configPath = 'string',
+  profile = { 'string', 'table' },
   notify = 'boolean',
   symbols = 'table',
 }
 local LEVELS = { error = true, warn = true, info = true, debug = true, trace = true }
+
+--- Whether `v`'s type is `want` (a type name or a list of them).
+local function accepts(want, v)
+  if type(want) == 'table' then
+    return vim.tbl_contains(want, type(v))
+  end
+  return type(v) == want
+end
 
 ---@type ferry.Options?
 local from_setup = nil
@@ -128,7 +139,7 @@ function M.get()
       report(problems, where)
       if type(opts) == 'table' then
         for k, v in pairs(opts) do
-          local ok = KEYS[k] and type(v) == KEYS[k]
+          local ok = KEYS[k] and accepts(KEYS[k], v)
           if ok and k == 'symbols' then
             for sk, sv in pairs(v) do
               if merged.symbols[sk] ~= nil and type(sv) == 'string' then
@@ -162,6 +173,7 @@ function M.server_settings()
     autoStart = o.autoStart,
     logLevel = o.logLevel,
     configPath = o.configPath,
+    profile = o.profile,
   }
 end
 

@@ -66,10 +66,16 @@ function M.check()
     h.info('no devspace.yaml or .devspace/config.yaml above the current buffer or the current folder: nothing to check')
     return
   end
+  -- The profiles the server is told to apply (a name or a list).
+  local profile_flags = {}
+  for _, name in ipairs(type(opts.profile) == 'string' and { opts.profile } or opts.profile or {}) do
+    vim.list_extend(profile_flags, { '--profile', name })
+  end
   local list_cmd = { path, 'list', '--json', '--workspace', root }
   if opts.configPath then
     vim.list_extend(list_cmd, { '--config', opts.configPath })
   end
+  vim.list_extend(list_cmd, profile_flags)
   local l = run(list_cmd, root)
   if l.code ~= 0 then
     h.error(('the config of %s cannot be used:\n%s'):format(root, vim.trim((l.stderr or '') .. (l.stdout or ''))), {
@@ -89,6 +95,7 @@ function M.check()
       vim.list_extend(doctor, { flag, opts[key] })
     end
   end
+  vim.list_extend(doctor, profile_flags)
   local d = run(doctor, root, 60000)
   local okd, report = pcall(vim.json.decode, d.stdout or '')
   if not okd or type(report) ~= 'table' or type(report.checks) ~= 'table' then

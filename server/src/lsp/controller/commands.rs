@@ -118,10 +118,11 @@ impl Controller {
                     .map(|&i| {
                         let f = &self.folders[i];
                         let over = f.settings.config_path.as_ref().map(PathBuf::from);
-                        match config::load(&f.root, over.as_deref(), &env) {
+                        match config::load(&f.root, over.as_deref(), &f.settings.profiles(), &env) {
                             Ok(Loaded::Config(c)) => json!({
                                 "folder": f.uri.as_str(),
                                 "configFile": c.file,
+                                "profiles": c.profiles,
                                 "syncPaths": c.sync,
                             }),
                             Ok(Loaded::NoConfig { .. }) => json!({
@@ -255,8 +256,13 @@ impl Controller {
             let mut out = Vec::new();
             for (uri, root, settings) in jobs {
                 let over = settings.config_path.as_ref().map(PathBuf::from);
-                let report =
-                    crate::doctor::diagnose(&root, over.as_deref(), &settings.kube()).await;
+                let report = crate::doctor::diagnose(
+                    &root,
+                    over.as_deref(),
+                    &settings.profiles(),
+                    &settings.kube(),
+                )
+                .await;
                 out.push(json!({"folder": uri, "report": report}));
             }
             let _ = reply.send(Ok(Value::Array(out)));

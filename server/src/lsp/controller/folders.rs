@@ -48,7 +48,12 @@ impl Controller {
         let f = &mut self.folders[i];
         let env = |k: &str| std::env::var(k).ok();
         let override_path = f.settings.config_path.as_ref().map(PathBuf::from);
-        let loaded = config::load(&f.root, override_path.as_deref(), &env);
+        let loaded = config::load(
+            &f.root,
+            override_path.as_deref(),
+            &f.settings.profiles(),
+            &env,
+        );
         f.config_diagnostics.clear();
         f.config = None;
         match loaded {
