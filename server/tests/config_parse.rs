@@ -1353,3 +1353,51 @@ dev:
     assert_eq!((tmp.line, tmp.column, tmp.end_column), (4, 3, 8));
     assert_eq!(texts(&sync.excludes.upload), vec!["secrets/"]);
 }
+
+#[test]
+fn file_true_syncs_one_file_through_its_parent_folders() {
+    let config = ok("\
+version: v2beta1
+dev:
+  web:
+    labelSelector: {app: web}
+    sync:
+    - path: ./conf/app[1].json:/etc/app/app[1].json
+      file: true
+      excludePaths: [extra/]
+");
+    let s = &config.sync[0];
+    assert_eq!(s.local_path, PathBuf::from("/work/project/conf"));
+    assert_eq!(s.container_path, "/etc/app");
+    let both: Vec<&str> = s.excludes.both.iter().map(|p| p.text.as_str()).collect();
+    // Built-ins, then everything but the file (its name taken literally), then the user's.
+    assert_eq!(
+        both,
+        vec![".devspace/", ".ferry/", "**", "!/app\\[1\\].json", "extra/"]
+    );
+    let excludes = ferry::core::excludes::ExcludeSet::new(&s.excludes).unwrap();
+    assert!(!excludes.excluded(
+        &ferry::core::path::RelPath::new("app[1].json").unwrap(),
+        false
+    ));
+    for other in ["app1.json", "other.txt", "sub/app[1].json"] {
+        assert!(
+            excludes.excluded(&ferry::core::path::RelPath::new(other).unwrap(), false),
+            "{other}"
+        );
+    }
+    // `file: false` is an ordinary folder; a name that differs is an error at `file`.
+    let config = ok("version: v2beta1\ndev:\n  web:\n    labelSelector: {app: web}\n    sync:\n    - path: ./src:/app\n      file: false\n");
+    assert_eq!(config.sync[0].container_path, "/app");
+    let e = err("version: v2beta1\ndev:\n  web:\n    labelSelector: {app: web}\n    sync:\n    - path: ./local.json:/app/config.json\n      file: true\n");
+    let d = find(
+        &e.diagnostics,
+        Severity::Error,
+        "the same name on both sides",
+    );
+    assert_eq!((d.span.line, d.span.column), (7, 7), "{d}");
+    assert!(
+        d.message.contains("`local.json`") && d.message.contains("`config.json`"),
+        "{d}"
+    );
+}

@@ -227,6 +227,58 @@ async fn profiles_choose_what_is_synced_and_an_unknown_one_syncs_nothing() {
 }
 
 #[tokio::test]
+async fn file_true_syncs_one_file_both_ways_and_nothing_beside_it() {
+    let env = Env::start("onefile", Exec::V5).await;
+    env.pod(&sync_pod("web", "busybox")).await;
+    let kubeconfig = env.cluster.kubeconfig();
+    env.sh("web", "mkdir -p /app && echo theirs > /app/keep.txt")
+        .await;
+    let ws = Workspace::new();
+    ws.write("config.json", "{\"v\": 1}\n");
+    ws.write("other.txt", "stays local\n");
+    ws.write(
+        "devspace.yaml",
+        "version: v2beta1\ndev:\n  web:\n    labelSelector: {app: web}\n    namespace: onefile\n    \
+         sync:\n    - path: ./config.json:/app/config.json\n      file: true\n",
+    );
+    let out = ws.sync_once(&kubeconfig);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(env.sh("web", "cat /app/config.json").await, "{\"v\": 1}\n");
+    assert_eq!(
+        env.sh_status(
+            "web",
+            "test ! -e /app/other.txt && test ! -e /app/devspace.yaml && test -f /app/keep.txt"
+        )
+        .await,
+        0,
+        "only the file is uploaded; the container's other files stay: {}",
+        text(&out)
+    );
+    assert!(ws.read("keep.txt").is_none(), "nothing else is downloaded");
+
+    // The container changes it: the next sync brings it back.
+    env.sh(
+        "web",
+        "sleep 1; echo '{\"v\": 2}' > /app/config.json; echo more > /app/new.txt",
+    )
+    .await;
+    let out = ws.sync_once(&kubeconfig);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        ws.read("config.json").as_deref(),
+        Some(&b"{\"v\": 2}\n"[..]),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        ws.read("new.txt").is_none() && ws.read("keep.txt").is_none(),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(ws.read("other.txt").as_deref(), Some(&b"stays local\n"[..]));
+}
+
+#[tokio::test]
 async fn one_owner_per_workspace_and_list() {
     let env = Env::start("own", Exec::V5).await;
     env.pod(&sync_pod("web", "busybox")).await;

@@ -50,6 +50,8 @@ pub(crate) struct Entry {
     pub bandwidth: Bandwidth,
     pub polling: bool,
     pub on_upload: Vec<UploadHook>,
+    /// `file: true` (where it is written): the paths name one file, not folders.
+    pub file: Option<Range>,
 }
 
 impl Entry {
@@ -69,6 +71,7 @@ impl Entry {
             bandwidth: Bandwidth::default(),
             polling: false,
             on_upload: Vec::new(),
+            file: None,
         }
     }
 }
@@ -150,6 +153,11 @@ pub(crate) fn read_options(cx: &mut Cx<'_>, fields: &[(Node, Node)], entry: &mut
                 entry.bandwidth.download_kib_per_sec =
                     cx.positive_int(n, &join(&field_path, "download"));
             }
+        }
+    }
+    if let Some((key, node)) = reader::entry(fields, "file") {
+        if cx.bool(node, &join(&path, "file")) == Some(true) {
+            entry.file = Some(key.range);
         }
     }
     if let Some(node) = get(fields, "polling") {
@@ -523,8 +531,19 @@ pub(crate) fn finish(cx: &mut Cx<'_>, entries: Vec<Entry>, outside: &Finish<'_>)
     let mut used: HashSet<String> = HashSet::new();
     let mut counters: BTreeMap<String, usize> = BTreeMap::new();
     let mut out = Vec::new();
-    for entry in entries {
+    for mut entry in entries {
         let name = unique_name(&entry.base_name, &mut used, &mut counters);
+        // `file: true`: the parent folders, with everything but the file excluded.
+        let only_file = match entry.file {
+            Some(range) => match single_file(&mut entry) {
+                Ok(file_name) => Some(file_name),
+                Err(message) => {
+                    cx.error(&range, &join(&entry.path, "file"), message);
+                    continue;
+                }
+            },
+            None => None,
+        };
         let (local_text, local_range, local_path) = &entry.local;
         let written = PathBuf::from(local_text);
         let local = if written.is_absolute() {
@@ -556,6 +575,11 @@ pub(crate) fn finish(cx: &mut Cx<'_>, entries: Vec<Entry>, outside: &Finish<'_>)
             upload: entry.excludes.upload,
             download: entry.excludes.download,
         };
+        if let Some(file_name) = &only_file {
+            for text in ["**".to_string(), format!("!/{}", glob_literal(file_name))] {
+                excludes.both.push(Pattern { text, span: None });
+            }
+        }
         excludes.both.extend(entry.excludes.both);
         // What configures ferry may never be written by the container side.
         let mut protected = vec![
@@ -624,6 +648,50 @@ pub(crate) fn finish(cx: &mut Cx<'_>, entries: Vec<Entry>, outside: &Finish<'_>)
             on_upload: entry.on_upload,
             protected,
         });
+    }
+    out
+}
+
+/// For `file: true`: checks that both paths end in the same file name and turns them
+/// into their parent folders; returns the file name. DevSpace has the same rule.
+fn single_file(entry: &mut Entry) -> Result<String, String> {
+    let local = entry.local.0.trim_end_matches('/').to_string();
+    let container = entry.container_path.trim_end_matches('/').to_string();
+    let (local_parent, local_name) = match local.rsplit_once('/') {
+        Some((parent, name)) => (if parent.is_empty() { "/" } else { parent }, name),
+        None => (".", local.as_str()),
+    };
+    let (container_parent, container_name) = match container.rsplit_once('/') {
+        Some((parent, name)) => (if parent.is_empty() { "/" } else { parent }, name),
+        None => (".", container.as_str()),
+    };
+    if local_name.is_empty() || local_name == "." || local_name == ".." {
+        return Err(format!(
+            "`file: true` needs a file in the local path, e.g. `./config.json:/app/config.json` (found `{}`)",
+            entry.local.0
+        ));
+    }
+    if local_name != container_name {
+        return Err(format!(
+            "`file: true` syncs one file under the same name on both sides: the local path ends in \
+             `{local_name}`, the container path in `{container_name}` (e.g. \
+             `./config.json:/app/config.json`)"
+        ));
+    }
+    let name = local_name.to_string();
+    entry.local.0 = local_parent.to_string();
+    entry.container_path = container_parent.to_string();
+    Ok(name)
+}
+
+/// `name` as a gitignore pattern that matches exactly it.
+fn glob_literal(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\' | '!' | '#') {
+            out.push('\\');
+        }
+        out.push(c);
     }
     out
 }

@@ -196,10 +196,7 @@ const NO_WATCH: Field = unsupported(
     "noWatch",
     "ferry keeps syncing after the initial sync until it is stopped",
 );
-const FILE: Field = unsupported(
-    "file",
-    "single-file sync is not supported: sync the folder and exclude the rest",
-);
+const FILE: Field = read("file");
 
 /// `dev.<name>.sync[]` (and `dev.<name>.containers.<c>.sync[]`) entries in `v2beta1` files.
 pub const V2BETA1_SYNC: Object = Object {
