@@ -8,6 +8,8 @@
 //!   registered;
 //! - `textDocument/didSave` uploads the file; a container-side write arrives locally;
 //! - a broken config is a diagnostic at its line, cleared when the file is fixed;
+//! - the `profile` setting: an unknown profile is a diagnostic, the right one (pushed with
+//!   `didChangeConfiguration`) syncs the profile's folder;
 //! - a read-only root-owned file in the container is a diagnostic on the file, cleared
 //!   by ferry's own retry once it is made writable;
 //! - a Deployment's pod replaced: state `error`, then `watching` on the new pod;
@@ -436,6 +438,78 @@ async fn broken_config_is_a_diagnostic_at_its_line_and_fixing_it_clears_it() {
         lsp.diagnostics_for(&config_uri),
         Some(vec![]),
         "still clear"
+    );
+    blocking(|| lsp.shutdown_and_exit());
+    lsp.assert_clean_stdout();
+}
+
+/// The `profile` setting: an unknown profile is an Error diagnostic on `profiles:` that
+/// names the file's profiles, nothing syncs; set right (pushed with
+/// `didChangeConfiguration`), the diagnostic clears and the profile's folder is synced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_profile_setting_chooses_the_profile_and_an_unknown_one_is_a_diagnostic() {
+    let (env, ws) = env_with_pod("lsp-profile").await;
+    ws.devspace("web", "lsp-profile", "src", "/app", "");
+    let mut yaml = String::from_utf8(ws.read("devspace.yaml").unwrap()).unwrap();
+    let profiles_line = yaml.lines().count();
+    yaml.push_str(
+        "profiles:\n- name: alt\n  patches:\n  - op: replace\n    path: dev.web.sync[0].path\n    value: ./src:/alt\n",
+    );
+    ws.write("devspace.yaml", &yaml);
+    ws.write("src/a.txt", "alpha\n");
+    let config_uri = file_uri(&ws.path("devspace.yaml"));
+    let kubeconfig = env.cluster.kubeconfig();
+    let mut lsp = Lsp::start(
+        &[ws.root()],
+        &kubeconfig,
+        minimal(),
+        serde_json::json!({"profile": "atl"}),
+    );
+    let diags = blocking(|| {
+        lsp.wait_diagnostics(&config_uri, "an error diagnostic", |d| !d.is_empty(), WAIT)
+    });
+    let d = diags
+        .iter()
+        .find(|d| d["severity"] == 1)
+        .unwrap_or_else(|| panic!("an Error diagnostic: {diags:?}"));
+    let msg = d["message"].as_str().unwrap_or("");
+    assert!(
+        msg.contains("no profile `atl`") && msg.contains("`alt`"),
+        "{d}"
+    );
+    assert_eq!(
+        d["range"]["start"]["line"], profiles_line,
+        "on `profiles:`: {d}"
+    );
+    assert!(
+        env.read("web", "/app/a.txt").await.is_none(),
+        "nothing was synced"
+    );
+
+    let mark = lsp.mark();
+    lsp.notify(
+        "workspace/didChangeConfiguration",
+        serde_json::json!({"settings": {"ferry": {"profile": ["alt"]}}}),
+    );
+    blocking(|| {
+        lsp.wait_notification_since(
+            mark,
+            "textDocument/publishDiagnostics",
+            |p| {
+                p["uri"].as_str().is_some_and(|u| same_uri(u, &config_uri))
+                    && p["diagnostics"].as_array().is_some_and(|d| d.is_empty())
+            },
+            WAIT,
+        )
+    });
+    wait_until("a.txt in the profile's folder", &lsp, || async {
+        let c = env.read("web", "/alt/a.txt").await;
+        check(c.as_deref() == Some(b"alpha\n"), || format!("{c:?}"))
+    })
+    .await;
+    assert!(
+        env.read("web", "/app/a.txt").await.is_none(),
+        "not in the base config's folder"
     );
     blocking(|| lsp.shutdown_and_exit());
     lsp.assert_clean_stdout();
