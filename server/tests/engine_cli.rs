@@ -278,6 +278,69 @@ async fn file_true_syncs_one_file_both_ways_and_nothing_beside_it() {
     assert_eq!(ws.read("other.txt").as_deref(), Some(&b"stays local\n"[..]));
 }
 
+/// Uploads are staged beside the container marker (the folder's parent here, on the same
+/// file system): no name of ferry's is in /app while the sync runs or after; a killed
+/// session's staging there is swept, a living process's is left alone.
+#[tokio::test]
+async fn staging_stays_out_of_the_container_folder_and_only_dead_staging_is_swept() {
+    let env = Env::start("stage", Exec::V5).await;
+    env.pod(&sync_pod("web", "busybox")).await;
+    let kubeconfig = env.cluster.kubeconfig();
+    let place = ferry::remote::place::marker_dir("/", "/app");
+    let live = env
+        .sh("web", "sleep 600 </dev/null >/dev/null 2>&1 & echo $!")
+        .await
+        .trim()
+        .to_string();
+    assert!(
+        !live.is_empty() && live.bytes().all(|b| b.is_ascii_digit()),
+        "a living process: {live:?}"
+    );
+    env.sh(
+        "web",
+        &format!("mkdir -p '{place}/.ferry-tmp-999999/x' '{place}/.ferry-tmp-{live}-s/y'"),
+    )
+    .await;
+    let ws = Workspace::new();
+    for i in 0..200 {
+        ws.write(&format!("src/d{}/f{i}.txt", i % 5), format!("{i}\n"));
+    }
+    ws.devspace("web", "stage", "src", "/app", "");
+    let mut sync = ws.sync(&kubeconfig);
+    ws.wait_watching(&kubeconfig, Duration::from_secs(120));
+    for i in 0..50 {
+        ws.write(&format!("src/d{}/f{i}.txt", i % 5), format!("edited {i}\n"));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while env.sh("web", "cat /app/d4/f49.txt").await != "edited 49\n" {
+        assert!(Instant::now() < deadline, "the edits arrive");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let ferry_names = || env.sh("web", "find /app -name '*ferry*'");
+    assert_eq!(
+        ferry_names().await,
+        "",
+        "nothing of ferry's in /app while it syncs"
+    );
+    let beside = env.sh("web", &format!("ls -A '{place}'")).await;
+    assert!(
+        beside.contains(".ferry-tmp-"),
+        "the session stages beside the marker: {beside}"
+    );
+    assert!(
+        !beside.contains(".ferry-tmp-999999"),
+        "a killed session's staging is swept: {beside}"
+    );
+    assert!(
+        beside.contains(&format!(".ferry-tmp-{live}-s")),
+        "a living process's is kept: {beside}"
+    );
+    let status = sync.stop();
+    assert!(status.success(), "{}", sync.output());
+    assert_eq!(ferry_names().await, "", "nor after");
+    env.sh("web", &format!("kill {live}")).await;
+}
+
 #[tokio::test]
 async fn one_owner_per_workspace_and_list() {
     let env = Env::start("own", Exec::V5).await;

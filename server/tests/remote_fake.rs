@@ -831,6 +831,20 @@ async fn root_scenario(side: &Side, opts: SessionOptions) -> Record {
         res(&mut r, step, s.mark(&dir, token, write).await, norm_mark);
     }
     r.push("marker tree", side.tree_times("/.ferry", false));
+    // Staged beside the marker from now on: the session's staging folder leaves /app.
+    res(&mut r, "stage", s.stage(&dir).await, debug);
+    res(
+        &mut r,
+        "upload staged",
+        s.upload(&files(&[("staged/a.txt", b"staged", 0o644)]))
+            .await,
+        norm_report,
+    );
+    r.push("tree after staged upload", side.tree_times("/app", times));
+    r.push(
+        "marker tree with staging",
+        side.tree_times("/.ferry", false),
+    );
     // The sync folder goes away under the session.
     side.remove("/app");
     res(

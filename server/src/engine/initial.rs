@@ -23,7 +23,7 @@ use crate::config::InitialSync;
 use crate::core::initial::{looks_empty, safe_strategy};
 use crate::core::{plan_initial, Index, Plan, RelPath, Snapshot, Tolerance};
 use crate::local::{self, LocalErrorKind};
-use crate::remote::Session;
+use crate::remote::{Session, SessionError};
 
 use super::changes::{listing_unknown, without_symlinks};
 use super::connect::PodIdentity;
@@ -70,6 +70,18 @@ impl SyncTask {
                 sync = %self.sync.name,
                 "{why}; the container is recognised by its pod and container ID only"
             ),
+        }
+        // Uploads are staged beside the marker: on the folder's mount, and out of the
+        // folder unless the marker itself had to live in it (docs/safety.md, "Staging").
+        if let (Ok(dir), false) = (&observed.place, dry_run) {
+            match session.stage(dir).await {
+                Ok(()) => {}
+                Err(SessionError::Remote { message, .. }) => tracing::info!(
+                    sync = %self.sync.name,
+                    "uploads are staged inside the container folder: {message}"
+                ),
+                Err(e) => return Err(e.into()),
+            }
         }
         let sides = self.read_sides(session).await?;
         let stored = store.load();

@@ -6,11 +6,11 @@
 //!
 //! | file | job |
 //! |---|---|
-//! | `sweep.sh` | removes `.ferry-tmp-PID…` folders of killed sessions and watchers |
+//! | `sweep.sh` | removes `.ferry-tmp-PID…` folders of killed sessions and watchers (never a living process's) |
 //! | `common.sh` | reply framing (`say`, `send`, `fail`), reading a payload (`recv`), per-file records |
 //! | `probe.sh` | detects the tools once (`probe`), prints them as `key=value` |
 //! | `list.sh` | `list`: `find … -exec stat -c` records, newline names flagged |
-//! | `put.sh` | `put` (tar → staging folder → one `mv` per file), `putf` (one file without tar), `land` |
+//! | `put.sh` | `stage` (where uploads are staged: beside the marker), `put` (tar → staging folder → one `mv` per file), `putf` (one file without tar), `land` |
 //! | `get.sh` | `get` (tar of the listed paths), `getf` (files without tar) |
 //! | `edit.sh` | `rm`, `mkdir`, `mv` |
 //! | `sum.sh` | `sum`: sha256 of files (to check racy entries by content) |

@@ -27,6 +27,7 @@
 //! | `sum LEN` | paths | `HEX  ./PATH` lines of `sha256sum` (regular files only) |
 //! | `place` | – | `P NAME WRITABLE DEV PATH` per candidate folder, `M LINE` per mountinfo line |
 //! | `mark LEN r\|w` | the marker folder, a fresh token | `K TOKEN BEFORE AFTER INODE` (+ `E MESSAGE`) |
+//! | `stage LEN` | a folder on the sync folder's mount (the marker's) | empty: uploads are staged there from now on (`err` when it cannot be made) |
 //! | `quit` | – | empty; the shell exits |
 //!
 //! Each payload is sent only after the container's `ack` and read with `head -c LEN`
@@ -787,6 +788,21 @@ impl Session {
             )
             .await?;
         place::parse_mark(&body).map_err(|e| self.protocol("mark", e))
+    }
+
+    /// Stages uploads in `dir` from now on (an absolute folder on the sync folder's mount:
+    /// the marker's, [`place::marker_dir`]) instead of inside the sync folder, so that no
+    /// name of ferry's appears there; killed sessions' staging in `dir` is swept.
+    pub async fn stage(&mut self, dir: &str) -> Result<(), SessionError> {
+        if dir.contains('\n') || !dir.starts_with('/') {
+            return Err(SessionError::Setup {
+                message: format!("bad staging folder {dir:?}"),
+            });
+        }
+        let payload = payload_of(&[dir]);
+        self.exchange("stage", format!("stage {}", payload.len()), &[&payload])
+            .await?;
+        Ok(())
     }
 
     async fn simple(

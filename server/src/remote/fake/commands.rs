@@ -220,7 +220,39 @@ impl Shell {
         }
     }
 
-    // ----- put / putf -------------------------------------------------------------------
+    // ----- stage / put / putf -----------------------------------------------------------
+
+    /// `stage LEN` (`put.sh`).
+    pub async fn cmd_stage(&mut self, len: &str) -> Flow {
+        let payload = self.recv(len, &self.st.clone()).await?;
+        let dir = payload
+            .split(|&b| b == b'\n')
+            .next()
+            .unwrap_or(&[])
+            .to_vec();
+        if !dir.starts_with(b"/") {
+            return Err(Abort::Err(cat(&[b"not an absolute folder: ", &dir])));
+        }
+        let old = self.staging();
+        let made = self.sys(|sys| -> Result<Option<String>, Stop> {
+            if let Some(m) = outcome(sys.mkdir_p(&dir))? {
+                return Ok(Some(m));
+            }
+            if let Err(ToolErr::Stop(s)) = sys.rm_rf(&old) {
+                return Err(s);
+            }
+            super::shell::sweep(sys, &dir)?;
+            Ok(None)
+        })?;
+        if let Some(m) = made {
+            self.set_e(Some(&m));
+            return Err(self.fail("cannot create the staging place"));
+        }
+        self.stgbase = dir;
+        let cleanup = vec![self.st.clone(), self.staging()];
+        self.c.lock().set_cleanup(self.pid, cleanup);
+        Ok(self.say("ok", b"").await?)
+    }
 
     /// `put LEN Z [MLEN]` (`put.sh`).
     pub async fn cmd_put(&mut self, len: &str, z: &str, mlen: &str) -> Flow {
@@ -255,7 +287,7 @@ impl Shell {
         })?;
         if let Some(m) = made {
             self.set_e(Some(&m));
-            return Err(self.fail("cannot create the staging folder in the sync folder"));
+            return Err(self.fail("cannot create the staging folder"));
         }
         // gzip -dc <"$st/in" | tar "$tx" - -C "$stg" 2>"$st/e": only tar's messages are
         // captured; a gzip failure shows as a truncated archive.
@@ -656,7 +688,7 @@ impl Shell {
         })?;
         if let Some(m) = made {
             self.set_e(Some(&m));
-            return Err(self.fail("cannot create the staging folder in the sync folder"));
+            return Err(self.fail("cannot create the staging folder"));
         }
         let f = cat(&[&stg, b"/f"]);
         let content = self.recv(len, &stg).await?;

@@ -166,6 +166,8 @@ pub(crate) struct Shell {
     pub pid: u32,
     pub io: Io,
     pub root: Vec<u8>,
+    /// `$stgbase`: where uploads are staged (the root until `stage`).
+    pub stgbase: Vec<u8>,
     pub st: Vec<u8>,
     pub ro: bool,
     pub cred: Cred,
@@ -292,6 +294,7 @@ impl Shell {
             mountinfo: profile.mountinfo,
             statfs: profile.statfs,
             e: Vec::new(),
+            stgbase: Vec::new(),
         };
         let candidates: Vec<Vec<u8>> = [
             Some(state_parent),
@@ -353,6 +356,7 @@ impl Shell {
             Ok(Some(st)) => st,
         };
         sh.st = st.clone();
+        sh.stgbase = root.clone();
         let staging = cat(&[&root, format!("/.ferry-tmp-{pid}").as_bytes()]);
         c.lock().set_cleanup(pid, vec![st.clone(), staging]);
         let parent = match st.iter().rposition(|&b| b == b'/') {
@@ -481,8 +485,10 @@ impl Shell {
             ));
         }
         if self.ro
-            && (matches!(c, "put" | "putf" | "rm" | "rmdir" | "mkdir" | "mv")
-                || (c == "mark" && b == "w"))
+            && (matches!(
+                c,
+                "put" | "putf" | "rm" | "rmdir" | "mkdir" | "mv" | "stage"
+            ) || (c == "mark" && b == "w"))
         {
             return Err(Abort::Err(
                 b"this session is read-only (a dry run): nothing is changed".to_vec(),
@@ -501,6 +507,7 @@ impl Shell {
             "mv" => self.cmd_mv(a).await,
             "place" => self.cmd_place().await,
             "mark" => self.cmd_mark(a, b).await,
+            "stage" => self.cmd_stage(a).await,
             "sum" => self.cmd_sum(a).await,
             "quit" => {
                 self.say("ok", b"").await?;
@@ -656,9 +663,12 @@ impl Shell {
         cat(&[&self.root, b"/", p])
     }
 
-    /// The staging folder `$root/.ferry-tmp-$$`.
+    /// The staging folder `$stgbase/.ferry-tmp-$$`.
     pub fn staging(&self) -> Vec<u8> {
-        cat(&[&self.root, format!("/.ferry-tmp-{}", self.pid).as_bytes()])
+        cat(&[
+            &self.stgbase,
+            format!("/.ferry-tmp-{}", self.pid).as_bytes(),
+        ])
     }
 }
 
@@ -723,7 +733,7 @@ fn unescape(l: &[u8]) -> Vec<u8> {
 }
 
 /// `sweep DIR`: removes `DIR/.ferry-tmp-PID…` folders whose process is gone.
-fn sweep(sys: &mut Sys, dir: &[u8]) -> Result<(), Stop> {
+pub(crate) fn sweep(sys: &mut Sys, dir: &[u8]) -> Result<(), Stop> {
     let Ok(entries) = sys.fs().readdir(dir, sys.cred) else {
         return Ok(());
     };

@@ -23,7 +23,10 @@ if [ -z "$st" ]; then
 	say err 'no writable folder for ferry state (tried $TMPDIR, /tmp, /var/tmp, $HOME and the sync folder)'
 	exit 2
 fi
-trap 'rm -rf "$st" "$root/.ferry-tmp-$$"' EXIT
+# Uploads are unpacked in STGBASE/.ferry-tmp-PID: the sync folder until `stage` names
+# a folder out of sight on the same mount.
+stgbase=$root
+trap 'rm -rf "$st" "$stgbase/.ferry-tmp-$$"' EXIT
 if [ -z "$(stat -c %s "$st" 2>/dev/null)" ]; then
 	say err 'the container has no stat that takes -c (GNU coreutils or busybox): ferry cannot list files there'
 	exit 2
@@ -41,7 +44,7 @@ send ok "$st/out"
 while read -r c a b x y; do
 	if [ "$mode" = ro ]; then
 		case $c.$b in
-		put.* | putf.* | rm.* | rmdir.* | mkdir.* | mv.* | mark.w)
+		put.* | putf.* | rm.* | rmdir.* | mkdir.* | mv.* | mark.w | stage.*)
 			say err 'this session is read-only (a dry run): nothing is changed'
 			continue
 			;;
@@ -60,6 +63,7 @@ while read -r c a b x y; do
 	mv) cmd_mv "$a" ;;
 	place) cmd_place ;;
 	mark) cmd_mark "$a" "$b" ;;
+	stage) cmd_stage "$a" ;;
 	sum) cmd_sum "$a" ;;
 	quit)
 		say ok ''

@@ -2,9 +2,11 @@
 # files and symlinks with paths relative to the root. With MLEN, a second payload lists
 # every file of the archive as pairs of lines EXPECT and PATH, and a file lands only
 # while its path in the container is still as ferry expects ("want"); otherwise the
-# record "E changed PATH" (a container edit made after ferry looked is never replaced). It is extracted into a staging folder
-# inside the root (same file system), then each file is moved into place with one
-# rename, so a reader or watcher in the container only ever sees complete files, with
+# record "E changed PATH" (a container edit made after ferry looked is never replaced).
+# It is extracted into a staging folder on the sync folder's mount ($stgbase, see
+# cmd_stage: out of the sync folder where the container allows it, else inside it),
+# then each file is moved into place with one rename, so a reader or watcher in the
+# container only ever sees complete files (and, staged out of sight, nothing else), with
 # the mode and mtime from the archive. Body: per-file failures ("E CODE PATH", maybe
 # followed by "M MESSAGE"); everything else landed. When extraction fails (a full
 # disk, …) nothing lands and the body is "X FREE MESSAGE": the bytes available to this
@@ -15,9 +17,9 @@ cmd_put() {
 	recv "$1" "$st/in" || desync
 	if [ -n "$3" ]; then recv "$3" "$st/want" || desync; fi
 	: >"$st/out"
-	stg=$root/.ferry-tmp-$$
+	stg=$stgbase/.ferry-tmp-$$
 	if [ ! -d "$stg" ] && ! mkdir "$stg" 2>"$st/e"; then
-		fail 'cannot create the staging folder in the sync folder' "$st/e"
+		fail 'cannot create the staging folder' "$st/e"
 		return
 	fi
 	if [ "$2" = z ]; then
@@ -58,15 +60,37 @@ cmd_put() {
 	send ok "$st/out"
 }
 
+# stage LEN: the payload names a folder (absolute; the marker's, on the sync folder's
+# mount: see place.rs) where uploads are staged from now on, instead of the sync folder.
+# The staging folder made so far goes, and that of killed sessions there is swept.
+cmd_stage() {
+	recv "$1" "$st/in" || desync
+	d=
+	IFS= read -r d <"$st/in"
+	case $d in /*) ;; *)
+		say err "not an absolute folder: $d"
+		return
+		;;
+	esac
+	if ! mkdir -p "$d" 2>"$st/e"; then
+		fail 'cannot create the staging place' "$st/e"
+		return
+	fi
+	rm -rf "$stgbase/.ferry-tmp-$$"
+	stgbase=$d
+	sweep "$d"
+	say ok ''
+}
+
 # putf NAMELEN LEN MODE MTIME: one file without tar. Payloads: the relative path plus a
 # newline, then the content. Lands like put; the mode needs chmod, the mtime touch.
 cmd_putf() {
 	recv "$1" "$st/name" || desync
 	rel=
 	IFS= read -r rel <"$st/name"
-	stg=$root/.ferry-tmp-$$
+	stg=$stgbase/.ferry-tmp-$$
 	[ -d "$stg" ] || mkdir "$stg" 2>"$st/e" || {
-		fail 'cannot create the staging folder in the sync folder' "$st/e"
+		fail 'cannot create the staging folder' "$st/e"
 		return
 	}
 	recv "$2" "$stg/f" || desync
