@@ -415,17 +415,7 @@ async fn broken_config_is_a_diagnostic_at_its_line_and_fixing_it_clears_it() {
     // Fix the file on disk (no editor event: the server watches its config files).
     let mark = lsp.mark();
     ws.devspace("web", "lsp-config", "src", "/app", "");
-    let cleared = blocking(|| {
-        lsp.wait_notification_since(
-            mark,
-            "textDocument/publishDiagnostics",
-            |p| {
-                p["uri"].as_str().is_some_and(|u| same_uri(u, &config_uri))
-                    && p["diagnostics"].as_array().is_some_and(|d| d.is_empty())
-            },
-            WAIT,
-        )
-    });
+    let cleared = blocking(|| wait_cleared_since(&lsp, mark, &config_uri));
     eprintln!("cleared: {cleared}");
     let watching = blocking(|| lsp.wait_status_since(mark, all_watching, WAIT));
     assert_eq!(watching["folders"][0]["state"], "syncing", "{watching}");
@@ -441,6 +431,19 @@ async fn broken_config_is_a_diagnostic_at_its_line_and_fixing_it_clears_it() {
     );
     blocking(|| lsp.shutdown_and_exit());
     lsp.assert_clean_stdout();
+}
+
+/// Waits for the diagnostics of `uri` to be published empty after `mark`.
+fn wait_cleared_since(lsp: &Lsp, mark: u64, uri: &str) -> Value {
+    lsp.wait_notification_since(
+        mark,
+        "textDocument/publishDiagnostics",
+        |p| {
+            p["uri"].as_str().is_some_and(|u| same_uri(u, uri))
+                && p["diagnostics"].as_array().is_some_and(|d| d.is_empty())
+        },
+        WAIT,
+    )
 }
 
 /// The `profile` setting: an unknown profile is an Error diagnostic on `profiles:` that
@@ -491,17 +494,7 @@ async fn the_profile_setting_chooses_the_profile_and_an_unknown_one_is_a_diagnos
         "workspace/didChangeConfiguration",
         serde_json::json!({"settings": {"ferry": {"profile": ["alt"]}}}),
     );
-    blocking(|| {
-        lsp.wait_notification_since(
-            mark,
-            "textDocument/publishDiagnostics",
-            |p| {
-                p["uri"].as_str().is_some_and(|u| same_uri(u, &config_uri))
-                    && p["diagnostics"].as_array().is_some_and(|d| d.is_empty())
-            },
-            WAIT,
-        )
-    });
+    blocking(|| wait_cleared_since(&lsp, mark, &config_uri));
     wait_until("a.txt in the profile's folder", &lsp, || async {
         let c = env.read("web", "/alt/a.txt").await;
         check(c.as_deref() == Some(b"alpha\n"), || format!("{c:?}"))

@@ -93,7 +93,12 @@ export class Ferry implements vscode.Disposable {
       return;
     }
     this.dormant?.dispose();
-    this.log.info('no ferry config in the workspace folders: waiting for one (or a ferry command)');
+    const n = vscode.workspace.workspaceFolders?.length ?? 0;
+    this.log.info(
+      n === 0
+        ? 'the window has no workspace folders (yet): waiting for one with a ferry config (or a ferry command)'
+        : `no ferry config in the ${n} workspace folder${n === 1 ? '' : 's'}: waiting for one (or a ferry command)`,
+    );
     const wake = async () => {
       if (this.dormant && (await this.configured())) await this.wake('a ferry config appeared');
     };

@@ -234,8 +234,7 @@ impl Workspace {
 
     /// Runs `ferry ARGS` in this workspace and waits (3 min max).
     pub fn ferry(&self, kubeconfig: &Path, args: &[&str]) -> Output {
-        let mut child = self.command(kubeconfig, args).spawn().expect("spawn ferry");
-        wait_output(&mut child, Duration::from_secs(180))
+        self.ferry_with_env(kubeconfig, args, &[])
     }
 
     /// `ferry ARGS` with more environment variables.
@@ -1126,18 +1125,23 @@ impl Env {
     /// The bytes ferry's session streams into `pod` (`sh -c SCRIPT ferry-session …`)
     /// carried to the container so far, from the cluster's counters.
     pub async fn session_stdin_bytes(&self, pod: &str) -> u64 {
-        self.control
-            .streams(&self.ns, pod)
+        self.session_streams(pod)
             .await
-            .expect("streams")
             .iter()
-            .filter(|s| {
-                s["command"]
-                    .as_array()
-                    .is_some_and(|c| c.iter().any(|a| a == "ferry-session"))
-            })
             .filter_map(|s| s["stdin_bytes"].as_u64())
             .sum()
+    }
+
+    /// The cluster's records of the ferry sessions (`sh -c SCRIPT ferry-session …`)
+    /// exec'd into `pod`.
+    async fn session_streams(&self, pod: &str) -> Vec<serde_json::Value> {
+        let mut streams = self.control.streams(&self.ns, pod).await.expect("streams");
+        streams.retain(|s| {
+            s["command"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|a| a == "ferry-session"))
+        });
+        streams
     }
 
     /// Waits (at most `timeout`) until every ferry session exec'd into `pod` has ended in
@@ -1147,16 +1151,9 @@ impl Env {
         let t = std::time::Instant::now();
         loop {
             let running = self
-                .control
-                .streams(&self.ns, pod)
+                .session_streams(pod)
                 .await
-                .expect("streams")
                 .iter()
-                .filter(|s| {
-                    s["command"]
-                        .as_array()
-                        .is_some_and(|c| c.iter().any(|a| a == "ferry-session"))
-                })
                 .any(|s| s["exit_code"].is_null());
             if !running {
                 return true;

@@ -428,7 +428,7 @@ export const scenarios = [
         'ghost-folder/src/g.txt': 'g\n',
         'both.code-workspace': JSON.stringify({ folders: [{ path: 'app-folder' }, { path: 'ghost-folder' }] }, null, 2),
       });
-      const win = await ctx.fixtures.open(`workspace=${encodeURIComponent(path.join(root, 'both.code-workspace'))}`, 'multi-root');
+      const win = await ctx.fixtures.openWorkspace(`workspace=${encodeURIComponent(path.join(root, 'both.code-workspace'))}`, 'multi-root');
       ctx.win = win;
       await containerHas(ctx, MULTI_NS, pod, '/app/a.txt', 'a\n', 'the folder with a pod synced', 60_000);
       await win.waitLook('the error look (one folder has no pod)', looks.error, { from: 0 });

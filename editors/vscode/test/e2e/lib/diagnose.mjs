@@ -7,6 +7,10 @@ import path from 'node:path';
 import { brief } from './vscode.mjs';
 
 /** Files under `root` named `name` (no deeper than `depth`) modified at or after `since`. */
+export function recentLogs(root, name, since) {
+  return recentFiles(root, name, since);
+}
+
 function recentFiles(root, name, since, depth = 8) {
   const found = [];
   const walk = (dir, left) => {

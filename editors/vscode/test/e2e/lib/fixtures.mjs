@@ -4,8 +4,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { busyboxSpec } from './cluster.mjs';
-import { looks, Window } from './vscode.mjs';
-import { say } from './util.mjs';
+import { ITEM, looks, Window } from './vscode.mjs';
+import { say, until } from './util.mjs';
+import { recentLogs } from './diagnose.mjs';
 
 /** devspace.yaml syncing `./src` with `containerPath` in pods `app: <app>` of `ns` (9 lines). */
 export function devspaceYaml(app, ns, containerPath = '/app') {
@@ -46,6 +47,31 @@ export class Fixtures {
     const w = await Window.open(this.browser, this.cs.url(query), name, this.artifacts);
     this.windows.add(w);
     return w;
+  }
+
+  /**
+   * Opens a `.code-workspace` window and makes sure its extension host got the folders.
+   * code-server sometimes starts the extension host of a workspace window without them
+   * (seen in CI: VS Code's own git extension then scans 0 folders, and ferry logs "the
+   * window has no workspace folders"); such a window is reloaded, as a person would.
+   * Any other way the item fails to appear is left to the scenario's checks.
+   */
+  async openWorkspace(query, name) {
+    for (let attempt = 1; ; attempt++) {
+      const opened = Date.now();
+      const w = await this.open(query, name);
+      const outcome = await until(`the ferry item, or ferry's word that the window has no folders`, async () => {
+        if ((await w.page.locator(ITEM).count()) > 0) return { ok: true, value: 'item' };
+        const noFolders = recentLogs(path.join(this.cs.dir, 'user-data/logs'), 'ferry.log', opened).some((f) =>
+          fs.readFileSync(f, 'utf8').includes('the window has no workspace folders'),
+        );
+        return noFolders ? { ok: true, value: 'no folders' } : { ok: false, seen: 'neither yet' };
+      }, { timeout: 60_000 });
+      if (outcome === 'item' || attempt === 3) return w;
+      say(`the window's extension host started without the workspace's folders (a code-server race); reopening it (attempt ${attempt + 1})`);
+      this.windows.delete(w);
+      await w.close();
+    }
   }
 
   async closeAll() {
