@@ -7,7 +7,7 @@ mod engine_support;
 
 use std::time::{Duration, Instant};
 
-use engine_support::{sync_pod, Env, Exec, Workspace};
+use engine_support::{remote_tree, sync_pod, Env, Exec, Workspace, FERRY_STATE};
 use ferry_testkit::PodBuilder;
 
 fn text(out: &std::process::Output) -> String {
@@ -241,9 +241,23 @@ async fn file_true_syncs_one_file_both_ways_and_nothing_beside_it() {
         "version: v2beta1\ndev:\n  web:\n    labelSelector: {app: web}\n    namespace: onefile\n    \
          sync:\n    - path: ./config.json:/app/config.json\n      file: true\n",
     );
+    // Whole trees, both sides, before and after.
+    let local_before = ws.tree(&[".ferry"]);
+    let remote_before = remote_tree(&env, "web", "/app", FERRY_STATE).await;
     let out = ws.sync_once(&kubeconfig);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(env.sh("web", "cat /app/config.json").await, "{\"v\": 1}\n");
+    assert_eq!(
+        ws.tree(&[".ferry"]),
+        local_before,
+        "the local tree is as it was"
+    );
+    let mut remote_after = remote_tree(&env, "web", "/app", FERRY_STATE).await;
+    let landed = remote_after
+        .remove("config.json")
+        .expect("config.json landed");
+    assert_eq!(landed.content, b"{\"v\": 1}\n");
+    assert_eq!(remote_after, remote_before, "nothing else in /app changed");
     assert_eq!(
         env.sh_status(
             "web",
@@ -276,6 +290,14 @@ async fn file_true_syncs_one_file_both_ways_and_nothing_beside_it() {
         text(&out)
     );
     assert_eq!(ws.read("other.txt").as_deref(), Some(&b"stays local\n"[..]));
+    let mut local_after = ws.tree(&[".ferry"]);
+    let mut expected = local_before.clone();
+    assert_eq!(
+        local_after.remove("config.json").map(|i| i.content),
+        Some(b"{\"v\": 2}\n".to_vec())
+    );
+    expected.remove("config.json");
+    assert_eq!(local_after, expected, "only config.json changed locally");
 }
 
 /// Uploads are staged beside the container marker (the folder's parent here, on the same
