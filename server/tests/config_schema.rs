@@ -4,12 +4,16 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use ferry::config::fields::{objects, Support, Unknown};
-use ferry::config::InitialSync;
+use ferry::config::fields::{ferry_objects, objects, Object, Support, Unknown};
+use ferry::config::{InitialSync, Symlinks};
 use serde_json::Value;
 
 fn schema() -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/config.schema.json");
+    read_schema("config.schema.json")
+}
+
+fn read_schema(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs").join(name);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text)
@@ -34,15 +38,40 @@ fn schema_is_draft_07_json() {
 
 #[test]
 fn schema_declares_every_known_field_and_no_other() {
-    let schema = schema();
+    declares_exactly(&schema(), objects());
+}
+
+#[test]
+fn the_ferry_yaml_schema_declares_every_known_field_and_no_other() {
+    let schema = read_schema("ferry.schema.json");
+    assert_eq!(
+        schema["$schema"].as_str(),
+        Some("http://json-schema.org/draft-07/schema#")
+    );
+    assert_eq!(schema["$ref"].as_str(), Some("#/definitions/ferryConfig"));
+    declares_exactly(&schema, ferry_objects());
+    let expected: Vec<&str> = Symlinks::ALL.iter().map(|(_, n)| *n).collect();
+    for def in ["ferryDefaults", "ferryDev", "ferrySyncPath"] {
+        let values: Vec<&str> = definition(&schema, def)["properties"]["symlinks"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(values, expected, "{def}");
+    }
+}
+
+/// `schema`'s definitions are exactly `objects`, each with exactly its fields.
+fn declares_exactly(schema: &Value, objects: &[Object]) {
     let mut seen = BTreeSet::new();
-    for object in objects() {
+    for object in objects {
         assert!(
             seen.insert(object.definition),
             "{} twice",
             object.definition
         );
-        let def = definition(&schema, object.definition);
+        let def = definition(schema, object.definition);
         let properties = def["properties"]
             .as_object()
             .unwrap_or_else(|| panic!("definitions/{} has no properties", object.definition));
@@ -154,7 +183,7 @@ fn the_top_level_picks_a_format_by_version() {
 fn docs_list_every_known_field() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/config.md");
     let docs = std::fs::read_to_string(&path).unwrap();
-    for object in objects() {
+    for object in objects().iter().chain(ferry_objects()) {
         for field in object.fields {
             assert!(
                 docs.contains(&format!("| `{}` |", field.name)),
@@ -163,6 +192,12 @@ fn docs_list_every_known_field() {
                 object.location
             );
         }
+    }
+    for name in Symlinks::ALL.iter().map(|(_, n)| n) {
+        assert!(
+            docs.contains(&format!("`{name}`")),
+            "docs/config.md lacks `{name}`"
+        );
     }
     for (_, name) in InitialSync::ALL {
         assert!(

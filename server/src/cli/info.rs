@@ -80,6 +80,7 @@ pub(super) fn list(common: &Common, json: bool) -> ExitCode {
             (false, false) => "none (both disabled)",
         };
         println!("    directions:      {dirs}");
+        println!("    symlinks:        {}", s.symlinks.config_name());
     }
     ExitCode::SUCCESS
 }

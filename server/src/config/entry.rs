@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
 use super::diagnostic::Span;
+use super::ferry_file::{FerryFile, Written};
 use super::fields::{BANDWIDTH_LIMITS, IMAGE, ON_UPLOAD, UPLOAD_HOOK};
 use super::reader::{self, closest, get, is_current_namespace_reference, join, Cx};
 use super::types::{Bandwidth, Excludes, InitialSync, Pattern, SyncPath, Target, UploadHook};
@@ -526,13 +527,28 @@ pub(crate) struct Finish<'a> {
 
 /// Turns entries into sync paths: unique names, absolute local paths, built-in excludes,
 /// exclude files. Entries with errors in their paths are dropped (the errors are in `cx`).
-pub(crate) fn finish(cx: &mut Cx<'_>, entries: Vec<Entry>, outside: &Finish<'_>) -> Vec<SyncPath> {
+/// `ferry_file` gives each its settings and is told which of its rules matched.
+pub(crate) fn finish(
+    cx: &mut Cx<'_>,
+    entries: Vec<Entry>,
+    outside: &Finish<'_>,
+    ferry_file: &mut FerryFile,
+) -> Vec<SyncPath> {
     let root = normalize(outside.workspace_root);
     let mut used: HashSet<String> = HashSet::new();
     let mut counters: BTreeMap<String, usize> = BTreeMap::new();
     let mut out = Vec::new();
     for mut entry in entries {
         let name = unique_name(&entry.base_name, &mut used, &mut counters);
+        // ferry.yaml matches the paths as written, before `file: true` splits them.
+        let settings = ferry_file.settings_for(
+            &root,
+            &Written {
+                dev: &entry.base_name,
+                local: &normalize(&root.join(&entry.local.0)),
+                container: &entry.container_path,
+            },
+        );
         // `file: true`: the parent folders, with everything but the file excluded.
         let only_file = match entry.file {
             Some(range) => match single_file(&mut entry) {
@@ -585,6 +601,7 @@ pub(crate) fn finish(cx: &mut Cx<'_>, entries: Vec<Entry>, outside: &Finish<'_>)
         let mut protected = vec![
             normalize(&root.join(cx.file)),
             root.join(super::DOTENV_FILE),
+            ferry_file.path.clone(),
         ];
         for file in &entry.exclude_files {
             let path = normalize(&local.join(&file.text));
@@ -647,6 +664,8 @@ pub(crate) fn finish(cx: &mut Cx<'_>, entries: Vec<Entry>, outside: &Finish<'_>)
             polling: entry.polling,
             on_upload: entry.on_upload,
             protected,
+            dev: entry.base_name,
+            symlinks: settings.symlinks.unwrap_or_default(),
         });
     }
     out

@@ -495,7 +495,45 @@ pub const PROFILE_PATCH: Object = Object {
     fields: &[read("op"), read("path"), read("value")],
 };
 
-/// Every object kind the reader checks, each once.
+/// `ferry.yaml` (ferry's own settings, beside the config file): the top level.
+pub const FERRY: Object = Object {
+    definition: "ferryConfig",
+    location: "ferry.yaml",
+    unknown: Unknown::Error,
+    fields: &[read("version"), read("defaults"), read("dev")],
+};
+
+/// `ferry.yaml`: `defaults`, for every sync path of the config.
+pub const FERRY_DEFAULTS: Object = Object {
+    definition: "ferryDefaults",
+    location: "ferry.yaml `defaults`",
+    unknown: Unknown::Error,
+    fields: &[read("symlinks")],
+};
+
+/// `ferry.yaml`: `dev.<name>`, for every sync path of one dev container.
+pub const FERRY_DEV: Object = Object {
+    definition: "ferryDev",
+    location: "ferry.yaml `dev.<name>`",
+    unknown: Unknown::Error,
+    fields: &[read("symlinks"), read("sync")],
+};
+
+/// `ferry.yaml`: `dev.<name>.sync[]`, for the sync paths of that dev container written
+/// with this `path`.
+pub const FERRY_SYNC: Object = Object {
+    definition: "ferrySyncPath",
+    location: "ferry.yaml `dev.<name>.sync[]`",
+    unknown: Unknown::Error,
+    fields: &[read("path"), read("symlinks")],
+};
+
+/// Every object kind of `ferry.yaml` (`docs/ferry.schema.json`), each once.
+pub fn ferry_objects() -> &'static [Object] {
+    &[FERRY, FERRY_DEFAULTS, FERRY_DEV, FERRY_SYNC]
+}
+
+/// Every object kind the reader checks in a config file, each once.
 pub fn objects() -> &'static [Object] {
     &[
         V2BETA1,

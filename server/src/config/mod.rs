@@ -67,6 +67,7 @@
 mod current;
 mod diagnostic;
 mod entry;
+mod ferry_file;
 pub mod fields;
 mod legacy;
 mod profiles;
@@ -82,9 +83,13 @@ use std::path::{Path, PathBuf};
 pub use diagnostic::{ConfigError, Diagnostic, Severity, Span};
 pub use profiles::{AppliedProfile, ProfileChoice};
 pub use types::{
-    Bandwidth, Config, Excludes, Format, InitialSync, Pattern, SyncPath, Target, UploadHook,
+    Bandwidth, Config, Excludes, Format, InitialSync, Pattern, Symlinks, SyncPath,
+    Target, UploadHook,
 };
 
+pub use ferry_file::FILE_NAME as FERRY_FILE_NAME;
+
+use ferry_file::FerryFile;
 use fields::{Object, DEVSPACE_SYNC, DEV_SYNC, V2BETA1};
 use reader::{get, read_vars, Cx};
 use yaml::{Kind, Node, Range};
@@ -360,8 +365,18 @@ pub fn parse(text: &str, file: &Path, options: &ParseOptions<'_>) -> Result<Conf
         workspace_root: options.workspace_root,
         read_file: options.read_file,
     };
-    let sync = entry::finish(&mut cx, entries, &finish);
+    let mut ferry_file = FerryFile::read(
+        file,
+        options.workspace_root,
+        options.env,
+        options.read_file,
+    );
+    let mut devs: Vec<String> = entries.iter().map(|e| e.base_name.clone()).collect();
+    devs.dedup();
+    let sync = entry::finish(&mut cx, entries, &finish, &mut ferry_file);
+    let devs: Vec<&str> = devs.iter().map(String::as_str).collect();
     let mut diagnostics = cx.diagnostics;
+    diagnostics.extend(ferry_file.finish(&devs, options.env));
     diagnostic::sort(&mut diagnostics);
     if diagnostics.iter().any(|d| d.severity == Severity::Error) {
         return Err(ConfigError { diagnostics });

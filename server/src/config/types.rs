@@ -90,6 +90,12 @@ pub struct SyncPath {
     pub polling: bool,
     /// Commands run after each applied upload batch, in order (`onUpload.exec[]`).
     pub on_upload: Vec<UploadHook>,
+    /// The dev container this path belongs to, as `ferry.yaml` names it: `v2beta1`: the
+    /// `dev.<name>` key (`name/container` for `dev.<name>.containers.<container>`);
+    /// older formats: the entry's `name`, else `sync`. Several paths may share it.
+    pub dev: String,
+    /// How symbolic links are synced (`symlinks:` in `ferry.yaml`).
+    pub symlinks: Symlinks,
     /// The files that configure this sync path, absolute: the config file, the
     /// workspace's `.env` (read when present) and every exclude file. Where one of them
     /// lies inside the local folder, the container side may never write, delete or
@@ -214,6 +220,34 @@ impl InitialSync {
             .find(|(strategy, _)| *strategy == self)
             .map(|(_, n)| *n)
             .unwrap_or("merge")
+    }
+}
+
+/// How a sync path treats symbolic links (`symlinks:` in `ferry.yaml`; `docs/config.md`
+/// says what each does on both sides).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Symlinks {
+    /// Relative links whose target stays inside the sync folder are synced as links, both
+    /// ways; any other link is skipped with a warning that says why.
+    #[default]
+    Portable,
+    /// Links are not synced, on either side.
+    Ignore,
+}
+
+impl Symlinks {
+    /// Every mode with the name it is written as in `ferry.yaml`.
+    pub const ALL: [(Symlinks, &'static str); 2] =
+        [(Symlinks::Portable, "portable"), (Symlinks::Ignore, "ignore")];
+
+    /// The name the mode is written as in `ferry.yaml`.
+    pub fn config_name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(mode, _)| *mode == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("portable")
     }
 }
 

@@ -96,6 +96,8 @@ impl Controller {
             Ok(Loaded::Config(cfg)) => {
                 let mut files: BTreeSet<PathBuf> = BTreeSet::new();
                 files.insert(cfg.file.clone());
+                // ferry.yaml, .env and exclude files: a change (or one appearing) reloads.
+                files.extend(cfg.sync.iter().flat_map(|s| s.protected.iter().cloned()));
                 for d in &cfg.diagnostics {
                     files.insert(d.span.file.clone());
                     f.config_diagnostics
