@@ -7,8 +7,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use ferry::config::{
-    parse, Config, ConfigError, ParseOptions, ProfileChoice, Severity, Symlinks,
-    FERRY_FILE_NAME,
+    parse, Config, ConfigError, ParseOptions, ProfileChoice, Severity, Symlinks, FERRY_FILE_NAME,
 };
 
 const ROOT: &str = "/work/project";
@@ -81,7 +80,11 @@ fn without_a_ferry_yaml_every_path_is_portable_and_the_file_is_still_protected()
     }
     assert_eq!(FERRY_FILE_NAME, "ferry.yaml");
     assert_eq!(
-        config.sync.iter().map(|s| s.dev.as_str()).collect::<Vec<_>>(),
+        config
+            .sync
+            .iter()
+            .map(|s| s.dev.as_str())
+            .collect::<Vec<_>>(),
         ["app", "app", "worker"]
     );
 }
@@ -195,11 +198,19 @@ dev:
     );
     let messages: Vec<String> = config.diagnostics.iter().map(|d| d.to_string()).collect();
     assert_eq!(messages.len(), 2, "{messages:#?}");
-    assert!(messages[0].contains("`dev.ap` names no dev container"), "{messages:?}");
+    assert!(
+        messages[0].contains("`dev.ap` names no dev container"),
+        "{messages:?}"
+    );
     assert!(messages[0].contains("did you mean `app`"), "{messages:?}");
-    assert!(messages[1].contains("no sync entry of `dev.worker`"), "{messages:?}");
-    assert!(config.diagnostics.iter().all(|d| d.span.file == Path::new(FERRY)
-        && d.severity == Severity::Warning));
+    assert!(
+        messages[1].contains("no sync entry of `dev.worker`"),
+        "{messages:?}"
+    );
+    assert!(config
+        .diagnostics
+        .iter()
+        .all(|d| d.span.file == Path::new(FERRY) && d.severity == Severity::Warning));
     assert_eq!(config.diagnostics[0].span.line, 2);
 }
 

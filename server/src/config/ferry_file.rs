@@ -177,7 +177,9 @@ impl FerryFile {
             }
         }
         let Some(dev) = get(top, "dev") else { return };
-        let Some(dev) = cx.map(dev, "dev") else { return };
+        let Some(dev) = cx.map(dev, "dev") else {
+            return;
+        };
         for (key, value) in dev {
             let Some(name) = key.scalar() else {
                 cx.type_error(key, "dev", "a mapping with text keys");

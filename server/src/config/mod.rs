@@ -83,8 +83,8 @@ use std::path::{Path, PathBuf};
 pub use diagnostic::{ConfigError, Diagnostic, Severity, Span};
 pub use profiles::{AppliedProfile, ProfileChoice};
 pub use types::{
-    Bandwidth, Config, Excludes, Format, InitialSync, Pattern, Symlinks, SyncPath,
-    Target, UploadHook,
+    Bandwidth, Config, Excludes, Format, InitialSync, Pattern, Symlinks, SyncPath, Target,
+    UploadHook,
 };
 
 pub use ferry_file::FILE_NAME as FERRY_FILE_NAME;
@@ -365,12 +365,8 @@ pub fn parse(text: &str, file: &Path, options: &ParseOptions<'_>) -> Result<Conf
         workspace_root: options.workspace_root,
         read_file: options.read_file,
     };
-    let mut ferry_file = FerryFile::read(
-        file,
-        options.workspace_root,
-        options.env,
-        options.read_file,
-    );
+    let mut ferry_file =
+        FerryFile::read(file, options.workspace_root, options.env, options.read_file);
     let mut devs: Vec<String> = entries.iter().map(|e| e.base_name.clone()).collect();
     devs.dedup();
     let sync = entry::finish(&mut cx, entries, &finish, &mut ferry_file);

@@ -238,8 +238,10 @@ pub enum Symlinks {
 
 impl Symlinks {
     /// Every mode with the name it is written as in `ferry.yaml`.
-    pub const ALL: [(Symlinks, &'static str); 2] =
-        [(Symlinks::Portable, "portable"), (Symlinks::Ignore, "ignore")];
+    pub const ALL: [(Symlinks, &'static str); 2] = [
+        (Symlinks::Portable, "portable"),
+        (Symlinks::Ignore, "ignore"),
+    ];
 
     /// The name the mode is written as in `ferry.yaml`.
     pub fn config_name(self) -> &'static str {

@@ -7,12 +7,13 @@
 //! - what a side cannot read is unknown, not deleted: an unreadable local folder or a
 //!   container path the listing reported an error for never produces a deletion;
 //! - a folder new to the index comes with its whole contents (the planners need them);
-//! - ferry's own names (`.ferry-tmp-*`, temporary files) and symlinks (not synced yet)
-//!   are left out.
+//! - ferry's own names (`.ferry-tmp-*`, temporary files) are left out, and symlinks the
+//!   sync path does not sync are unknown ([`super::links`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use crate::config::Symlinks;
 use crate::core::{Change, Entry, EntryKind, Index, RelPath, Snapshot};
 use crate::local::{self, LocalBatch, LocalError};
 use crate::remote::{Depth, Listing, Session, SessionError, WatchEvent};
@@ -41,17 +42,6 @@ pub fn hides_contents(e: &crate::remote::FileError) -> bool {
     !matches!(e.kind, K::NewlineInName | K::InvalidUtf8)
 }
 
-/// The snapshot without symlinks (not synced yet).
-pub fn without_symlinks(s: Snapshot) -> Snapshot {
-    let mut out = Snapshot::new();
-    for (p, e) in s.iter() {
-        if !matches!(e.kind, EntryKind::Symlink(_)) {
-            out.insert(p.clone(), e.clone());
-        }
-    }
-    out
-}
-
 fn into_changes(map: BTreeMap<RelPath, Option<Entry>>) -> Vec<Change> {
     map.into_iter()
         .filter(|(p, _)| !is_own(p))
@@ -61,12 +51,14 @@ fn into_changes(map: BTreeMap<RelPath, Option<Entry>>) -> Vec<Change> {
 
 /// The changes of a local batch under `root`: each path as it is now (a folder new to
 /// the index with everything below it), or everything against the index for a rescan.
-/// `skip` is the scan's filter. Names that cannot be synced come back as failures.
+/// `skip` is the scan's filter; symlinks `links` does not sync are no change (they are
+/// unknown: see [`super::links`]). Names that cannot be synced come back as failures.
 pub fn local_changes(
     root: &Path,
     batch: &LocalBatch,
     index: &Index,
     skip: &dyn Fn(&RelPath, bool) -> bool,
+    links: Symlinks,
 ) -> Result<(Vec<Change>, Vec<Failure>), LocalError> {
     let mut changes: BTreeMap<RelPath, Option<Entry>> = BTreeMap::new();
     let mut failures: Vec<Failure> = batch
@@ -75,13 +67,14 @@ pub fn local_changes(
         .map(|e| Failure::local(e, Retry::Never))
         .collect();
     if batch.rescan {
-        let scan = local::scan(root, skip)?;
+        let mut scan = local::scan(root, skip)?;
+        super::links::filter_scan(&mut scan, links);
         for (p, _) in index.entries().iter() {
             if !scan.is_unknown(p) {
                 changes.insert(p.clone(), None);
             }
         }
-        for (p, e) in without_symlinks(scan.snapshot).iter() {
+        for (p, e) in scan.snapshot.iter() {
             changes.insert(p.clone(), Some(e.clone()));
         }
         return Ok((into_changes(changes), failures));
@@ -91,10 +84,14 @@ pub fn local_changes(
             continue;
         }
         match local::stat(root, p) {
-            Ok(Some(e)) if matches!(e.kind, EntryKind::Symlink(_)) => {}
+            Ok(Some(Entry {
+                kind: EntryKind::Symlink(target),
+                ..
+            })) if super::links::local_skip(links, p, &target).is_some() => {}
             Ok(Some(e)) if e.is_dir() && !index.get(p).is_some_and(Entry::is_dir) => {
-                let scan = local::scan_below(root, p, skip);
-                for (q, e) in without_symlinks(scan.snapshot).iter() {
+                let mut scan = local::scan_below(root, p, skip);
+                super::links::filter_scan(&mut scan, links);
+                for (q, e) in scan.snapshot.iter() {
                     changes.insert(q.clone(), Some(e.clone()));
                 }
             }
@@ -221,7 +218,7 @@ pub async fn remote_view(
         }
         // What the container could not read there stays as the index knows it: ferry
         // deletes only what it can see unchanged (and the container checks again).
-        for err in &listing.errors {
+        for err in listing.errors.iter().chain(&listing.skipped_links) {
             if let Ok(p) = RelPath::new(&err.path) {
                 for (q, e) in index.entries().iter() {
                     if *q == p || p.is_ancestor_of(q) {
@@ -243,18 +240,25 @@ pub fn local_view(
     changes: &[Change],
     index: &Index,
     skip: &dyn Fn(&RelPath, bool) -> bool,
+    links: Symlinks,
 ) -> Option<Snapshot> {
     let (single, whole) = touched(changes, index);
     if single.is_empty() && whole.is_empty() {
         return None;
     }
+    // A link that is not synced is unknown: as the index knows it.
+    let unsynced = |p: &RelPath, e: &Entry| match &e.kind {
+        EntryKind::Symlink(t) => super::links::local_skip(links, p, t).is_some(),
+        _ => false,
+    };
     let mut view = index.entries().clone();
     for p in &single {
         match local::stat(root, p) {
-            Ok(Some(e)) if !matches!(e.kind, EntryKind::Symlink(_)) => {
+            Ok(Some(e)) if unsynced(p, &e) => {}
+            Ok(Some(e)) => {
                 view.insert(p.clone(), e);
             }
-            Ok(_) => {
+            Ok(None) => {
                 view.remove(p);
             }
             // Unknown: as the index knows it (a deletion re-checks every file anyway).
@@ -262,27 +266,26 @@ pub fn local_view(
         }
     }
     for p in &whole {
-        let scan = local::scan_below(root, p, skip);
+        let mut scan = local::scan_below(root, p, skip);
+        super::links::filter_scan(&mut scan, links);
         let known: Vec<(RelPath, Entry)> = index
             .entries()
             .iter()
             .filter(|(q, _)| *q == p || p.is_ancestor_of(q))
             .map(|(q, e)| (q.clone(), e.clone()))
             .collect();
-        view.remove_subtree(p);
         match local::stat(root, p) {
-            Ok(Some(e)) if !matches!(e.kind, EntryKind::Symlink(_)) => {
+            Ok(Some(e)) if unsynced(p, &e) => continue,
+            Ok(Some(e)) => {
+                view.remove_subtree(p);
                 view.insert(p.clone(), e);
             }
-            Ok(_) => {}
-            Err(_) => {
-                for (q, e) in known {
-                    view.insert(q, e);
-                }
-                continue;
+            Ok(None) => {
+                view.remove_subtree(p);
             }
+            Err(_) => continue,
         }
-        for (q, e) in without_symlinks(scan.snapshot.clone()).iter() {
+        for (q, e) in scan.snapshot.iter() {
             view.insert(q.clone(), e.clone());
         }
         for (q, e) in known {
@@ -589,10 +592,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("d")).unwrap();
         std::fs::write(dir.path().join("d/f"), "edited").unwrap();
-        let view = local_view(dir.path(), &changes[1..2], &index, &|_, _| false).unwrap();
+        let view = local_view(
+            dir.path(),
+            &changes[1..2],
+            &index,
+            &|_, _| false,
+            Symlinks::Portable,
+        )
+        .unwrap();
         assert_eq!(view.get(&RelPath::new("d/f").unwrap()).unwrap().size, 6);
         std::fs::remove_dir_all(dir.path().join("d")).unwrap();
-        let view = local_view(dir.path(), &changes[1..2], &index, &|_, _| false).unwrap();
+        let view = local_view(
+            dir.path(),
+            &changes[1..2],
+            &index,
+            &|_, _| false,
+            Symlinks::Portable,
+        )
+        .unwrap();
         assert!(view.get(&RelPath::new("d/f").unwrap()).is_none());
         assert!(view.get(&RelPath::new("g.txt").unwrap()).is_some());
     }
@@ -644,7 +661,7 @@ mod tests {
             };
             (
                 scan,
-                local_changes(&r, &batch, &index, &|_, _| false).unwrap(),
+                local_changes(&r, &batch, &index, &|_, _| false, Symlinks::Portable).unwrap(),
             )
         });
         mode(&root.join("a"), 0o755);
@@ -690,6 +707,7 @@ mod tests {
             size: 0,
             mtime: Mtime::new(0, 0),
             mode: 0o755,
+            target: None,
         };
         let mut listing = Listing {
             entries: vec![dir("a"), dir("b")],

@@ -21,12 +21,13 @@ pub fn mtime_of(ns: i64) -> Mtime {
 }
 
 /// The core entry of a listed remote path; `None` for what ferry does not sync
-/// (symlinks, whose targets the listing does not carry, devices, FIFOs, sockets).
+/// (symlinks whose target was not read, devices, FIFOs, sockets).
 pub fn remote_entry(e: &RemoteEntry) -> Option<Entry> {
-    let kind = match e.kind {
-        remote::EntryKind::File => EntryKind::File,
-        remote::EntryKind::Dir => EntryKind::Dir,
-        remote::EntryKind::Symlink | remote::EntryKind::Other => return None,
+    let kind = match (&e.kind, &e.target) {
+        (remote::EntryKind::File, _) => EntryKind::File,
+        (remote::EntryKind::Dir, _) => EntryKind::Dir,
+        (remote::EntryKind::Symlink, Some(target)) => EntryKind::Symlink(target.clone()),
+        (remote::EntryKind::Symlink, None) | (remote::EntryKind::Other, _) => return None,
     };
     Some(Entry {
         size: if kind == EntryKind::Dir { 0 } else { e.size },
@@ -37,8 +38,8 @@ pub fn remote_entry(e: &RemoteEntry) -> Option<Entry> {
     })
 }
 
-/// The core entry of a downloaded file (with its `sha256:` content hash) or folder
-/// (`None` for a symlink).
+/// The core entry of a downloaded file (with its `sha256:` content hash), folder or
+/// symlink.
 pub fn downloaded_entry(e: &DownloadedEntry) -> Option<Entry> {
     match &e.kind {
         DownloadedKind::File { size, .. } => Some(Entry {
@@ -49,7 +50,7 @@ pub fn downloaded_entry(e: &DownloadedEntry) -> Option<Entry> {
             hash: e.content_hash().map(ContentHash),
         }),
         DownloadedKind::Dir => Some(Entry::dir().with_mode(e.mode & 0o7777)),
-        DownloadedKind::Symlink { .. } => None,
+        DownloadedKind::Symlink { target } => Some(Entry::symlink(target, mtime_ns(e.mtime))),
     }
 }
 

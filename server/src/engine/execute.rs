@@ -487,6 +487,13 @@ impl Executor<'_> {
     }
 
     async fn upload(&mut self, items: &[Item], out: &mut Outcome) -> Result<(), SessionError> {
+        let links: Vec<&Item> = items
+            .iter()
+            .filter(|i| matches!(i.entry.kind, EntryKind::Symlink(_)))
+            .collect();
+        if !links.is_empty() {
+            self.upload_links(&links, out).await?;
+        }
         let mut files = Vec::new();
         let mut read = Vec::new();
         for item in items {
@@ -520,7 +527,8 @@ impl Executor<'_> {
         if files.is_empty() {
             return Ok(());
         }
-        let refused = self.keep_container_versions(&files, out).await?;
+        let paths: Vec<&RelPath> = files.iter().map(|f| &f.path).collect();
+        let refused = self.keep_container_versions(&paths, out).await?;
         if !refused.is_empty() {
             files.retain(|f| !refused.contains(&f.path));
             read.retain(|i| !refused.contains(&i.path));
@@ -584,6 +592,130 @@ impl Executor<'_> {
         Ok(())
     }
 
+    /// Creates the symlinks `items` in the container, each as it is locally now (a link
+    /// that changed into something else since the plan is left to the watcher). The
+    /// container's version of what a link replaces is kept in the trash first, as for
+    /// files.
+    async fn upload_links(
+        &mut self,
+        items: &[&Item],
+        out: &mut Outcome,
+    ) -> Result<(), SessionError> {
+        let mut links = Vec::new();
+        let mut read = Vec::new();
+        for item in items {
+            match local::stat(self.root, &item.path) {
+                Ok(Some(entry)) => {
+                    let EntryKind::Symlink(target) = &entry.kind else {
+                        continue;
+                    };
+                    links.push(crate::remote::UploadLink {
+                        path: item.path.clone(),
+                        target: target.clone(),
+                        mtime: mtime_of(entry.mtime),
+                    });
+                    read.push(Item {
+                        path: item.path.clone(),
+                        entry,
+                    });
+                }
+                Ok(None) => {}
+                Err(e) => out.failures.push(Failure::local(&e, Retry::Upload)),
+            }
+        }
+        let paths: Vec<&RelPath> = links.iter().map(|l| &l.path).collect();
+        let refused = self.keep_container_versions(&paths, out).await?;
+        links.retain(|l| !refused.contains(&l.path));
+        read.retain(|i| !refused.contains(&i.path));
+        if links.is_empty() {
+            return Ok(());
+        }
+        let report = self.session.upload_links(&links).await?;
+        out.bytes_up = out.bytes_up.saturating_add(report.sent_bytes);
+        let ok = self.keep_ok(&read, &report.failed, Retry::Upload, out);
+        out.uploaded += ok.len() as u64;
+        out.uploaded_paths.extend(ok.iter().map(|i| i.path.clone()));
+        self.book(&Action::Upload { items: ok });
+        Ok(())
+    }
+
+    /// Writes the container's symlink `e` locally (a download): never over a local
+    /// change made after the plan, and the local version it replaces kept in the trash
+    /// first. Returns the item to book, or records why not.
+    fn land_link(
+        &mut self,
+        e: &crate::remote::DownloadedEntry,
+        target: &str,
+        out: &mut Outcome,
+    ) -> Option<Item> {
+        let planned = self.expected_local(&e.path).cloned();
+        let now = match local::stat(self.root, &e.path) {
+            Ok(now) => now,
+            Err(err) => {
+                out.failures.push(Failure::local(&err, Retry::Download));
+                return None;
+            }
+        };
+        if now.is_some()
+            && !crate::core::same_version(now.as_ref(), planned.as_ref(), Tolerance::EXACT)
+        {
+            out.failures.push(Failure {
+                path: e.path.to_string(),
+                kind: ProblemKind::Error,
+                message: "changed locally while the container's symlink was being fetched; the \
+                          local version is kept and ferry looks at both again"
+                    .into(),
+                retry: Retry::Download,
+            });
+            return None;
+        }
+        if now.as_ref().is_some_and(Entry::is_dir) {
+            out.failures.push(Failure {
+                path: e.path.to_string(),
+                kind: ProblemKind::Error,
+                message: "the container has a symlink where a local folder is; the folder is \
+                          kept"
+                    .into(),
+                retry: Retry::Download,
+            });
+            return None;
+        }
+        if now.is_some() {
+            let at = crate::local::trash::Place {
+                sync: self.keep.sync,
+                root: self.root,
+                path: &e.path,
+            };
+            if let Err(mut err) = self
+                .keep
+                .trash
+                .keep(&at, crate::local::trash::Reason::OverwrittenByDownload)
+            {
+                err.message = format!(
+                    "not overwritten: its local version could not be kept in the trash first ({})",
+                    err.message
+                );
+                out.failures.push(Failure::local(&err, Retry::Download));
+                return None;
+            }
+        }
+        match local::write_symlink(
+            self.root,
+            &e.path,
+            target,
+            super::convert::mtime_ns(e.mtime),
+        ) {
+            Ok(entry) => Some(Item {
+                path: e.path.clone(),
+                entry,
+            }),
+            Err(err) => {
+                out.failures.push(Failure::local(&err, Retry::Download));
+                None
+            }
+        }
+    }
+
     /// What the local side had at `path` when the plan was made.
     fn expected_local(&self, path: &RelPath) -> Option<&Entry> {
         match self.planned_local {
@@ -634,8 +766,14 @@ impl Executor<'_> {
         }
         out.failures
             .extend(d.errors.iter().map(|e| Failure::remote(e, Retry::Download)));
-        // Files are in place already (the sink); folders are made here.
+        // Files are in place already (the sink); symlinks and folders are made here.
         for e in &d.entries {
+            if let DownloadedKind::Symlink { target } = &e.kind {
+                if let Some(item) = self.land_link(e, target, out) {
+                    ok.push(item);
+                }
+                continue;
+            }
             if e.kind != DownloadedKind::Dir {
                 continue;
             }
@@ -654,25 +792,25 @@ impl Executor<'_> {
         Ok(())
     }
 
-    /// Before `files` replace what the container has, keeps the container's version of
+    /// Before uploads to `paths` replace what the container has, keeps the container's version of
     /// each one that exists there and is not the agreed version ([`Keep::remote_before`])
     /// in the trash. Returns the paths that could not be kept (not to be uploaded).
     async fn keep_container_versions(
         &mut self,
-        files: &[UploadFile],
+        paths: &[&RelPath],
         out: &mut Outcome,
     ) -> Result<Vec<RelPath>, SessionError> {
         let Some(remote) = self.keep.remote_before else {
             return Ok(Vec::new());
         };
-        let wanted: Vec<RelPath> = files
+        let wanted: Vec<RelPath> = paths
             .iter()
-            .filter(|f| {
-                let there = remote.get(&f.path);
+            .filter(|p| {
+                let there = remote.get(p);
                 there.is_some_and(|e| e.kind == EntryKind::File)
-                    && !crate::core::same_version(there, self.index.get(&f.path), Tolerance::EXACT)
+                    && !crate::core::same_version(there, self.index.get(p), Tolerance::EXACT)
             })
-            .map(|f| f.path.clone())
+            .map(|p| (*p).clone())
             .collect();
         if wanted.is_empty() {
             return Ok(Vec::new());

@@ -25,7 +25,7 @@ use crate::core::{plan_initial, Index, Plan, RelPath, Snapshot, Tolerance};
 use crate::local::{self, LocalErrorKind};
 use crate::remote::{Session, SessionError};
 
-use super::changes::{listing_unknown, without_symlinks};
+use super::changes::listing_unknown;
 use super::connect::PodIdentity;
 use super::convert::snapshot_of;
 use super::execute::{Failure, Retry};
@@ -222,8 +222,8 @@ impl SyncTask {
         Ok(false)
     }
 
-    /// Lists the container and scans the local folder (symlinks and ferry's own names left
-    /// out), with what could not be read.
+    /// Lists the container and scans the local folder (ferry's own names and the symlinks
+    /// the sync path does not sync left out), with what could not be read.
     async fn read_sides(&mut self, session: &mut Session) -> Result<Sides, EngineError> {
         // A dry run does not create a missing container folder: it is empty.
         let listing = if session.capabilities().root_exists {
@@ -234,14 +234,22 @@ impl SyncTask {
         let skip = self.local_skip();
         let (remote, unsupported) = snapshot_of(&listing, &skip);
         // A dry run does not create a missing local folder either: it is empty.
-        let scan = if self.opts.dry_run && !self.sync.local_path.exists() {
+        let mut scan = if self.opts.dry_run && !self.sync.local_path.exists() {
             local::Scan::default()
         } else {
             local::scan(&self.sync.local_path, &skip)?
         };
         drop(skip);
-        if unsupported > 0 {
-            tracing::info!(sync = %self.sync.name, "{unsupported} symlinks or special files in the container are not synced");
+        super::links::filter_scan(&mut scan, self.sync.symlinks);
+        super::links::log_skipped(
+            &self.sync.name,
+            self.sync.symlinks,
+            Some(&scan),
+            Some(&listing),
+        );
+        let special = unsupported.saturating_sub(listing.skipped_links.len());
+        if special > 0 {
+            tracing::info!(sync = %self.sync.name, "{special} special files (devices, FIFOs, sockets) in the container are not synced");
         }
         let mut failures: Vec<Failure> = Vec::new();
         failures.extend(
@@ -259,6 +267,16 @@ impl SyncTask {
         let mut unknown: Vec<RelPath> = Vec::new();
         let mut all_unknown = false;
         let mut incomplete: Vec<String> = Vec::new();
+        for e in &scan.skipped_links {
+            if let Ok(p) = RelPath::new(&e.path) {
+                unknown.push(p);
+            }
+        }
+        for e in &listing.skipped_links {
+            if let Ok(p) = RelPath::new(&e.path) {
+                unknown.push(p);
+            }
+        }
         for e in &scan.errors {
             match RelPath::new(&e.path) {
                 Ok(p) => unknown.push(p),
@@ -293,7 +311,7 @@ impl SyncTask {
             text
         });
         Ok(Sides {
-            local: without_symlinks(scan.snapshot),
+            local: scan.snapshot,
             remote,
             failures,
             incomplete,

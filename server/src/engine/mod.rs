@@ -50,6 +50,7 @@ pub mod hooks;
 pub mod identity;
 mod initial;
 pub mod landing;
+pub mod links;
 #[cfg(test)]
 mod model;
 pub mod plan_text;

@@ -342,8 +342,14 @@ impl SyncTask {
         };
         let (changes, _) = {
             let skip = self.local_skip();
-            super::changes::local_changes(&self.sync.local_path, &batch, &self.index, &skip)
-                .map_err(|e| e.to_string())?
+            super::changes::local_changes(
+                &self.sync.local_path,
+                &batch,
+                &self.index,
+                &skip,
+                self.sync.symlinks,
+            )
+            .map_err(|e| e.to_string())?
         };
         let local = changes
             .into_iter()

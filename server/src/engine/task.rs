@@ -483,6 +483,7 @@ impl SyncTask {
         let mut session_opts = self.opts.session.clone();
         session_opts.read_only = self.opts.dry_run;
         let mut session = Session::start(&*launcher, &root, session_opts).await?;
+        session.set_links(super::links::policy(self.sync.symlinks));
         let caps = session.capabilities().clone();
         if !caps.root_writable && self.sync.upload {
             self.message(
@@ -1254,7 +1255,13 @@ impl SyncTask {
         let t = Instant::now();
         let (changes, failures) = {
             let skip = self.local_skip();
-            changes::local_changes(&self.sync.local_path, &batch, &self.index, &skip)?
+            changes::local_changes(
+                &self.sync.local_path,
+                &batch,
+                &self.index,
+                &skip,
+                self.sync.symlinks,
+            )?
         };
         let mut changes = changes;
         super::racy::hash_local_changes(&self.sync.local_path, &mut changes, &self.index);
@@ -1351,7 +1358,13 @@ impl SyncTask {
         }
         let view = {
             let skip = self.local_skip();
-            changes::local_view(&self.sync.local_path, &changes, &self.index, &skip)
+            changes::local_view(
+                &self.sync.local_path,
+                &changes,
+                &self.index,
+                &skip,
+                self.sync.symlinks,
+            )
         }
         .map(|mut view| {
             super::racy::hash_local_view(&self.sync.local_path, &mut view, &self.index);

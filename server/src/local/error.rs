@@ -29,6 +29,9 @@ pub enum LocalErrorKind {
     NoSpace,
     /// Any other I/O failure; the message has the operating system's text.
     Io,
+    /// A symlink the sync path's `symlinks:` mode does not sync: left alone, and unknown
+    /// to the planners (nothing replaces or deletes what the other side has there).
+    SkippedLink,
 }
 
 impl LocalErrorKind {
@@ -109,7 +112,10 @@ impl LocalError {
                 "{during} failed: a symlink or a file is in the way of the path; ferry never \
                  goes through symlinks"
             ),
-            LocalErrorKind::InvalidName | LocalErrorKind::Changed | LocalErrorKind::Io => {
+            LocalErrorKind::InvalidName
+            | LocalErrorKind::Changed
+            | LocalErrorKind::Io
+            | LocalErrorKind::SkippedLink => {
                 format!("{during} failed: {e}")
             }
         };

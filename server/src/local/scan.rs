@@ -28,6 +28,9 @@ pub struct Scan {
     pub snapshot: Snapshot,
     /// The paths that could not be scanned, one error each.
     pub errors: Vec<LocalError>,
+    /// Symlinks the sync path does not sync (left out of `snapshot` by the engine), each
+    /// with why: unknown like an error's path, but not a failure.
+    pub skipped_links: Vec<LocalError>,
 }
 
 impl Scan {
@@ -35,7 +38,7 @@ impl Scan {
     /// itself or for one of its ancestors.
     pub fn is_unknown(&self, path: &RelPath) -> bool {
         let path = path.as_str();
-        self.errors.iter().any(|e| {
+        self.errors.iter().chain(&self.skipped_links).any(|e| {
             e.path.is_empty()
                 || path == e.path
                 || (path.starts_with(e.path.as_str()) && path.as_bytes()[e.path.len()] == b'/')

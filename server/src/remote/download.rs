@@ -228,8 +228,9 @@ pub(crate) fn member_path(
     }
 }
 
-/// Whether a symlink at `link` with `target` stays inside the root (lexically).
-pub(crate) fn target_inside(link: &RelPath, target: &str) -> bool {
+/// Whether a symlink at `link` with `target` stays inside the root, lexically: relative,
+/// and no `..` climbs above the root (other links on the way are not resolved).
+pub fn target_inside(link: &RelPath, target: &str) -> bool {
     if target.is_empty() || target.starts_with('/') {
         return false;
     }

@@ -160,6 +160,10 @@ pub enum FileErrorKind {
     /// A downloaded entry would leave the sync root or is of a kind ferry does not
     /// write (absolute path, `..`, a path below a symlink, a hard link, a device).
     Unsafe,
+    /// A symlink ferry does not sync (absolute, leaving the sync folder, a target that is
+    /// not UTF-8, or `symlinks: ignore`): left alone, and unknown to the planners, so
+    /// nothing replaces or deletes what the other side has at its path.
+    SkippedLink,
 }
 
 /// One file that a command could not handle, while the rest of the command went through.
@@ -209,6 +213,7 @@ impl FileError {
             FileErrorKind::NoSpace => "no space left in the container",
             FileErrorKind::Changed => "it changed in the container since ferry listed it, so ferry left it alone and looks at it again",
             FileErrorKind::Unsafe => "refused: the entry would be written outside the sync folder or is of a kind ferry does not write",
+            FileErrorKind::SkippedLink => "a symlink in the container that ferry does not sync (symlinks: portable syncs relative links that stay inside the sync folder); it is left alone on both sides",
         };
         let message = match detail.map(str::trim).filter(|d| !d.is_empty()) {
             Some(d) => format!("{base} ({d})"),

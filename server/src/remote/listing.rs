@@ -31,6 +31,9 @@ pub struct RemoteEntry {
     pub mtime: Mtime,
     /// Permission bits (`0o7777` mask).
     pub mode: u32,
+    /// A symlink's target, once read (see `Session::read_link_targets`); `None` for
+    /// other kinds, and for links whose target was not read or is not synced.
+    pub target: Option<String>,
 }
 
 /// The result of a listing.
@@ -52,6 +55,10 @@ pub struct Listing {
     pub errors: Vec<FileError>,
     /// Requested paths that do not exist (never one that is unknown).
     pub missing: Vec<RelPath>,
+    /// Symlinks ferry does not sync (see `Session::set_links`), each with why: unknown
+    /// like an error's path (nothing replaces or deletes what is there), but not a
+    /// failure — they are left alone on purpose.
+    pub skipped_links: Vec<FileError>,
     /// The container's clock when the listing started: the mtime of a file the script
     /// touched right before (in the same format as the entries'); `None` when it could
     /// not be read.
@@ -63,7 +70,7 @@ impl Listing {
     /// of its folders, or at the root (`""`).
     pub fn is_unknown(&self, path: &RelPath) -> bool {
         let p = path.as_str();
-        self.errors.iter().any(|e| {
+        self.errors.iter().chain(&self.skipped_links).any(|e| {
             e.path.is_empty()
                 || p == e.path
                 || (p.starts_with(e.path.as_str()) && p.as_bytes().get(e.path.len()) == Some(&b'/'))
@@ -254,6 +261,7 @@ pub(crate) fn parse(
             size,
             mtime,
             mode: mode & 0o7777,
+            target: None,
         });
     }
     for (i, part) in parts.iter().enumerate() {

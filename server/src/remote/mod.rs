@@ -52,16 +52,17 @@ mod wire;
 
 pub use caps::{Capabilities, ChecksumTool, MissingExtra, PayloadReader, TarFlavor};
 pub use download::{
-    Download, DownloadSink, DownloadedEntry, DownloadedKind, Expected, IncomingFile, MemorySink,
+    target_inside, Download, DownloadSink, DownloadedEntry, DownloadedKind, Expected, IncomingFile,
+    MemorySink,
 };
 pub use error::{FileError, FileErrorKind, SessionError};
 pub use listing::{Depth, EntryKind, Listing, RemoteEntry};
 pub use local::LocalShell;
 pub use path::{Mtime, PathError, RelPath};
 pub use place::{Mark, PlaceReport};
-pub use session::{Compression, Expect, Session, SessionOptions};
+pub use session::{Compression, Expect, LinkPolicy, Session, SessionOptions};
 pub use transport::{BoxFuture, ExitStatus, LaunchError, Launcher, RemoteProcess};
-pub use upload::{Rejected, UploadFile, UploadReport};
+pub use upload::{Rejected, UploadFile, UploadLink, UploadReport};
 pub use watch::{
     ActiveMode, RemoteWatcher, WatchEvent, WatchMode, WatchOptions, MAX_LINE, SILENCE_LIMIT,
 };

@@ -37,7 +37,7 @@
 //! and staging folders on the way out.
 
 use std::any::Any;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -46,13 +46,13 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use super::caps::{Capabilities, PayloadReader, TarFlavor};
 use super::download::{BodyParser, Download, DownloadSink, DownloadedKind, Expected, GetfStream};
 use super::error::{FileError, FileErrorKind, SessionError};
-use super::listing::{self, Depth, Listing};
+use super::listing::{self, Depth, EntryKind, Listing};
 use super::path::RelPath;
 use super::place::{self, Mark, PlaceReport};
 use super::scripts;
 use super::transport::{self, BoxFuture, ExitStatus, Launcher, Output, Stdin};
 use super::untar::TarStream;
-use super::upload::{self, UploadFile, UploadReport};
+use super::upload::{self, UploadFile, UploadLink, UploadReport};
 use super::wire::{self, ReadError, Status};
 
 /// How one `get` went.
@@ -173,6 +173,38 @@ pub struct Session {
     broken: Option<String>,
     /// When the container last answered.
     last_reply: Instant,
+    /// What listings do with symlinks ([`Session::set_links`]).
+    links: LinkPolicy,
+}
+
+/// What a session's listings do with symlinks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LinkPolicy {
+    /// List them as entries without a target (the default).
+    #[default]
+    Leave,
+    /// Make each one of [`Listing::skipped_links`] (`symlinks: ignore`).
+    Skip,
+    /// Read their targets ([`Session::read_link_targets`]).
+    Read,
+}
+
+/// A [`DownloadSink`] that takes no file: for reading symlink targets, which come as
+/// archive entries without content.
+struct NoFiles;
+
+impl DownloadSink for NoFiles {
+    type File = std::io::Sink;
+
+    fn begin(&mut self, _: &super::download::IncomingFile<'_>) -> Option<std::io::Sink> {
+        None
+    }
+
+    fn finish(&mut self, _: std::io::Sink, _: &super::download::DownloadedEntry) -> bool {
+        false
+    }
+
+    fn abort(&mut self, _: std::io::Sink, _: Option<std::io::Error>) {}
 }
 
 impl std::fmt::Debug for Session {
@@ -263,6 +295,7 @@ impl Session {
             opts,
             broken: None,
             last_reply: Instant::now(),
+            links: LinkPolicy::Leave,
         };
         let limit = s.opts.start_timeout.min(s.opts.reply_timeout);
         let hello = match tokio::time::timeout(
@@ -385,6 +418,19 @@ impl Session {
             .await?;
         let mut l = listing::parse(&body, self.caps.mtime_format, paths)
             .map_err(|e| self.protocol("list", e))?;
+        match self.links {
+            LinkPolicy::Leave => {}
+            LinkPolicy::Skip => {
+                for e in l.entries.iter().filter(|e| e.kind == EntryKind::Symlink) {
+                    l.skipped_links.push(FileError::new(
+                        e.path.as_str(),
+                        FileErrorKind::SkippedLink,
+                        Some("symlinks: ignore"),
+                    ));
+                }
+            }
+            LinkPolicy::Read => self.read_link_targets(&mut l).await?,
+        }
         if depth == Depth::Children && !self.caps.find_maxdepth {
             // The container listed whole subtrees: keep the paths and their children.
             l.entries.retain(|e| {
@@ -395,6 +441,117 @@ impl Session {
             });
         }
         Ok(l)
+    }
+
+    /// What listings do with the symlinks they find from now on.
+    pub fn set_links(&mut self, policy: LinkPolicy) {
+        self.links = policy;
+    }
+
+    /// Reads the target of every symlink in `listing` with one `get` (tar stores a link
+    /// as a link and never follows it) into [`RemoteEntry::target`]. A link ferry does
+    /// not sync — absolute, leaving the sync folder, a target that is not UTF-8 — or one
+    /// whose target could not be read is one of [`Listing::skipped_links`] (its path
+    /// unknown: nothing replaces or deletes it, nor what the other side has there).
+    /// Without tar no target can be read: every link is skipped so.
+    pub async fn read_link_targets(&mut self, listing: &mut Listing) -> Result<(), SessionError> {
+        let links: Vec<RelPath> = listing
+            .entries
+            .iter()
+            .filter(|e| e.kind == EntryKind::Symlink)
+            .map(|e| e.path.clone())
+            .collect();
+        if links.is_empty() {
+            return Ok(());
+        }
+        let mut targets: HashMap<RelPath, String> = HashMap::new();
+        let mut why: HashMap<String, String> = HashMap::new();
+        if self.caps.tar.is_some() {
+            let none = |_: &RelPath| None;
+            let mut sink = NoFiles;
+            let d = self.download(&links, &none, &mut sink).await?;
+            for e in d.entries {
+                if let DownloadedKind::Symlink { target } = e.kind {
+                    targets.insert(e.path, target);
+                }
+            }
+            for e in d.errors {
+                why.insert(e.path.clone(), e.message);
+            }
+        }
+        for e in &mut listing.entries {
+            if e.kind != EntryKind::Symlink {
+                continue;
+            }
+            match targets.remove(&e.path) {
+                Some(t) => e.target = Some(t),
+                None => {
+                    let detail = match why.remove(e.path.as_str()) {
+                        Some(m) => m,
+                        None if self.caps.tar.is_none() => {
+                            "the container has no tar, which ferry needs to read a link".into()
+                        }
+                        None => "it changed while it was listed".into(),
+                    };
+                    listing.skipped_links.push(FileError::new(
+                        e.path.as_str(),
+                        FileErrorKind::SkippedLink,
+                        Some(&detail),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates the symlinks `links` in the container (one archive through `put`, each
+    /// put in place with one rename, replacing a file or link there, never a folder).
+    /// Without tar in the container no link can be created: each is a per-file error.
+    pub async fn upload_links(
+        &mut self,
+        links: &[UploadLink],
+    ) -> Result<UploadReport, SessionError> {
+        let mut report = UploadReport::default();
+        if links.is_empty() {
+            return Ok(report);
+        }
+        if self.caps.tar.is_none() {
+            report.failed = links
+                .iter()
+                .map(|l| {
+                    FileError::new(
+                        l.path.as_str(),
+                        FileErrorKind::Move,
+                        Some("the container has no tar, which ferry needs to create a symlink"),
+                    )
+                })
+                .collect();
+            return Ok(report);
+        }
+        let archive = upload::build_links(links).map_err(|e| SessionError::Io {
+            during: "building the upload archive".into(),
+            source: e,
+        })?;
+        let body = self
+            .exchange("put", format!("put {} p", archive.len()), &[&archive])
+            .await?;
+        match upload::parse_rejection(&body) {
+            Some(r) => {
+                report
+                    .failed
+                    .extend(links.iter().map(|l| r.error_for(l.path.as_str())));
+                report.rejected = Some(r);
+            }
+            None => report.failed.extend(upload::parse_failures(&body)),
+        }
+        report.sent_bytes = archive.len() as u64;
+        let failed: HashSet<&str> = report.failed.iter().map(|e| e.path.as_str()).collect();
+        report.landed = links
+            .iter()
+            .filter(|l| !failed.contains(l.path.as_str()))
+            .map(|l| l.path.clone())
+            .collect();
+        Ok(report)
     }
 
     /// Uploads `files`: one archive (`put`) when the container has tar, else file by

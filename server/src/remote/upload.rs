@@ -23,6 +23,34 @@ pub struct UploadFile {
     pub mtime: Mtime,
 }
 
+/// One symlink to create (or put in place of what is there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadLink {
+    /// Where it goes, below the sync root.
+    pub path: RelPath,
+    /// The target, stored as given (never resolved).
+    pub target: String,
+    /// Modification time to give it where the container's tar sets link times.
+    pub mtime: Mtime,
+}
+
+/// Builds the tar archive of `links` (symlink entries only; GNU long names and long
+/// link targets as needed).
+pub(crate) fn build_links(links: &[UploadLink]) -> std::io::Result<Vec<u8>> {
+    let mut b = tar::Builder::new(Vec::new());
+    for l in links {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_mode(0o777);
+        h.set_mtime(l.mtime.secs.max(0) as u64);
+        h.set_uid(0);
+        h.set_gid(0);
+        b.append_link(&mut h, l.path.as_str(), &l.target)?;
+    }
+    b.into_inner()
+}
+
 /// What an upload did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UploadReport {

@@ -1,0 +1,297 @@
+//! Symlinks per sync path (`symlinks:` in `ferry.yaml`) with `ferry sync --once` against
+//! the local cluster, on busybox and debian: a tree with inside links (to a file, to a
+//! folder, climbing up but staying in), outside links (`../x` leaving the folder, `/etc`,
+//! one into a decoy folder beside the sync folder), a dangling link and a loop, on both
+//! sides. `portable` syncs exactly the inside links (dangling and loop included, as the
+//! links they are) both ways and leaves the others where they are; `ignore` syncs no
+//! link; file ⇄ link and folder → link changes converge. Whole trees are compared on both
+//! sides, decoys included, before and after: nothing is written outside either folder.
+
+mod engine_support;
+
+use engine_support::{remote_tree, sync_pod, Env, Exec, Manifest, Workspace, FERRY_STATE};
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `tree` with the links only (path → target), for exact comparisons of what is a link.
+fn links(tree: &Manifest) -> Vec<(String, String)> {
+    tree.iter()
+        .filter(|(_, i)| i.kind == 'l')
+        .map(|(p, i)| (p.clone(), String::from_utf8_lossy(&i.content).into_owned()))
+        .collect()
+}
+
+/// The kinds and contents of `tree` (modes and times left out: links' own times and
+/// modes differ between tools and are not what is compared here).
+fn shape(tree: &Manifest) -> Vec<(String, char, Vec<u8>)> {
+    tree.iter()
+        .map(|(p, i)| (p.clone(), i.kind, i.content.clone()))
+        .collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = list
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    v.sort();
+    v
+}
+
+const LOCAL_LINKS: &[(&str, &str)] = &[
+    ("lf", "f"),              // inside, to a file
+    ("ld", "d"),              // inside, to a folder
+    ("sub/up", "../d/x"),     // climbs up, stays inside
+    ("dang", "nothing-here"), // dangling, inside
+    ("loop", "loop"),         // a loop
+    ("out", "../../outside"), // leaves the folder
+    ("abs", "/etc"),          // absolute
+    ("esc", "../decoy"),      // into the decoy beside the folder
+];
+
+const REMOTE_LINKS: &[(&str, &str)] = &[
+    ("c_in", "f"),
+    ("c_dir", "cd"),
+    ("c_out", "/etc"),
+    ("c_up", "../decoy"),
+];
+
+async fn prepare(env: &Env, ws: &Workspace, ferry_yaml: Option<&str>) {
+    ws.write("src/f", "file\n");
+    ws.write("src/d/x", "in d\n");
+    ws.write("src/sub/keep", "keep\n");
+    ws.write("decoy/secret", "local decoy\n");
+    for (p, t) in LOCAL_LINKS {
+        std::os::unix::fs::symlink(t, ws.path(&format!("src/{p}"))).unwrap();
+    }
+    ws.devspace("web", &env.ns, "src", "/app", "");
+    if let Some(y) = ferry_yaml {
+        ws.write("ferry.yaml", y);
+    }
+    let mut script = String::from(
+        "mkdir -p /app/cd /decoy && echo theirs > /app/c_file && echo in-cd > /app/cd/y \
+         && echo container decoy > /decoy/secret",
+    );
+    for (p, t) in REMOTE_LINKS {
+        script.push_str(&format!(" && ln -s {t} /app/{p}"));
+    }
+    env.sh("web", &script).await;
+}
+
+async fn portable(image: &str, ns: &str) {
+    let env = Env::start(ns, Exec::V5).await;
+    env.pod(&sync_pod("web", image)).await;
+    let kubeconfig = env.cluster.kubeconfig();
+    let ws = Workspace::new();
+    prepare(&env, &ws, None).await;
+    let local_decoy = ws
+        .tree(&[])
+        .into_iter()
+        .filter(|(p, _)| p.starts_with("decoy"))
+        .collect::<Manifest>();
+    let remote_decoy = remote_tree(&env, "web", "/decoy", &[]).await;
+    let etc = remote_tree(&env, "web", "/etc", &[]).await;
+
+    let out = ws.sync_once(&kubeconfig);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let synced = [
+        ("lf", "f"),
+        ("ld", "d"),
+        ("sub/up", "../d/x"),
+        ("dang", "nothing-here"),
+        ("loop", "loop"),
+        ("c_in", "f"),
+        ("c_dir", "cd"),
+    ];
+    let remote = remote_tree(&env, "web", "/app", FERRY_STATE).await;
+    let mut expected_remote: Vec<(&str, &str)> = synced.to_vec();
+    expected_remote.extend([("c_out", "/etc"), ("c_up", "../decoy")]);
+    assert_eq!(
+        links(&remote),
+        pairs(&expected_remote),
+        "in the container: the inside links, and its own outside links left alone\n{}",
+        text(&out)
+    );
+    let local = ws.tree(&[".ferry"]);
+    let local_src: Manifest = local
+        .iter()
+        .filter_map(|(p, i)| p.strip_prefix("src/").map(|q| (q.to_string(), i.clone())))
+        .collect();
+    let mut expected_local: Vec<(&str, &str)> = synced.to_vec();
+    expected_local.extend([
+        ("out", "../../outside"),
+        ("abs", "/etc"),
+        ("esc", "../decoy"),
+    ]);
+    assert_eq!(
+        links(&local_src),
+        pairs(&expected_local),
+        "locally: the inside links, and its own outside links left alone\n{}",
+        text(&out)
+    );
+    // Files and folders converged too (the outside links are the only difference).
+    let mut remote_shape = shape(&remote);
+    remote_shape.retain(|(p, _, _)| !matches!(p.as_str(), "c_out" | "c_up"));
+    let mut local_shape = shape(&local_src);
+    local_shape.retain(|(p, _, _)| !matches!(p.as_str(), "out" | "abs" | "esc"));
+    assert_eq!(local_shape, remote_shape, "{}", text(&out));
+    // Nothing was written through a link or outside either folder.
+    let local_decoy_after = ws
+        .tree(&[])
+        .into_iter()
+        .filter(|(p, _)| p.starts_with("decoy"))
+        .collect::<Manifest>();
+    assert_eq!(
+        local_decoy_after, local_decoy,
+        "the local decoy is untouched"
+    );
+    assert_eq!(remote_tree(&env, "web", "/decoy", &[]).await, remote_decoy);
+    assert_eq!(remote_tree(&env, "web", "/etc", &[]).await, etc);
+    assert!(!ws.path("outside").exists() && !ws.path("src/c_out").exists());
+    // Each link left alone says why, in the sync log.
+    let log = String::from_utf8_lossy(&ws.read(".ferry/sync.log").unwrap_or_default()).into_owned();
+    for (side, p) in [
+        ("local", "out"),
+        ("local", "abs"),
+        ("local", "esc"),
+        ("in the container", "c_out"),
+        ("in the container", "c_up"),
+    ] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains(&format!("not synced: {side} {p}:"))),
+            "no warning for {side} {p} in the sync log:\n{log}"
+        );
+    }
+
+    // Changes of kind converge: a file becomes a link and a link a file locally, a
+    // folder becomes a link, and the container retargets a link.
+    std::fs::remove_file(ws.path("src/sub/keep")).unwrap();
+    std::os::unix::fs::symlink("../f", ws.path("src/sub/keep")).unwrap();
+    std::fs::remove_file(ws.path("src/lf")).unwrap();
+    ws.write("src/lf", "now a file\n");
+    std::fs::remove_dir_all(ws.path("src/d")).unwrap();
+    std::os::unix::fs::symlink("sub", ws.path("src/d")).unwrap();
+    env.sh("web", "sleep 1; ln -sfn cd/y /app/c_in").await;
+    let out = ws.sync_once(&kubeconfig);
+    assert!(out.status.success(), "{}", text(&out));
+    let remote = remote_tree(&env, "web", "/app", FERRY_STATE).await;
+    let local_src: Manifest = ws
+        .tree(&[".ferry"])
+        .iter()
+        .filter_map(|(p, i)| p.strip_prefix("src/").map(|q| (q.to_string(), i.clone())))
+        .collect();
+    for (side, tree) in [("container", &remote), ("local", &local_src)] {
+        assert_eq!(
+            tree.get("sub/keep").map(|i| (i.kind, i.content.clone())),
+            Some(('l', b"../f".to_vec())),
+            "{side}: file → link\n{}",
+            text(&out)
+        );
+        assert_eq!(
+            tree.get("lf").map(|i| (i.kind, i.content.clone())),
+            Some(('f', b"now a file\n".to_vec())),
+            "{side}: link → file\n{}",
+            text(&out)
+        );
+        assert_eq!(
+            tree.get("d").map(|i| (i.kind, i.content.clone())),
+            Some(('l', b"sub".to_vec())),
+            "{side}: folder → link\n{}",
+            text(&out)
+        );
+        assert!(
+            tree.get("d/x").is_none(),
+            "{side}: the folder's file went with it"
+        );
+        assert_eq!(
+            tree.get("c_in").map(|i| (i.kind, i.content.clone())),
+            Some(('l', b"cd/y".to_vec())),
+            "{side}: a retargeted link\n{}",
+            text(&out)
+        );
+    }
+    let mut remote_shape = shape(&remote);
+    remote_shape.retain(|(p, _, _)| !matches!(p.as_str(), "c_out" | "c_up"));
+    let mut local_shape = shape(&local_src);
+    local_shape.retain(|(p, _, _)| !matches!(p.as_str(), "out" | "abs" | "esc"));
+    assert_eq!(local_shape, remote_shape, "{}", text(&out));
+    let local_decoy_after = ws
+        .tree(&[])
+        .into_iter()
+        .filter(|(p, _)| p.starts_with("decoy"))
+        .collect::<Manifest>();
+    assert_eq!(
+        local_decoy_after, local_decoy,
+        "the local decoy is untouched"
+    );
+    assert_eq!(remote_tree(&env, "web", "/decoy", &[]).await, remote_decoy);
+}
+
+#[tokio::test]
+async fn portable_links_busybox() {
+    portable("busybox", "links-bb").await;
+}
+
+#[tokio::test]
+async fn portable_links_debian() {
+    portable("debian", "links-deb").await;
+}
+
+#[tokio::test]
+async fn ignore_syncs_no_link_either_way_and_leaves_the_other_side_alone() {
+    let env = Env::start("links-ignore", Exec::V5).await;
+    env.pod(&sync_pod("web", "busybox")).await;
+    let kubeconfig = env.cluster.kubeconfig();
+    let ws = Workspace::new();
+    prepare(&env, &ws, Some("dev:\n  web:\n    symlinks: ignore\n")).await;
+    // A link locally where the container has a file, and the other way round.
+    std::os::unix::fs::symlink("f", ws.path("src/c_file")).unwrap();
+    env.sh(
+        "web",
+        "echo theirs > /app/lf.txt; ln -s c_file /app/local_file",
+    )
+    .await;
+    ws.write("src/local_file", "mine\n");
+    let local_before = ws.tree(&[".ferry"]);
+    let out = ws.sync_once(&kubeconfig);
+    assert!(out.status.success(), "{}", text(&out));
+    let remote = remote_tree(&env, "web", "/app", FERRY_STATE).await;
+    let mut expected_remote = pairs(REMOTE_LINKS);
+    expected_remote.push(("local_file".into(), "c_file".into()));
+    expected_remote.sort();
+    assert_eq!(links(&remote), expected_remote, "{}", text(&out));
+    assert_eq!(
+        remote.get("c_file").map(|i| i.content.clone()),
+        Some(b"theirs\n".to_vec()),
+        "the container's file is not replaced by a link"
+    );
+    let local = ws.tree(&[".ferry"]);
+    assert_eq!(
+        local
+            .get("src/local_file")
+            .map(|i| (i.kind, i.content.clone())),
+        Some(('f', b"mine\n".to_vec())),
+        "the local file is not replaced by the container's link"
+    );
+    assert_eq!(
+        links(&local),
+        links(&local_before),
+        "no link came down, none went away"
+    );
+    // The files did sync.
+    assert_eq!(env.sh("web", "cat /app/f /app/d/x").await, "file\nin d\n");
+    assert_eq!(ws.read("src/lf.txt").as_deref(), Some(&b"theirs\n"[..]));
+    let log = String::from_utf8_lossy(&ws.read(".ferry/sync.log").unwrap_or_default()).into_owned();
+    assert!(
+        !log.contains("not synced:"),
+        "symlinks: ignore is quiet: {log}"
+    );
+}
