@@ -1,13 +1,18 @@
 //! The CLI around the engine: `ferry doctor` (a missing tool, no shell, a selector that
 //! matches nothing), a broken config (file:line:column, exit code 2, nothing synced), one
 //! owner per workspace (exit code 3), `ferry list`, DevSpace profiles (`--profile`,
-//! activation).
+//! activation), `file: true`, and where uploads are staged (beside the container marker;
+//! in the folder's own `.ferry/` when it is an `emptyDir` mount point; a session killed
+//! in the container leaves its staging, the next one removes it).
 
 mod engine_support;
 
 use std::time::{Duration, Instant};
 
-use engine_support::{remote_tree, sync_pod, Env, Exec, Workspace, FERRY_STATE};
+use engine_support::{
+    local_tree, remote_tree, sync_pod, tree_diff, wait_remote_tree, Env, Exec, Manifest, Running,
+    Workspace, FERRY_STATE,
+};
 use ferry_testkit::PodBuilder;
 
 fn text(out: &std::process::Output) -> String {
@@ -361,6 +366,316 @@ async fn staging_stays_out_of_the_container_folder_and_only_dead_staging_is_swep
     assert!(status.success(), "{}", sync.output());
     assert_eq!(ferry_names().await, "", "nor after");
     env.sh("web", &format!("kill {live}")).await;
+}
+
+/// Waits until the local `src` and the container's `/app` hold the same whole tree
+/// (leaving out only `leave` on both sides); returns it.
+async fn wait_same_trees(
+    env: &Env,
+    ws: &Workspace,
+    leave: &[&str],
+    what: &str,
+    sync: &Running,
+) -> Manifest {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let local = local_tree(&ws.path("src"), leave);
+        let left = deadline.saturating_duration_since(Instant::now());
+        match wait_remote_tree(env, "web", "/app", leave, &local, Duration::from_secs(2)).await {
+            // The local tree still the same once the container's matched it: settled.
+            Ok(remote) if tree_diff(&local_tree(&ws.path("src"), leave), &remote).is_none() => {
+                return remote
+            }
+            Ok(_) => {}
+            Err(d) if left.is_zero() => {
+                panic!(
+                    "{what}: the container's tree differs from the local one: {d}\n{}",
+                    sync.output()
+                )
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Where `/app` is an `emptyDir` mount point (its parent, `$HOME` and `/tmp` are on
+/// another mount), the marker and the staging folder live in the folder's own
+/// `/app/.ferry/` (the documented fallback, always excluded from the sync). A watcher
+/// the user runs in the container (`inotifywait -m -r /app`) sees, over 500 files and 100
+/// edits, only final names and ferry's `.ferry/` — and the staging there, so the
+/// fallback was really used; the whole trees agree.
+#[tokio::test]
+async fn staging_on_an_empty_dir_mount_point_is_only_seen_under_the_folders_own_ferry() {
+    let env = Env::start("stage-ed", Exec::V5).await;
+    env.pod(&sync_pod("web", "debian:inotify").empty_dir("app", "/app", None))
+        .await;
+    let kubeconfig = env.cluster.kubeconfig();
+    let watcher = env
+        .sh(
+            "web",
+            "inotifywait -m -r --format '%e %w%f' /app >/tmp/events 2>/tmp/events.err \
+             </dev/null & echo $!",
+        )
+        .await
+        .trim()
+        .to_string();
+    env.wait_for(
+        "the container's watcher is set up",
+        Duration::from_secs(30),
+        || async {
+            env.sh("web", "cat /tmp/events.err")
+                .await
+                .contains("Watches established")
+        },
+    )
+    .await;
+    let ws = Workspace::new();
+    let name = |i: usize| format!("d{}/f{i}.txt", i % 10);
+    for i in 0..500 {
+        ws.write(&format!("src/{}", name(i)), format!("{i}\n"));
+    }
+    ws.devspace("web", "stage-ed", "src", "/app", "");
+    let mut sync = ws.sync(&kubeconfig);
+    ws.wait_watching(&kubeconfig, Duration::from_secs(180));
+    wait_same_trees(&env, &ws, &[".ferry"], "after the initial sync", &sync).await;
+    // 100 edits, in five batches.
+    for round in 0..5 {
+        for i in round * 20..round * 20 + 20 {
+            ws.write(&format!("src/{}", name(i)), format!("edited {i}\n"));
+        }
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while env
+        .read("web", &format!("/app/{}", name(99)))
+        .await
+        .as_deref()
+        != Some(&b"edited 99\n"[..])
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the edits arrive\n{}",
+            sync.output()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let after = wait_same_trees(&env, &ws, &[".ferry"], "after the edits", &sync).await;
+    assert_eq!(
+        after.keys().filter(|p| p.ends_with(".txt")).count(),
+        500,
+        "every file in the container"
+    );
+    let place = ferry::remote::place::marker_dir("/app", "/app");
+    assert_eq!(
+        env.sh_status("web", &format!("test -f '{place}/marker'"))
+            .await,
+        0,
+        "the marker is in the folder's own .ferry/ ({place}): {}",
+        env.sh("web", "find /app/.ferry").await
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let status = sync.stop();
+    assert!(status.success(), "{}", sync.output());
+    env.sh("web", &format!("kill {watcher}")).await;
+    let log = env.sh("web", "cat /tmp/events").await;
+    let finals: std::collections::BTreeSet<String> = (0..500)
+        .flat_map(|i| {
+            let n = format!("/app/{}", name(i));
+            let parent = n.rsplit_once('/').unwrap().0.to_string();
+            [n, parent, "/app".to_string()]
+        })
+        .collect();
+    let events: Vec<(&str, &str)> = log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let (e, p) = l.split_once(' ').unwrap_or((l, ""));
+            (e, p.trim_end_matches('/'))
+        })
+        .collect();
+    let ours = |p: &str| p == "/app/.ferry" || p.starts_with("/app/.ferry/");
+    for (e, p) in &events {
+        assert!(
+            finals.contains(*p) || ours(p),
+            "the watcher saw a name that is neither a final one nor under /app/.ferry/: {e} {p}"
+        );
+    }
+    let on_finals = events.iter().filter(|(_, p)| finals.contains(*p)).count();
+    let under_ferry = events.iter().filter(|(_, p)| ours(p)).count();
+    let staging = events
+        .iter()
+        .filter(|(_, p)| p.starts_with(&format!("{place}/.ferry-tmp-")))
+        .count();
+    assert!(
+        on_finals >= 600,
+        "the watcher saw the uploads and edits land: {on_finals} events on final names"
+    );
+    assert!(
+        staging > 0,
+        "the staging folder was in {place} (the fallback was used): {under_ferry} events \
+         under /app/.ferry/, none in a staging folder there"
+    );
+    let staged_files = events
+        .iter()
+        .filter(|(e, p)| e.contains("MOVED_FROM") && p.starts_with(&format!("{place}/.ferry-tmp-")))
+        .count();
+    eprintln!(
+        "{} events: {on_finals} on final names, {under_ferry} under /app/.ferry/ ({staging} in \
+         the staging folder {place}/.ferry-tmp-*, {staged_files} of them renames out of it), \
+         none elsewhere",
+        events.len()
+    );
+    // After the stop: the same whole trees, and nothing of ferry's in /app but .ferry/.
+    let local = local_tree(&ws.path("src"), &[".ferry"]);
+    let remote = remote_tree(&env, "web", "/app", &[".ferry"]).await;
+    assert_eq!(
+        tree_diff(&local, &remote),
+        None,
+        "the whole trees after the stop"
+    );
+    assert_eq!(
+        env.sh(
+            "web",
+            "cd /app && find . -name '*ferry*' ! -path './.ferry' ! -path './.ferry/*'"
+        )
+        .await,
+        "",
+        "nothing of ferry's in /app outside .ferry/"
+    );
+}
+
+/// A session killed with SIGKILL in the container runs no `EXIT` trap, so its staging
+/// folder (`.ferry-tmp-PID` beside the marker) stays; the next session removes it once it
+/// has started (its process is gone), and no file is lost on either side.
+#[tokio::test]
+async fn a_session_killed_in_the_container_leaves_its_staging_and_the_next_session_removes_it() {
+    let env = Env::start("stage-kill", Exec::V5).await;
+    env.pod(&sync_pod("web", "busybox")).await;
+    let kubeconfig = env.cluster.kubeconfig();
+    let place = ferry::remote::place::marker_dir("/", "/app");
+    let ws = Workspace::new();
+    for i in 0..100 {
+        ws.write(&format!("src/d{}/f{i}.txt", i % 5), format!("{i}\n"));
+    }
+    ws.devspace("web", "stage-kill", "src", "/app", "");
+    let mut sync = ws.sync(&kubeconfig);
+    ws.wait_watching(&kubeconfig, Duration::from_secs(120));
+    // The place is `/`: nothing of ferry's in either folder, so the trees are whole.
+    let before = wait_same_trees(&env, &ws, &[], "after the first sync", &sync).await;
+    assert_eq!(before.keys().filter(|p| p.ends_with(".txt")).count(), 100);
+    let staging_of = |listing: &str| -> Vec<String> {
+        listing
+            .lines()
+            .filter_map(|l| l.strip_prefix(".ferry-tmp-"))
+            .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            .map(str::to_string)
+            .collect()
+    };
+    let listing = env.sh("web", &format!("ls -A '{place}'")).await;
+    let pids = staging_of(&listing);
+    assert_eq!(
+        pids.len(),
+        1,
+        "one session stages beside the marker: {listing}"
+    );
+    let pid = pids[0].clone();
+    let cmd = env
+        .sh("web", &format!("tr '\\0' ' ' </proc/{pid}/cmdline"))
+        .await;
+    assert!(
+        cmd.contains("ferry-session"),
+        "the staging folder's PID {pid} is the session's shell: {cmd}"
+    );
+    // Freeze ferry (so it cannot start a new session), kill the session's shell with
+    // SIGKILL in the container, then kill ferry.
+    sync.signal(libc::SIGSTOP);
+    env.sh("web", &format!("kill -9 {pid}")).await;
+    sync.signal(libc::SIGKILL);
+    assert!(
+        sync.wait_exit(Duration::from_secs(20)).is_some(),
+        "ferry was killed"
+    );
+    env.wait_for(
+        "the killed session's process is gone",
+        Duration::from_secs(30),
+        || async {
+            env.sh_status("web", &format!("test ! -e /proc/{pid}"))
+                .await
+                == 0
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stale = format!("{place}/.ferry-tmp-{pid}");
+    assert_eq!(
+        env.sh_status("web", &format!("test -d '{stale}'")).await,
+        0,
+        "the killed session left its staging folder: {}",
+        env.sh("web", &format!("ls -A '{place}'")).await
+    );
+    let what_stayed = env.sh("web", &format!("find '{stale}'")).await;
+    assert_eq!(
+        tree_diff(&before, &local_tree(&ws.path("src"), &[])),
+        None,
+        "the local tree after the kill"
+    );
+    assert_eq!(
+        tree_diff(&before, &remote_tree(&env, "web", "/app", &[]).await),
+        None,
+        "the container's tree after the kill"
+    );
+    // Changes on both sides while nothing runs.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    ws.write("src/d0/f0.txt", "edited while stopped\n");
+    ws.write("src/new.txt", "new while stopped\n");
+    env.sh("web", "echo theirs > /app/from-container.txt").await;
+
+    let mut sync = ws.sync(&kubeconfig);
+    // Its own report: the killed ferry's status file still says `watching`.
+    ws.wait_watching_by(&kubeconfig, &sync, Duration::from_secs(120));
+    let listing = env.sh("web", &format!("ls -A '{place}'")).await;
+    assert!(
+        !staging_of(&listing).contains(&pid),
+        "the next session removed the stale staging folder {stale} (it held:\n{what_stayed}): \
+         {listing}\n{}",
+        sync.output()
+    );
+    let after = wait_same_trees(&env, &ws, &[], "after the restart", &sync).await;
+    let mut lost = Vec::new();
+    for (p, item) in &before {
+        if p != "d0/f0.txt" && after.get(p) != Some(item) {
+            lost.push(p.clone());
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "files lost or changed: {lost:?}\n{}",
+        sync.output()
+    );
+    let content = |p: &str| after.get(p).map(|i| i.content.clone());
+    assert_eq!(
+        content("d0/f0.txt").as_deref(),
+        Some(&b"edited while stopped\n"[..])
+    );
+    assert_eq!(
+        content("new.txt").as_deref(),
+        Some(&b"new while stopped\n"[..])
+    );
+    assert_eq!(
+        content("from-container.txt").as_deref(),
+        Some(&b"theirs\n"[..])
+    );
+    assert_eq!(after.len(), before.len() + 2, "nothing else appeared");
+    let status = sync.stop();
+    assert!(status.success(), "{}", sync.output());
+    let listing = env.sh("web", &format!("ls -A '{place}'")).await;
+    assert!(
+        staging_of(&listing).is_empty(),
+        "a session that ends removes its own staging: {listing}"
+    );
+    eprintln!(
+        "the killed session {pid} left {stale} with:\n{what_stayed}the next session removed it"
+    );
 }
 
 #[tokio::test]

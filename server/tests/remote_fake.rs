@@ -1486,7 +1486,7 @@ async fn inotify_scenario(side: &Side) -> Record {
     .await
     .unwrap_or_else(|e| panic!("{}: {e}", side.name()));
     type Change<'a> = (&'a str, &'a str, fn(&FakeContainer));
-    let changes: [Change; 8] = [
+    let changes: [Change; 9] = [
         ("create", "printf x > /app/c.txt", |c| {
             c.write("/app/c.txt", "x").unwrap()
         }),
@@ -1508,6 +1508,18 @@ async fn inotify_scenario(side: &Side) -> Record {
             c.remove("/app/d/c.txt").unwrap()
         }),
         ("rm -r", "rm -r /app/m", |c| c.remove("/app/m").unwrap()),
+        // ferry's fallback marker and staging folder, and a state folder: never reported.
+        (
+            "writes in ferry's folders",
+            "mkdir -p /app/.ferry/x && printf z > /app/.ferry/x/f && mv /app/.ferry/x/f /app/.ferry/g \
+             && mkdir /app/.ferry-tmp-7 && printf z > /app/.ferry-tmp-7/h && rm -r /app/.ferry/x",
+            |c| {
+                c.write("/app/.ferry/x/f", "z").unwrap();
+                c.rename("/app/.ferry/x/f", "/app/.ferry/g").unwrap();
+                c.write("/app/.ferry-tmp-7/h", "z").unwrap();
+                c.remove("/app/.ferry/x").unwrap();
+            },
+        ),
     ];
     for (step, script, fake) in changes {
         match side {
@@ -1554,7 +1566,29 @@ async fn inotify_scenario(side: &Side) -> Record {
         norm_failures,
     );
     r.push("ferry delete folder events", quiet_events(&mut w).await);
+    // Staged in the folder's own `.ferry/` (the fallback where the folder is a mount
+    // point): only the final names are reported.
+    res(&mut r, "ferry stage", s.stage("/app/.ferry/k").await, debug);
+    res(
+        &mut r,
+        "ferry staged upload",
+        s.upload(&files(&[("up", b"u", 0o644), ("new2/up", b"u", 0o644)]))
+            .await,
+        norm_report,
+    );
+    r.push(
+        "ferry staged upload events",
+        quiet_events_sorted(&mut w).await,
+    );
     w.stop().await;
+    // Nothing below ferry's folders is reported, on either side.
+    for (step, events) in &r.0 {
+        assert!(
+            !events.contains("path: \".ferry"),
+            "{}: {step}: the watcher reported ferry's own folders: {events}",
+            side.name()
+        );
+    }
     res(&mut r, "close", s.close().await, debug);
     r
 }

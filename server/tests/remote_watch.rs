@@ -300,3 +300,126 @@ async fn remote_watch_liveness() {
         liveness("busybox", WatchMode::Poll),
     );
 }
+
+/// Whether a watcher hint names ferry's own folders at the root: the fallback staging
+/// and marker folder `.ferry/` (and anything below it) or a `.ferry-tmp-*` folder.
+fn names_ferry_state(ev: &WatchEvent) -> bool {
+    matches!(ev, WatchEvent::Changed { path, .. }
+        if path == ".ferry" || path.starts_with(".ferry/") || path.starts_with(".ferry-tmp-"))
+}
+
+/// Where the sync folder is a volume's mount point, ferry's marker and staging live in
+/// its own `ROOT/.ferry/` (always excluded from the sync): the watchers' own filters keep
+/// every change there out of their output (inotifywait's `--exclude`, the poller's
+/// `-prune`), while a file written at the root — and the final name of an upload staged
+/// in `ROOT/.ferry/` — is still reported.
+async fn ferry_state_is_not_reported(image: &str, mode: WatchMode) {
+    let fs = Rootfs::new(image);
+    // Made before the watcher starts, as the marker folder of an earlier session is.
+    std::fs::create_dir_all(fs.app(".ferry/x")).unwrap();
+    let mut s = fs.session().await;
+    let opts = WatchOptions {
+        mode,
+        interval: Duration::from_millis(250),
+        full_scan_every: 1000,
+        ..Default::default()
+    };
+    let mut w = RemoteWatcher::start(&fs.shell(), ROOT, s.capabilities(), opts)
+        .await
+        .unwrap();
+    // The container's (or another session's) writes below `.ferry/`: files, a new
+    // folder, a file in it, a rename and a deletion.
+    fs.sh(
+        "printf 1 > /app/.ferry/x/f && mkdir /app/.ferry/x/y && printf 2 > /app/.ferry/x/y/g && \
+         mkdir /app/.ferry/new && mv /app/.ferry/x/f /app/.ferry/new/f && rm /app/.ferry/x/y/g && \
+         mkdir -p /app/.ferry-tmp-1/z && printf 3 > /app/.ferry-tmp-1/z/h",
+    );
+    // A session staging in `ROOT/.ferry/k` as ferry does when the folder is a mount point.
+    s.stage("/app/.ferry/k").await.unwrap();
+    let r = s
+        .upload(&[ferry::remote::UploadFile {
+            path: ferry::remote::RelPath::new("up.txt").unwrap(),
+            contents: b"up".to_vec(),
+            mode: 0o644,
+            mtime: ferry::remote::Mtime::new(1_700_000_000, 0),
+        }])
+        .await
+        .unwrap();
+    assert!(r.failed.is_empty(), "{image}: {:?}", r.failed);
+    // The poller reports a change for more than a second: let those ticks pass first.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    std::fs::write(fs.app("at-root.txt"), b"r").unwrap();
+    let mut seen = Vec::new();
+    let limit = Duration::from_secs(10);
+    let t = Instant::now();
+    // Everything until the file at the root has been reported and the watcher has been
+    // quiet (no hint) for 1.5 s: any late report below `.ferry/` is caught too.
+    let mut root_seen = false;
+    let mut last_hint = Instant::now();
+    while t.elapsed() < limit + Duration::from_secs(5) {
+        match tokio::time::timeout(Duration::from_millis(100), w.next()).await {
+            Ok(Some(ev)) => {
+                if let WatchEvent::Changed { path, .. } = &ev {
+                    root_seen |= path == "at-root.txt";
+                    last_hint = Instant::now();
+                }
+                seen.push(ev);
+            }
+            Ok(None) => panic!("{image}: the watcher ended: {seen:#?}"),
+            Err(_) => {}
+        }
+        if root_seen && last_hint.elapsed() > Duration::from_millis(1500) {
+            break;
+        }
+        assert!(
+            root_seen || t.elapsed() < limit,
+            "{image} ({mode:?}): no event for the file at the root within {limit:?}; saw {seen:#?}"
+        );
+    }
+    let ours: Vec<&WatchEvent> = seen.iter().filter(|e| names_ferry_state(e)).collect();
+    assert!(
+        ours.is_empty(),
+        "{image} ({mode:?}): the watcher reported ferry's own folders: {ours:#?}\n(all: {seen:#?})"
+    );
+    // inotify names the final name; the poller its folder (the file keeps the archive's
+    // old mtime, the root's changed).
+    let landed = |ev: &WatchEvent| match ev {
+        WatchEvent::Changed { path, .. } => {
+            path == "up.txt" || (mode == WatchMode::Poll && path.is_empty())
+        }
+        _ => false,
+    };
+    assert!(
+        seen.iter().any(landed),
+        "{image} ({mode:?}): the upload staged in .ferry/ lands on its final name, seen: {seen:#?}"
+    );
+    assert!(
+        fs.app(".ferry/new/f").is_file() && fs.app("up.txt").is_file(),
+        "{image}: the changes were made"
+    );
+    eprintln!(
+        "{image} ({mode:?}): {} hints, none below .ferry/ or .ferry-tmp-*: {seen:?}",
+        seen.len()
+    );
+    drop(w);
+    drop(s);
+    let left = fs.wait_no_processes(Duration::from_secs(5)).await;
+    assert!(left.is_empty(), "{image}: left behind {left:?}");
+}
+
+#[tokio::test]
+async fn remote_watch_leaves_out_ferrys_own_folder_inotify() {
+    if skip() {
+        return;
+    }
+    ferry_state_is_not_reported("debian:inotify", WatchMode::Inotify).await;
+}
+
+#[tokio::test]
+async fn remote_watch_leaves_out_ferrys_own_folder_poll() {
+    if skip() {
+        return;
+    }
+    ferry_state_is_not_reported("busybox", WatchMode::Poll).await;
+    ferry_state_is_not_reported("debian", WatchMode::Poll).await;
+}

@@ -301,6 +301,34 @@ impl Workspace {
         }
     }
 
+    /// [`Workspace::wait_watching`] for the process `sync` itself: its own report (`pid`),
+    /// never one a killed ferry left in `.ferry/status.json`.
+    pub fn wait_watching_by(
+        &self,
+        kubeconfig: &Path,
+        sync: &Running,
+        timeout: Duration,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let s = self.status(kubeconfig);
+            let paths = s["report"]["paths"].as_array().cloned().unwrap_or_default();
+            if s["report"]["pid"] == sync.pid()
+                && !paths.is_empty()
+                && paths.iter().all(|p| p["state"] == "watching")
+            {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ferry sync (pid {}) not watching in time: {s}\n{}",
+                sync.pid(),
+                sync.output()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Starts `ferry sync` (continuous) in this workspace; stopped when dropped.
     pub fn sync(&self, kubeconfig: &Path) -> Running {
         let out = self.logs.path().join("ferry-sync.stdout");

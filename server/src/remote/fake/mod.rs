@@ -346,7 +346,8 @@ impl State {
                 } else {
                     continue;
                 };
-                if rel.starts_with(b".ferry-tmp-") {
+                // `--exclude '^\./\.ferry(-tmp-|/|$)'` (`watch_inotify.sh`).
+                if watch::is_ferry_own(rel) {
                     continue;
                 }
                 let mut line =

@@ -488,6 +488,56 @@ async fn the_poll_watcher_reports_what_is_newer_than_its_marker() {
     );
 }
 
+/// Like `watch_poll.sh` (`find . -path './.ferry-tmp-*' -prune -o -path ./.ferry -prune
+/// -o -newer …`): nothing at or below the folder's own `.ferry/` (the fallback marker and
+/// staging folder) or a `.ferry-tmp-*` folder is reported; the root and a file beside them
+/// are.
+#[tokio::test]
+async fn the_poll_watcher_leaves_out_ferrys_own_folders() {
+    let c = FakeContainer::debian();
+    c.mkdir("/app/.ferry/x").unwrap();
+    let mut s = Session::start(&c, ROOT, opts()).await.unwrap();
+    let mut w = RemoteWatcher::start(
+        &c,
+        ROOT,
+        s.capabilities(),
+        WatchOptions {
+            mode: WatchMode::Poll,
+            interval: Duration::from_millis(100),
+            full_scan_every: 1000,
+            ..WatchOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    c.write("/app/.ferry/x/f", "1").unwrap();
+    c.write("/app/.ferry/new/g", "2").unwrap();
+    c.write("/app/.ferry-tmp-3/h", "3").unwrap();
+    s.stage("/app/.ferry/k").await.unwrap();
+    s.upload(&[file("up.txt", "u")]).await.unwrap();
+    c.write("/app/new.txt", "x").unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..8 {
+        if let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(300), w.next()).await {
+            seen.push(e);
+        }
+    }
+    let paths = changed(&seen);
+    assert!(
+        paths.contains(&"new.txt") && paths.contains(&""),
+        "{seen:#?}"
+    );
+    assert!(
+        paths
+            .iter()
+            .all(|p| *p != ".ferry" && !p.starts_with(".ferry/") && !p.starts_with(".ferry-tmp-")),
+        "{seen:#?}"
+    );
+    w.stop().await;
+    s.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn the_clock_stamps_changes_and_listings() {
     let c = FakeContainer::busybox();

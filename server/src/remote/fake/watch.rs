@@ -216,8 +216,15 @@ pub(crate) async fn run_poll(c: &FakeContainer, pid: u32, argv: Vec<String>, mut
     }
 }
 
-/// `find . -path './.ferry-tmp-*' -prune -o -newer M -print` (busybox compares whole
-/// seconds, GNU the full time).
+/// Whether `rel` (relative to the watched root, no `./`) is at or below one of ferry's own
+/// folders there, which both watchers leave out: `.ferry` (the marker and fallback
+/// staging folder) and `.ferry-tmp-*`.
+pub(crate) fn is_ferry_own(rel: &[u8]) -> bool {
+    rel == b".ferry" || rel.starts_with(b".ferry/") || rel.starts_with(b".ferry-tmp-")
+}
+
+/// `find . -path './.ferry-tmp-*' -prune -o -path ./.ferry -prune -o -newer M -print`
+/// (busybox compares whole seconds, GNU the full time).
 fn newer(
     fs: &super::FakeFs,
     cred: Cred,
@@ -227,7 +234,7 @@ fn newer(
     seconds: bool,
     out: &mut Vec<u8>,
 ) {
-    if shown.starts_with(b"./.ferry-tmp-") {
+    if shown.strip_prefix(b"./").is_some_and(is_ferry_own) {
         return;
     }
     let Ok(s) = fs.lstat(abs, cred) else {

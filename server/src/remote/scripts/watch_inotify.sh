@@ -3,7 +3,9 @@
 # Prints inotifywait's events as "E EVENTS ./PATH" lines (hints: ferry re-lists each
 # path) and its own messages ("Watches established." marks readiness); a guard prints
 # "TOKEN alive" about every 5 s, so ferry can tell a stalled watcher from a quiet
-# folder. When inotifywait ends (watch limit, sync folder gone, killed) this shell,
+# folder. Nothing at or below ./.ferry (ferry's marker and fallback staging folder, when
+# the sync folder is a mount point) or a ./.ferry-tmp-* folder is reported: --exclude
+# (inotify-tools: a POSIX extended regular expression, matched against "%w%f"). When inotifywait ends (watch limit, sync folder gone, killed) this shell,
 # its parent, reaps it at once and prints "TOKEN failed ..."; ferry then starts a new
 # watcher or falls back to polling.
 #
@@ -24,7 +26,7 @@ me=$$
 # fd 3: ferry's stream, for the reader alone; everything else reads /dev/null.
 exec 3<&0 </dev/null
 inotifywait -m -r -e close_write -e create -e delete -e moved_from -e moved_to -e attrib \
-	-e delete_self -e move_self --exclude '^\./\.ferry-tmp-' --format 'E %e %w%f' . 2>&1 3<&- &
+	-e delete_self -e move_self --exclude '^\./\.ferry(-tmp-|/|$)' --format 'E %e %w%f' . 2>&1 3<&- &
 w=$!
 (
 	while read -r _; do :; done

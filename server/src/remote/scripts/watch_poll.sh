@@ -5,8 +5,10 @@
 # created, deleted or renamed (that changes the folder's mtime), so deletions are seen
 # without a full scan. LAG ticks span at least one second, because busybox find
 # compares whole seconds; a change is therefore reported more than once, which is
-# harmless: ferry treats lines as hints and re-lists them. Every FULL ticks it prints
-# "TOKEN rescan" (ferry then lists everything, as a safety net). Control lines start
+# harmless: ferry treats lines as hints and re-lists them. ferry's own folders at the
+# root are pruned: ./.ferry (its marker and fallback staging folder, when the sync
+# folder is a mount point) and ./.ferry-tmp-*. Every FULL ticks it prints "TOKEN
+# rescan" (ferry then lists everything, as a safety net). Control lines start
 # with TOKEN, a random word from ferry, so no file name can forge one; "TOKEN tick"
 # after every walk is also the sign of life ferry waits for. Ends when its stdin ends
 # (ferry went away); the ticking loop checks every tick that this shell still lives,
@@ -44,7 +46,8 @@ me=$$
 		sleep "$iv"
 		i=$((i + 1))
 		: >"$st/m$((i % k))"
-		find . -path './.ferry-tmp-*' -prune -o -newer "$st/m$(((i + 1) % k))" -print 2>/dev/null
+		find . -path './.ferry-tmp-*' -prune -o -path ./.ferry -prune -o \
+			-newer "$st/m$(((i + 1) % k))" -print 2>/dev/null
 		printf '%s tick\n' "$tok"
 		[ $((i % full)) = 0 ] && printf '%s rescan\n' "$tok"
 	done
