@@ -146,7 +146,21 @@ async fn two_folders_with_a_sync_path_of_the_same_name_are_kept_apart() {
             .is_none_or(|d| d.is_empty()),
         "nothing on a's config"
     );
-    // Each initial sync had a progress of its own (two tokens began and ended).
+    // Each initial sync had a progress of its own (two tokens began and ended). The
+    // second end may still be on its way when the files are there: wait for both.
+    let mut ended = std::collections::BTreeSet::new();
+    blocking(|| {
+        lsp.wait_notification(
+            "$/progress",
+            |p| {
+                if p["value"]["kind"] == "end" {
+                    ended.insert(p["token"].to_string());
+                }
+                ended.len() >= 2
+            },
+            WAIT,
+        )
+    });
     let progress = lsp.notifications("$/progress");
     let tokens = |kind: &str| {
         let mut t: Vec<String> = progress
