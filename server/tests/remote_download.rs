@@ -144,3 +144,92 @@ async fn remote_download_rejects_hostile_archives() {
     assert!(!Path::new("/evil").exists() && !Path::new("/etc/evil").exists());
     assert!(!fs.host("/evil").exists() && !fs.host("/etc/evil").exists());
 }
+
+/// Reading the container's link targets (`symlinks: portable`) goes through the same
+/// checks: its `tar` answers with a link to `/etc`, a link climbing out, a regular file
+/// where a link was listed, a file below a link and an entry nobody asked for. Only the
+/// honest inside link gets its target; every other listed link is skipped (unknown, so
+/// nothing replaces it), and nothing is written anywhere.
+#[tokio::test]
+async fn remote_link_targets_from_a_hostile_tar_are_checked() {
+    require_root();
+    let fs = Rootfs::new("busybox");
+    for (link, target) in [("in", "f"), ("abs", "f"), ("up", "f"), ("nolink", "f")] {
+        std::os::unix::fs::symlink(target, fs.app(link)).unwrap();
+    }
+    std::fs::write(fs.app("f"), b"file").unwrap();
+    let mut evil = Vec::new();
+    member(&mut evil, "./in", b'2', "f", b"");
+    member(&mut evil, "./abs", b'2', "/etc", b"");
+    member(
+        &mut evil,
+        "./abs/passwd",
+        b'0',
+        "",
+        b"root::0:0::/:/bin/sh\n",
+    );
+    member(&mut evil, "./up", b'2', "../../..", b"");
+    member(&mut evil, "./nolink", b'0', "", b"not a link");
+    member(&mut evil, "./unasked", b'2', "f", b"");
+    evil.extend_from_slice(&[0; 1024]);
+    std::fs::write(fs.host("/evil.tar"), &evil).unwrap();
+    // Hostile only when asked for the links (the probe and other commands stay honest).
+    std::fs::remove_file(fs.host("/bin/tar")).unwrap();
+    std::fs::write(
+        fs.host("/bin/tar"),
+        "#!/bin/sh\ncase \" $* \" in *' ./abs '*) echo called >/tar-was-called; cat /evil.tar >\"$2\"; exit 0 ;; esac\nexec busybox tar \"$@\"\n",
+    )
+    .unwrap();
+    fs.sh("chmod 755 /bin/tar");
+    let mut s = fs.session().await;
+    s.set_links(ferry::remote::LinkPolicy::Read);
+    let listing = s.list_all().await.unwrap();
+    assert!(
+        fs.host("/tar-was-called").exists(),
+        "the hostile tar was the one ferry called"
+    );
+    let targets: Vec<(&str, Option<&str>)> = listing
+        .entries
+        .iter()
+        .filter(|e| e.kind == ferry::remote::EntryKind::Symlink)
+        .map(|e| (e.path.as_str(), e.target.as_deref()))
+        .collect();
+    let mut targets = targets;
+    targets.sort();
+    assert_eq!(
+        targets,
+        [
+            ("abs", None),
+            ("in", Some("f")),
+            ("nolink", None),
+            ("up", None)
+        ]
+    );
+    let mut skipped: Vec<&str> = listing
+        .skipped_links
+        .iter()
+        .map(|e| e.path.as_str())
+        .collect();
+    skipped.sort();
+    assert_eq!(
+        skipped,
+        ["abs", "nolink", "up"],
+        "{:#?}",
+        listing.skipped_links
+    );
+    assert!(listing
+        .skipped_links
+        .iter()
+        .all(|e| e.kind == FileErrorKind::SkippedLink));
+    for p in ["abs", "nolink", "up"] {
+        assert!(
+            listing.is_unknown(&RelPath::new(p).unwrap()),
+            "{p} is unknown"
+        );
+    }
+    assert!(!listing.is_unknown(&RelPath::new("in").unwrap()));
+    // The container's folder is as it was, and the session still answers.
+    assert_eq!(std::fs::read(fs.app("f")).unwrap(), b"file");
+    assert!(!fs.app("abs/passwd").exists() && !fs.app("unasked").exists());
+    s.ping().await.unwrap();
+}

@@ -1,5 +1,6 @@
 //! The model test of the engine (`docs/safety.md` §9): random interleavings of local and
-//! container edits, deletions and folder renames, pod replacements (empty, prefilled
+//! container edits, deletions, folder renames and symlinks (inside, outside, absolute,
+//! dangling, looping; replacing files and replaced by them), pod replacements (empty, prefilled
 //! with an older tree, the same pod with a reset container, a new pod on a kept volume)
 //! and ferry runs — each the real [`SyncTask`] with its index saves: the initial sync,
 //! then live batches of what changed on either side and rescans — against an in-memory
@@ -17,9 +18,12 @@
 //!   ferry).
 //! - **Nothing half-done stays**: every file on both sides holds a version somebody wrote
 //!   (a user or an image), and no temporary name of ferry's is left in the local folder.
-//! - **Convergence**: after a clean run the two sides hold the same files, except paths
-//!   with a reported problem and local conflict copies, and another clean run moves
-//!   nothing.
+//! - **Convergence**: after a clean run the two sides hold the same files and the same
+//!   inside links (`symlinks: portable`), except paths with a reported problem, local
+//!   conflict copies and paths where a side has a link that is not synced (left alone),
+//!   and another clean run moves nothing.
+//! - **Nothing outside**: the decoy folders beside each side's folder, which outside links
+//!   point into, are never changed.
 //!
 //! Cases are generated from fixed seeds (`FERRY_MODEL_SEEDS` to change how many,
 //! `FERRY_MODEL_SEED` to replay one); a failing seed is printed with the case's steps, and
@@ -50,6 +54,24 @@ const REGRESSIONS: &[u64] = &[];
 
 /// The paths users touch (folders are made as needed).
 const FILES: &[&str] = &["a", "b", "d/x", "d/y", "d/e/z", "f/w"];
+/// Where users create symlinks, and what they point to (relative to the link's folder):
+/// inside a file or folder, dangling, a loop, out of the folder, into the decoy beside it,
+/// absolute.
+const LINKS: &[&str] = &["a", "b", "l", "d/l", "d/x"];
+const TARGETS: &[&str] = &[
+    "a",
+    "d",
+    "../a",
+    "nothing",
+    "l",
+    "../outside",
+    "../decoy",
+    "/etc",
+];
+/// The decoy beside each side's folder, and what it holds.
+const DECOY: &str = "decoy/secret";
+const DECOY_CONTENT: &[u8] = b"never written by ferry";
+
 /// The folders that may be renamed, and their new names.
 const RENAMES: &[(&str, &str)] = &[("d", "g"), ("f", "h"), ("d/e", "d/q")];
 
@@ -210,6 +232,11 @@ impl World {
         }
         c.freeze(true);
         c.set_time(Mtime::from_system_time(std::time::SystemTime::now()));
+        c.mkdir("/decoy").unwrap();
+        c.write(&format!("/{DECOY}"), DECOY_CONTENT.to_vec())
+            .unwrap();
+        std::fs::create_dir_all(ws.join("decoy")).unwrap();
+        std::fs::write(ws.join(DECOY), DECOY_CONTENT).unwrap();
         let volume = rng.chance(40);
         if volume {
             c.mount(APP, 1, true, None).unwrap();
@@ -257,11 +284,23 @@ impl World {
         out
     }
 
+    /// Whether every folder on the way to `p` is a real folder (users never write
+    /// through a link in these tests: ferry must not, and the checks could not tell).
+    fn local_way_clear(&self, p: &str) -> bool {
+        rel(p).ancestors().all(|a| {
+            std::fs::symlink_metadata(self.root.join(a.as_str())).map_or(true, |m| m.is_dir())
+        })
+    }
+
     fn local_write(&mut self) {
         let p = self.rng.pick(FILES).to_string();
         let abs = self.root.join(&p);
-        if abs.is_dir() || abs.ancestors().skip(1).any(|a| a.is_file()) {
+        let meta = std::fs::symlink_metadata(&abs).ok();
+        if meta.as_ref().is_some_and(|m| m.is_dir()) || !self.local_way_clear(&p) {
             return;
+        }
+        if meta.as_ref().is_some_and(|m| m.file_type().is_symlink()) {
+            std::fs::remove_file(&abs).unwrap();
         }
         if let Ok(old) = std::fs::read(&abs) {
             self.superseded.insert(old);
@@ -286,15 +325,20 @@ impl World {
             .pick(&["a", "b", "d", "d/x", "d/e", "f", "g", "h"])
             .to_string();
         let abs = self.root.join(&p);
-        if !abs.exists() {
+        let Ok(meta) = std::fs::symlink_metadata(&abs) else {
+            return;
+        };
+        if !self.local_way_clear(&p) {
             return;
         }
         let mut gone = BTreeMap::new();
-        if abs.is_dir() {
+        if meta.is_dir() {
             walk_local(&self.root, &abs, &mut gone);
             std::fs::remove_dir_all(&abs).unwrap();
         } else {
-            gone.insert(p.clone(), std::fs::read(&abs).unwrap());
+            if meta.is_file() {
+                gone.insert(p.clone(), std::fs::read(&abs).unwrap());
+            }
             std::fs::remove_file(&abs).unwrap();
         }
         self.superseded.extend(gone.into_values());
@@ -305,7 +349,13 @@ impl World {
     fn local_rename(&mut self) {
         let (from, to) = *self.rng.pick(RENAMES);
         let (a, b) = (self.root.join(from), self.root.join(to));
-        if !a.is_dir() || b.exists() || !b.parent().unwrap().is_dir() {
+        let real_dir = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
+        if !real_dir(&a)
+            || std::fs::symlink_metadata(&b).is_ok()
+            || !real_dir(b.parent().unwrap())
+            || !self.local_way_clear(from)
+            || !self.local_way_clear(to)
+        {
             return;
         }
         std::fs::rename(&a, &b).unwrap();
@@ -315,7 +365,84 @@ impl World {
             .push(Step::Local(format!("rename {from} → {to}")));
     }
 
+    fn local_link(&mut self) {
+        let p = self.rng.pick(LINKS).to_string();
+        let target = self.rng.pick(TARGETS).to_string();
+        let abs = self.root.join(&p);
+        let meta = std::fs::symlink_metadata(&abs).ok();
+        if meta.as_ref().is_some_and(|m| m.is_dir()) || !self.local_way_clear(&p) {
+            return;
+        }
+        if let Some(m) = meta {
+            if m.is_file() {
+                self.superseded.insert(std::fs::read(&abs).unwrap());
+            }
+            std::fs::remove_file(&abs).unwrap();
+        }
+        std::fs::create_dir_all(abs.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&target, &abs).unwrap();
+        self.touched_local.insert(rel(&p));
+        self.steps
+            .push(Step::Local(format!("link {p} -> {target}")));
+    }
+
+    /// The local links: path → target.
+    fn local_links(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        walk_links(&self.root, &self.root, &mut out);
+        out
+    }
+
     // ----- the container's processes ----------------------------------------------------
+
+    /// Whether every folder on the way to `p` is a real folder in the container.
+    fn remote_way_clear(&self, tree: &BTreeMap<String, TreeEntry>, p: &str) -> bool {
+        rel(p)
+            .ancestors()
+            .all(|a| matches!(tree.get(a.as_str()), None | Some(TreeEntry::Dir { .. })))
+    }
+
+    fn remote_link(&mut self) {
+        let p = self.rng.pick(LINKS).to_string();
+        let target = self.rng.pick(TARGETS).to_string();
+        let abs = format!("{APP}/{p}");
+        let tree = self.c.tree(APP, true);
+        if matches!(tree.get(&p), Some(TreeEntry::Dir { .. })) || !self.remote_way_clear(&tree, &p)
+        {
+            return;
+        }
+        match tree.get(&p) {
+            Some(TreeEntry::File { content, .. }) => {
+                self.superseded.insert(content.clone());
+                self.c.remove(&abs).unwrap();
+            }
+            Some(_) => self.c.remove(&abs).unwrap(),
+            None => {}
+        }
+        if let Some((dir, _)) = abs.rsplit_once('/') {
+            let _ = self.c.mkdir(dir);
+        }
+        if self.rng.chance(60) {
+            self.c.advance(Duration::from_millis(self.rng.below(1500)));
+        }
+        self.c.symlink(&target, &abs).unwrap();
+        self.touched_remote.insert(rel(&p));
+        self.steps
+            .push(Step::Remote(format!("link {p} -> {target}")));
+    }
+
+    /// The container's links: path → target.
+    fn remote_links(&self) -> BTreeMap<String, String> {
+        self.c
+            .tree(APP, true)
+            .into_iter()
+            .filter(|(p, _)| !is_ferrys(p))
+            .filter_map(|(p, e)| match e {
+                TreeEntry::Symlink { target } => Some((p, target)),
+                _ => None,
+            })
+            .collect()
+    }
 
     fn remote_files(&self) -> BTreeMap<String, Vec<u8>> {
         self.c
@@ -333,12 +460,12 @@ impl World {
         let p = self.rng.pick(FILES).to_string();
         let abs = format!("{APP}/{p}");
         let tree = self.c.tree(APP, true);
-        if matches!(tree.get(&p), Some(TreeEntry::Dir { .. }))
-            || rel(&p)
-                .ancestors()
-                .any(|a| matches!(tree.get(a.as_str()), Some(TreeEntry::File { .. })))
+        if matches!(tree.get(&p), Some(TreeEntry::Dir { .. })) || !self.remote_way_clear(&tree, &p)
         {
             return;
+        }
+        if matches!(tree.get(&p), Some(TreeEntry::Symlink { .. })) {
+            self.c.remove(&abs).unwrap();
         }
         if let Some(old) = self.c.read(&abs) {
             self.superseded.insert(old);
@@ -361,7 +488,7 @@ impl World {
             .pick(&["a", "b", "d", "d/x", "d/e", "f", "g", "h"])
             .to_string();
         let tree = self.c.tree(APP, true);
-        if !tree.contains_key(&p) {
+        if !tree.contains_key(&p) || !self.remote_way_clear(&tree, &p) {
             return;
         }
         for (q, e) in &tree {
@@ -382,6 +509,8 @@ impl World {
         let parent = rel(to).parent();
         if !matches!(tree.get(from), Some(TreeEntry::Dir { .. }))
             || tree.contains_key(to)
+            || !self.remote_way_clear(&tree, from)
+            || !self.remote_way_clear(&tree, to)
             || parent.is_some_and(|p| !matches!(tree.get(p.as_str()), Some(TreeEntry::Dir { .. })))
         {
             return;
@@ -418,6 +547,15 @@ impl World {
                 let mut image = FakeFs::new();
                 image.set_now(self.c.now());
                 image.mkdir_all(APP.as_bytes(), 0o755, Cred::ROOT).unwrap();
+                image.mkdir_all(b"/decoy", 0o755, Cred::ROOT).unwrap();
+                image
+                    .write(
+                        format!("/{DECOY}").as_bytes(),
+                        DECOY_CONTENT.to_vec(),
+                        0o644,
+                        Cred::ROOT,
+                    )
+                    .unwrap();
                 if kind == 1 {
                     for p in FILES.iter().filter(|_| self.rng.chance(40)) {
                         self.next += 1;
@@ -541,6 +679,8 @@ impl World {
         }
         s.push_str(&format!("local:  {:?}\n", shown(&self.local_files())));
         s.push_str(&format!("remote: {:?}\n", shown(&self.remote_files())));
+        s.push_str(&format!("local links:  {:?}\n", self.local_links()));
+        s.push_str(&format!("remote links: {:?}\n", self.remote_links()));
         s
     }
 }
@@ -558,6 +698,7 @@ async fn session(
     let root = task.sync.container_path.clone();
     let mut session =
         Session::start(&*connected.launcher, &root, SessionOptions::default()).await?;
+    session.set_links(super::links::policy(task.sync.symlinks));
     let store = IndexStore::new(
         &task.opts.state_dir,
         &task.sync.name,
@@ -633,6 +774,25 @@ fn walk_local(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
     }
 }
 
+fn walk_links(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        let meta = std::fs::symlink_metadata(&p).unwrap();
+        if meta.is_dir() {
+            walk_links(root, &p, out);
+        } else if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(&p).unwrap();
+            out.insert(rel, target.to_string_lossy().into_owned());
+        }
+    }
+}
+
+/// Whether `symlinks: portable` syncs a link at `path` to `target`.
+fn portable(path: &str, target: &str) -> bool {
+    crate::remote::target_inside(&rel(path), target)
+}
+
 fn show(v: &[u8]) -> String {
     String::from_utf8_lossy(v).into_owned()
 }
@@ -646,7 +806,7 @@ async fn case(seed: u64) -> Result<(), String> {
     let mut w = World::new(seed);
     let steps = 3 + w.rng.below(8);
     for _ in 0..steps {
-        match w.rng.below(20) {
+        match w.rng.below(22) {
             0..=3 => w.local_write(),
             4 => w.local_delete(),
             5 => w.local_rename(),
@@ -654,6 +814,8 @@ async fn case(seed: u64) -> Result<(), String> {
             10 => w.remote_delete(),
             11 => w.remote_rename(),
             12 => w.replace_pod(),
+            13 => w.local_link(),
+            14 => w.remote_link(),
             _ => {
                 let mut rounds = Vec::new();
                 for _ in 0..w.rng.below(4) {
@@ -736,10 +898,37 @@ async fn recover_and_check(w: &mut World) -> Result<(), String> {
             .iter()
             .any(|q| p == q || p.starts_with(&format!("{q}/")) || q.starts_with(&format!("{p}/")))
     };
-    let keys: BTreeSet<&String> = local.keys().chain(remote.keys()).collect();
+    // A link that is not synced is left alone, with whatever the other side has there.
+    let (local_links, remote_links) = (w.local_links(), w.remote_links());
+    let unsynced: BTreeSet<&String> = local_links
+        .iter()
+        .chain(&remote_links)
+        .filter(|(p, t)| !portable(p, t))
+        .map(|(p, _)| p)
+        .collect();
+    let left_alone = |p: &str| {
+        unsynced
+            .iter()
+            .any(|q| p == q.as_str() || p.starts_with(&format!("{q}/")))
+    };
+    let keys: BTreeSet<&String> = local
+        .keys()
+        .chain(remote.keys())
+        .chain(local_links.keys())
+        .chain(remote_links.keys())
+        .collect();
     for p in keys {
-        if p.contains(".ferry-conflict-") || reported(p) || is_ferrys(p) {
+        if p.contains(".ferry-conflict-") || reported(p) || is_ferrys(p) || left_alone(p) {
             continue;
+        }
+        if local_links.get(p) != remote_links.get(p) {
+            return Err(format!(
+                "the links differ at {p} (local {:?}, container {:?}) without a reported \
+                 problem ({problems:?})\n{}",
+                local_links.get(p),
+                remote_links.get(p),
+                w.describe()
+            ));
         }
         if local.get(p) != remote.get(p) {
             return Err(format!(
@@ -750,6 +939,32 @@ async fn recover_and_check(w: &mut World) -> Result<(), String> {
                 w.describe()
             ));
         }
+    }
+    // 4. Nothing outside either folder was touched.
+    let outside = [
+        (
+            "the local decoy changed",
+            std::fs::read(w.ws.join(DECOY)).ok().as_deref() != Some(DECOY_CONTENT)
+                || std::fs::read_dir(w.ws.join("decoy")).map_or(0, |d| d.count()) != 1,
+        ),
+        (
+            // (A container restart resets its root file system, decoy and all.)
+            "the container's decoy changed",
+            !w.c.tree("/decoy", false).is_empty()
+                && (w.c.read(&format!("/{DECOY}")).as_deref() != Some(DECOY_CONTENT)
+                    || w.c.tree("/decoy", false).len() != 1),
+        ),
+        (
+            "something was created beside the local folder",
+            std::fs::symlink_metadata(w.ws.join("outside")).is_ok(),
+        ),
+    ];
+    if let Some((what, _)) = outside.iter().find(|(_, broken)| *broken) {
+        return Err(format!(
+            "{what}: {:?}\n{}",
+            w.c.tree("/decoy", false).keys().collect::<Vec<_>>(),
+            w.describe()
+        ));
     }
     Ok(())
 }
