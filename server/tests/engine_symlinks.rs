@@ -295,3 +295,81 @@ async fn ignore_syncs_no_link_either_way_and_leaves_the_other_side_alone() {
         "symlinks: ignore is quiet: {log}"
     );
 }
+
+/// While `ferry sync` runs: a link made locally arrives in the container through the
+/// local watcher, one made in the container (busybox: polling; debian image with
+/// inotifywait: its events) arrives locally, a retargeted link follows, a link turned
+/// into a file follows, and an outside link made on either side stays where it is.
+async fn live(image: &str, ns: &str) {
+    let env = Env::start(ns, Exec::V5).await;
+    env.pod(&sync_pod("web", image)).await;
+    let kubeconfig = env.cluster.kubeconfig();
+    let ws = Workspace::new();
+    ws.write("src/f", "file\n");
+    ws.devspace("web", &env.ns, "src", "/app", "");
+    let sync = ws.sync(&kubeconfig);
+    ws.wait_watching(&kubeconfig, std::time::Duration::from_secs(120));
+    let wait = std::time::Duration::from_secs(60);
+    std::os::unix::fs::symlink("f", ws.path("src/local_link")).unwrap();
+    std::os::unix::fs::symlink("/etc", ws.path("src/local_out")).unwrap();
+    env.wait_for("the local link in the container", wait, || async {
+        env.sh_status(
+            "web",
+            "test -L /app/local_link && test \"$(cat /app/local_link)\" = file",
+        )
+        .await
+            == 0
+    })
+    .await;
+    env.sh("web", "ln -s f /app/their_link; ln -s ../.. /app/their_out")
+        .await;
+    env.wait_for("the container's link locally", wait, || async {
+        std::fs::read_link(ws.path("src/their_link")).is_ok_and(|t| t.as_os_str() == "f")
+    })
+    .await;
+    // Retargeted there, turned into a file here.
+    env.sh("web", "echo g > /app/g; ln -sfn g /app/their_link")
+        .await;
+    std::fs::remove_file(ws.path("src/local_link")).unwrap();
+    ws.write("src/local_link", "now a file\n");
+    env.wait_for("both changes on the other side", wait, || async {
+        std::fs::read_link(ws.path("src/their_link")).is_ok_and(|t| t.as_os_str() == "g")
+            && env
+                .sh_status(
+                    "web",
+                    "test ! -L /app/local_link && test \"$(cat /app/local_link)\" = 'now a file'",
+                )
+                .await
+                == 0
+    })
+    .await;
+    assert_eq!(
+        env.sh_status(
+            "web",
+            "test ! -e /app/local_out && test ! -L /app/local_out"
+        )
+        .await,
+        0,
+        "the local outside link stays local\n{}",
+        sync.output()
+    );
+    assert!(
+        std::fs::symlink_metadata(ws.path("src/their_out")).is_err(),
+        "the container's outside link stays there\n{}",
+        sync.output()
+    );
+    assert_eq!(
+        std::fs::read(ws.path("src/g")).ok().as_deref(),
+        Some(&b"g\n"[..])
+    );
+}
+
+#[tokio::test]
+async fn live_links_busybox_polling() {
+    live("busybox", "links-live-bb").await;
+}
+
+#[tokio::test]
+async fn live_links_debian_inotify() {
+    live("debian:inotify", "links-live-deb").await;
+}
