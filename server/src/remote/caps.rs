@@ -120,7 +120,7 @@ impl Capabilities {
         add(
             self.tar.is_none(),
             "tar",
-            "files go one by one (a round trip or three per file instead of one archive per batch), downloads skip symlinks, and without tar nothing is compressed",
+            "files go one by one (a round trip or three per file instead of one archive per batch), symlinks are not synced either way (ferry reads and creates links with tar), and without tar nothing is compressed",
         );
         add(
             !self.mv,
