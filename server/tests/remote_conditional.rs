@@ -130,3 +130,58 @@ async fn remote_conditional_upload_never_replaces_a_container_edit() {
         assert!(fs.app("later").exists());
     }
 }
+
+/// A symlink upload (`symlinks: portable`) is conditional like a file's: a container file
+/// rewritten, or one created, since ferry looked is never replaced by the link; where
+/// the container still has what ferry saw, the link lands.
+#[tokio::test]
+async fn remote_conditional_link_upload_never_replaces_a_container_edit() {
+    use ferry::remote::{Expect, Mtime, UploadLink};
+    if skip() {
+        return;
+    }
+    let link = |p: &str, t: &str| UploadLink {
+        path: RelPath::new(p).unwrap(),
+        target: t.to_string(),
+        mtime: Mtime::new(1_700_000_100, 0),
+    };
+    for image in ["busybox", "debian"] {
+        let fs = Rootfs::new(image);
+        fs.sh("printf old > /app/seen && touch -d @1600000000 /app/seen && printf theirs > /app/edited && printf new > /app/appeared");
+        let mut s = fs.session().await;
+        let expect = |p: &RelPath| match p.as_str() {
+            "seen" | "edited" => Expect::File {
+                size: 3,
+                secs: 1_600_000_000,
+            },
+            _ => Expect::Absent,
+        };
+        let links = [
+            link("seen", "t1"),
+            link("edited", "t2"),
+            link("appeared", "t3"),
+            link("fresh", "t4"),
+        ];
+        let report = s.upload_links(&links, &expect).await.unwrap();
+        let mut changed: Vec<&str> = report
+            .failed
+            .iter()
+            .filter(|f| f.kind == FileErrorKind::Changed)
+            .map(|f| f.path.as_str())
+            .collect();
+        changed.sort();
+        assert_eq!(changed, ["appeared", "edited"], "{image}: {report:?}");
+        let landed: Vec<&str> = report.landed.iter().map(|p| p.as_str()).collect();
+        assert_eq!(landed, ["seen", "fresh"], "{image}");
+        assert_eq!(
+            std::fs::read_link(fs.app("seen")).unwrap().as_os_str(),
+            "t1"
+        );
+        assert_eq!(
+            std::fs::read_link(fs.app("fresh")).unwrap().as_os_str(),
+            "t4"
+        );
+        assert_eq!(std::fs::read(fs.app("edited")).unwrap(), b"theirs");
+        assert_eq!(std::fs::read(fs.app("appeared")).unwrap(), b"new");
+    }
+}

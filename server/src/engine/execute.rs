@@ -84,6 +84,24 @@ impl Failure {
     }
 }
 
+/// What an upload to `path` may find in the container: what the plan saw there (the
+/// container's state the plan was made from, else the index). Only a regular file is
+/// checked by size and second; anything else there is replaced as planned.
+fn expected_there(before: Option<&Snapshot>, index: &Index, path: &RelPath) -> Expect {
+    let there = match before {
+        Some(remote) => remote.get(path),
+        None => index.get(path),
+    };
+    match there {
+        Some(e) if e.kind == EntryKind::File => Expect::File {
+            size: e.size,
+            secs: e.mtime.div_euclid(1_000_000_000),
+        },
+        Some(_) => Expect::Anything,
+        None => Expect::Absent,
+    }
+}
+
 /// What an execution did.
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -541,22 +559,8 @@ impl Executor<'_> {
         // that says how much space is left.
         // Each file lands only while the container still has what the plan saw there (a
         // container edit made since is never replaced; it comes back as a change).
-        let before = self.keep.remote_before;
-        let index = &*self.index;
-        let expect = move |p: &RelPath| {
-            let there = match before {
-                Some(remote) => remote.get(p),
-                None => index.get(p),
-            };
-            match there {
-                Some(e) if e.kind == EntryKind::File => Expect::File {
-                    size: e.size,
-                    secs: e.mtime.div_euclid(1_000_000_000),
-                },
-                Some(_) => Expect::Anything,
-                None => Expect::Absent,
-            }
-        };
+        let (before, index) = (self.keep.remote_before, &*self.index);
+        let expect = move |p: &RelPath| expected_there(before, index, p);
         let mut failed = Vec::new();
         let mut todo = vec![(0, files.len())];
         while let Some((a, b)) = todo.pop() {
@@ -630,9 +634,22 @@ impl Executor<'_> {
         if links.is_empty() {
             return Ok(());
         }
-        let report = self.session.upload_links(&links).await?;
+        let (before, index) = (self.keep.remote_before, &*self.index);
+        let expect = move |p: &RelPath| expected_there(before, index, p);
+        let report = self.session.upload_links(&links, &expect).await?;
+        // A container change made since the plan is fetched again (then a conflict).
+        let (changed, failed): (Vec<FileError>, Vec<FileError>) = report
+            .failed
+            .into_iter()
+            .partition(|f| f.kind == FileErrorKind::Changed);
+        out.failures
+            .extend(changed.iter().map(|e| Failure::remote(e, Retry::Download)));
+        let read: Vec<Item> = read
+            .into_iter()
+            .filter(|i| !changed.iter().any(|c| c.path == i.path.as_str()))
+            .collect();
         out.bytes_up = out.bytes_up.saturating_add(report.sent_bytes);
-        let ok = self.keep_ok(&read, &report.failed, Retry::Upload, out);
+        let ok = self.keep_ok(&read, &failed, Retry::Upload, out);
         out.uploaded += ok.len() as u64;
         out.uploaded_paths.extend(ok.iter().map(|i| i.path.clone()));
         self.book(&Action::Upload { items: ok });

@@ -505,11 +505,15 @@ impl Session {
     }
 
     /// Creates the symlinks `links` in the container (one archive through `put`, each
-    /// put in place with one rename, replacing a file or link there, never a folder).
-    /// Without tar in the container no link can be created: each is a per-file error.
+    /// put in place with one rename, replacing a file or link there, never a folder),
+    /// each only while its path is as `expect` says (as [`Session::upload_expecting`]:
+    /// otherwise a per-file [`FileErrorKind::Changed`] error and the container keeps what
+    /// it has). Without tar in the container no link can be created: each is a per-file
+    /// error.
     pub async fn upload_links(
         &mut self,
         links: &[UploadLink],
+        expect: &(dyn Fn(&RelPath) -> Expect + Sync),
     ) -> Result<UploadReport, SessionError> {
         let mut report = UploadReport::default();
         if links.is_empty() {
@@ -532,8 +536,18 @@ impl Session {
             during: "building the upload archive".into(),
             source: e,
         })?;
+        let mut wants = Vec::new();
+        for l in links {
+            wants.extend_from_slice(
+                format!("{}\n{}\n", expect(&l.path).as_line(), l.path).as_bytes(),
+            );
+        }
         let body = self
-            .exchange("put", format!("put {} p", archive.len()), &[&archive])
+            .exchange(
+                "put",
+                format!("put {} p {}", archive.len(), wants.len()),
+                &[&archive, &wants],
+            )
             .await?;
         match upload::parse_rejection(&body) {
             Some(r) => {
