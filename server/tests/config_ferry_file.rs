@@ -29,6 +29,11 @@ dev:
 ";
 
 fn run(devspace: &str, files: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    run_at(FILE, devspace, files)
+}
+
+/// Parses `devspace` as the config file `file`, with `files` readable beside it.
+fn run_at(file: &str, devspace: &str, files: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let files: HashMap<PathBuf, String> = files
         .iter()
         .map(|(p, t)| (PathBuf::from(p), t.to_string()))
@@ -46,7 +51,7 @@ fn run(devspace: &str, files: &[(&str, &str)]) -> Result<Config, ConfigError> {
         read_file: &read,
         profiles: &ProfileChoice::default(),
     };
-    parse(devspace, Path::new(FILE), &options)
+    parse(devspace, Path::new(file), &options)
 }
 
 fn modes(config: &Config) -> Vec<(&str, Symlinks)> {
@@ -224,26 +229,8 @@ devSpace:
   - labelSelector: {app: web}
     containerPath: /app
 ";
-    let files: HashMap<PathBuf, String> = [(
-        PathBuf::from("/work/project/.devspace/ferry.yaml"),
-        "dev:\n  sync:\n    symlinks: ignore\n".to_string(),
-    )]
-    .into_iter()
-    .collect();
-    let read = move |path: &Path| -> io::Result<String> {
-        files
-            .get(path)
-            .cloned()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such file"))
-    };
-    let options = ParseOptions {
-        workspace_root: Path::new(ROOT),
-        format: None,
-        env: &|_| None,
-        read_file: &read,
-        profiles: &ProfileChoice::default(),
-    };
-    let config = parse(seed, Path::new(file), &options).unwrap();
+    let ferry = "dev:\n  sync:\n    symlinks: ignore\n";
+    let config = run_at(file, seed, &[("/work/project/.devspace/ferry.yaml", ferry)]).unwrap();
     assert_eq!(config.sync[0].dev, "sync");
     assert_eq!(config.sync[0].symlinks, Symlinks::Ignore);
 }

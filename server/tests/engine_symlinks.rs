@@ -27,11 +27,29 @@ fn links(tree: &Manifest) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The kinds and contents of `tree` (modes and times left out: links' own times and
-/// modes differ between tools and are not what is compared here).
-fn shape(tree: &Manifest) -> Vec<(String, char, Vec<u8>)> {
+/// The kinds and contents of `tree` but at the paths `left_alone` (its own outside
+/// links); modes and times left out: links' own times and modes differ between tools
+/// and are not what is compared here.
+fn shape(tree: &Manifest, left_alone: &[&str]) -> Vec<(String, char, Vec<u8>)> {
     tree.iter()
+        .filter(|(p, _)| !left_alone.contains(&p.as_str()))
         .map(|(p, i)| (p.clone(), i.kind, i.content.clone()))
+        .collect()
+}
+
+/// The local decoy folder beside the synced folder `src`.
+fn decoy_tree(ws: &Workspace) -> Manifest {
+    ws.tree(&[])
+        .into_iter()
+        .filter(|(p, _)| p.starts_with("decoy"))
+        .collect()
+}
+
+/// The local synced folder `src`, by paths relative to it.
+fn src_tree(ws: &Workspace) -> Manifest {
+    ws.tree(&[".ferry"])
+        .iter()
+        .filter_map(|(p, i)| p.strip_prefix("src/").map(|q| (q.to_string(), i.clone())))
         .collect()
 }
 
@@ -90,11 +108,7 @@ async fn portable(image: &str, ns: &str) {
     let kubeconfig = env.cluster.kubeconfig();
     let ws = Workspace::new();
     prepare(&env, &ws, None).await;
-    let local_decoy = ws
-        .tree(&[])
-        .into_iter()
-        .filter(|(p, _)| p.starts_with("decoy"))
-        .collect::<Manifest>();
+    let local_decoy = decoy_tree(&ws);
     let remote_decoy = remote_tree(&env, "web", "/decoy", &[]).await;
     let etc = remote_tree(&env, "web", "/etc", &[]).await;
 
@@ -119,11 +133,7 @@ async fn portable(image: &str, ns: &str) {
         "in the container: the inside links, and its own outside links left alone\n{}",
         text(&out)
     );
-    let local = ws.tree(&[".ferry"]);
-    let local_src: Manifest = local
-        .iter()
-        .filter_map(|(p, i)| p.strip_prefix("src/").map(|q| (q.to_string(), i.clone())))
-        .collect();
+    let local_src = src_tree(&ws);
     let mut expected_local: Vec<(&str, &str)> = synced.to_vec();
     expected_local.extend([
         ("out", "../../outside"),
@@ -137,17 +147,14 @@ async fn portable(image: &str, ns: &str) {
         text(&out)
     );
     // Files and folders converged too (the outside links are the only difference).
-    let mut remote_shape = shape(&remote);
-    remote_shape.retain(|(p, _, _)| !matches!(p.as_str(), "c_out" | "c_up"));
-    let mut local_shape = shape(&local_src);
-    local_shape.retain(|(p, _, _)| !matches!(p.as_str(), "out" | "abs" | "esc"));
-    assert_eq!(local_shape, remote_shape, "{}", text(&out));
+    assert_eq!(
+        shape(&local_src, &["out", "abs", "esc"]),
+        shape(&remote, &["c_out", "c_up"]),
+        "{}",
+        text(&out)
+    );
     // Nothing was written through a link or outside either folder.
-    let local_decoy_after = ws
-        .tree(&[])
-        .into_iter()
-        .filter(|(p, _)| p.starts_with("decoy"))
-        .collect::<Manifest>();
+    let local_decoy_after = decoy_tree(&ws);
     assert_eq!(
         local_decoy_after, local_decoy,
         "the local decoy is untouched"
@@ -183,11 +190,7 @@ async fn portable(image: &str, ns: &str) {
     let out = ws.sync_once(&kubeconfig);
     assert!(out.status.success(), "{}", text(&out));
     let remote = remote_tree(&env, "web", "/app", FERRY_STATE).await;
-    let local_src: Manifest = ws
-        .tree(&[".ferry"])
-        .iter()
-        .filter_map(|(p, i)| p.strip_prefix("src/").map(|q| (q.to_string(), i.clone())))
-        .collect();
+    let local_src = src_tree(&ws);
     for (side, tree) in [("container", &remote), ("local", &local_src)] {
         assert_eq!(
             tree.get("sub/keep").map(|i| (i.kind, i.content.clone())),
@@ -218,16 +221,13 @@ async fn portable(image: &str, ns: &str) {
             text(&out)
         );
     }
-    let mut remote_shape = shape(&remote);
-    remote_shape.retain(|(p, _, _)| !matches!(p.as_str(), "c_out" | "c_up"));
-    let mut local_shape = shape(&local_src);
-    local_shape.retain(|(p, _, _)| !matches!(p.as_str(), "out" | "abs" | "esc"));
-    assert_eq!(local_shape, remote_shape, "{}", text(&out));
-    let local_decoy_after = ws
-        .tree(&[])
-        .into_iter()
-        .filter(|(p, _)| p.starts_with("decoy"))
-        .collect::<Manifest>();
+    assert_eq!(
+        shape(&local_src, &["out", "abs", "esc"]),
+        shape(&remote, &["c_out", "c_up"]),
+        "{}",
+        text(&out)
+    );
+    let local_decoy_after = decoy_tree(&ws);
     assert_eq!(
         local_decoy_after, local_decoy,
         "the local decoy is untouched"

@@ -26,9 +26,9 @@ use std::path::{Path, PathBuf};
 
 use super::entry::{normalize, split_sync_path};
 use super::fields::{FERRY, FERRY_DEFAULTS, FERRY_DEV, FERRY_SYNC};
-use super::reader::{closest, get, join, Cx};
+use super::reader::{closest, get, join, read_document, Cx};
 use super::types::Symlinks;
-use super::yaml::{self, Node, Range};
+use super::yaml::{Node, Range};
 use super::{Diagnostic, Severity};
 
 /// The file name, beside the config file.
@@ -132,28 +132,9 @@ impl FerryFile {
     }
 
     fn parse(&mut self, cx: &mut Cx<'_>) {
-        let document = match yaml::parse(&self.text) {
-            Ok(document) => document,
-            Err(e) => {
-                let range = Range {
-                    start: e.pos,
-                    end: e.pos,
-                };
-                cx.report(
-                    Severity::Error,
-                    &range,
-                    format!("YAML syntax error: {}", e.message),
-                );
-                return;
-            }
+        let Some(document) = read_document(cx, &self.text) else {
+            return;
         };
-        for extra in &document.ignored_documents {
-            cx.report(
-                Severity::Warning,
-                extra,
-                "only the first YAML document of the file is read; this one is ignored",
-            );
-        }
         let Some(root) = document.root else { return };
         let Some(top) = cx.map(&root, "") else { return };
         cx.check_fields(top, "", &FERRY);

@@ -258,30 +258,11 @@ fn parse_dotenv(text: &str) -> HashMap<String, String> {
 /// the text has a YAML syntax error or any error-level finding.
 pub fn parse(text: &str, file: &Path, options: &ParseOptions<'_>) -> Result<Config, ConfigError> {
     let mut cx = Cx::new(file, text, options.env);
-    let document = match yaml::parse(text) {
-        Ok(document) => document,
-        Err(e) => {
-            let range = Range {
-                start: e.pos,
-                end: e.pos,
-            };
-            cx.report(
-                Severity::Error,
-                &range,
-                format!("YAML syntax error: {}", e.message),
-            );
-            return Err(ConfigError {
-                diagnostics: cx.diagnostics,
-            });
-        }
+    let Some(document) = reader::read_document(&mut cx, text) else {
+        return Err(ConfigError {
+            diagnostics: cx.diagnostics,
+        });
     };
-    for extra in &document.ignored_documents {
-        cx.report(
-            Severity::Warning,
-            extra,
-            "only the first YAML document of the file is read; this one is ignored",
-        );
-    }
     let default_format = options.format.unwrap_or(Format::V2Beta1);
     let Some(root) = document.root else {
         if let Some(name) = options.profiles.names.first() {

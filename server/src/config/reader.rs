@@ -319,6 +319,34 @@ impl<'a> Cx<'a> {
     }
 }
 
+/// Parses `text` as YAML into its first document; a syntax error is an error at its
+/// position (`None`), each further document a warning that it is ignored.
+pub(crate) fn read_document(cx: &mut Cx<'_>, text: &str) -> Option<super::yaml::Document> {
+    let document = match super::yaml::parse(text) {
+        Ok(document) => document,
+        Err(e) => {
+            let range = Range {
+                start: e.pos,
+                end: e.pos,
+            };
+            cx.report(
+                Severity::Error,
+                &range,
+                format!("YAML syntax error: {}", e.message),
+            );
+            return None;
+        }
+    };
+    for extra in &document.ignored_documents {
+        cx.report(
+            Severity::Warning,
+            extra,
+            "only the first YAML document of the file is read; this one is ignored",
+        );
+    }
+    Some(document)
+}
+
 /// Whether a value of an unsupported field asks for nothing (`false`, `null`, empty).
 fn asks_nothing(value: &Node) -> bool {
     if value.is_null() || value.as_bool() == Some(false) {

@@ -592,24 +592,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("d")).unwrap();
         std::fs::write(dir.path().join("d/f"), "edited").unwrap();
-        let view = local_view(
-            dir.path(),
-            &changes[1..2],
-            &index,
-            &|_, _| false,
-            Symlinks::Portable,
-        )
-        .unwrap();
-        assert_eq!(view.get(&RelPath::new("d/f").unwrap()).unwrap().size, 6);
+        let view = || {
+            local_view(
+                dir.path(),
+                &changes[1..2],
+                &index,
+                &|_, _| false,
+                Symlinks::Portable,
+            )
+            .unwrap()
+        };
+        assert_eq!(view().get(&RelPath::new("d/f").unwrap()).unwrap().size, 6);
         std::fs::remove_dir_all(dir.path().join("d")).unwrap();
-        let view = local_view(
-            dir.path(),
-            &changes[1..2],
-            &index,
-            &|_, _| false,
-            Symlinks::Portable,
-        )
-        .unwrap();
+        let view = view();
         assert!(view.get(&RelPath::new("d/f").unwrap()).is_none());
         assert!(view.get(&RelPath::new("g.txt").unwrap()).is_some());
     }
