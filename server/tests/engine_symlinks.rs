@@ -233,6 +233,65 @@ async fn portable(image: &str, ns: &str) {
         "the local decoy is untouched"
     );
     assert_eq!(remote_tree(&env, "web", "/decoy", &[]).await, remote_decoy);
+
+    // And back: a link becomes a folder on each side, and a container folder a link.
+    std::fs::remove_file(ws.path("src/ld")).unwrap();
+    ws.write("src/ld/new", "in the new folder\n");
+    env.sh(
+        "web",
+        "sleep 1; rm /app/c_dir && mkdir /app/c_dir && echo z > /app/c_dir/z; \
+         rm -rf /app/cd && ln -s sub /app/cd",
+    )
+    .await;
+    let out = ws.sync_once(&kubeconfig);
+    assert!(out.status.success(), "{}", text(&out));
+    let remote = remote_tree(&env, "web", "/app", FERRY_STATE).await;
+    let local_src = src_tree(&ws);
+    for (side, tree) in [("container", &remote), ("local", &local_src)] {
+        let kind = |p: &str| tree.get(p).map(|i| i.kind);
+        assert_eq!(
+            kind("ld"),
+            Some('d'),
+            "{side}: link → folder\n{}",
+            text(&out)
+        );
+        assert_eq!(
+            tree.get("ld/new").map(|i| i.content.clone()),
+            Some(b"in the new folder\n".to_vec()),
+            "{side}\n{}",
+            text(&out)
+        );
+        assert_eq!(
+            kind("c_dir"),
+            Some('d'),
+            "{side}: link → folder\n{}",
+            text(&out)
+        );
+        assert_eq!(
+            tree.get("c_dir/z").map(|i| i.content.clone()),
+            Some(b"z\n".to_vec()),
+            "{side}\n{}",
+            text(&out)
+        );
+        assert_eq!(
+            tree.get("cd").map(|i| (i.kind, i.content.clone())),
+            Some(('l', b"sub".to_vec())),
+            "{side}: folder → link\n{}",
+            text(&out)
+        );
+        assert!(tree.get("cd/y").is_none(), "{side}");
+    }
+    assert_eq!(
+        shape(&local_src, &["out", "abs", "esc"]),
+        shape(&remote, &["c_out", "c_up"]),
+        "{}",
+        text(&out)
+    );
+    // What the container's folder → link replaced locally is in the trash.
+    let trash = ws.ferry(&kubeconfig, &["restore"]);
+    assert!(text(&trash).contains("cd/y"), "{}", text(&trash));
+    assert_eq!(decoy_tree(&ws), local_decoy, "the local decoy is untouched");
+    assert_eq!(remote_tree(&env, "web", "/decoy", &[]).await, remote_decoy);
 }
 
 #[tokio::test]
