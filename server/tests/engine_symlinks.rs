@@ -37,6 +37,53 @@ fn shape(tree: &Manifest, left_alone: &[&str]) -> Vec<(String, char, Vec<u8>)> {
         .collect()
 }
 
+/// The decoys beside the folders on both sides, as they were before the sync.
+struct Decoys {
+    local: Manifest,
+    remote: Manifest,
+}
+
+impl Decoys {
+    async fn read(env: &Env, ws: &Workspace) -> Decoys {
+        Decoys {
+            local: decoy_tree(ws),
+            remote: remote_tree(env, "web", "/decoy", &[]).await,
+        }
+    }
+
+    /// Nothing was written through a link or outside either folder.
+    async fn unchanged(&self, env: &Env, ws: &Workspace) {
+        assert_eq!(decoy_tree(ws), self.local, "the local decoy is untouched");
+        assert_eq!(
+            remote_tree(env, "web", "/decoy", &[]).await,
+            self.remote,
+            "the container's decoy is untouched"
+        );
+    }
+}
+
+/// One `ferry sync --once` that succeeds; then the local `src` and the container's
+/// /app as trees, and what ferry printed.
+async fn sync_round(
+    env: &Env,
+    ws: &Workspace,
+    kubeconfig: &std::path::Path,
+) -> (Manifest, Manifest, String) {
+    let out = ws.sync_once(kubeconfig);
+    assert!(out.status.success(), "{}", text(&out));
+    let remote = remote_tree(env, "web", "/app", FERRY_STATE).await;
+    (src_tree(ws), remote, text(&out))
+}
+
+/// Both sides hold the same files, folders and links but each side's own outside links.
+fn converged(local: &Manifest, remote: &Manifest, out: &str) {
+    assert_eq!(
+        shape(local, &["out", "abs", "esc"]),
+        shape(remote, &["c_out", "c_up"]),
+        "{out}"
+    );
+}
+
 /// The local decoy folder beside the synced folder `src`.
 fn decoy_tree(ws: &Workspace) -> Manifest {
     ws.tree(&[])
@@ -108,13 +155,10 @@ async fn portable(image: &str, ns: &str) {
     let kubeconfig = env.cluster.kubeconfig();
     let ws = Workspace::new();
     prepare(&env, &ws, None).await;
-    let local_decoy = decoy_tree(&ws);
-    let remote_decoy = remote_tree(&env, "web", "/decoy", &[]).await;
+    let decoys = Decoys::read(&env, &ws).await;
     let etc = remote_tree(&env, "web", "/etc", &[]).await;
 
-    let out = ws.sync_once(&kubeconfig);
-    assert!(out.status.success(), "{}", text(&out));
-
+    let (local_src, remote, out) = sync_round(&env, &ws, &kubeconfig).await;
     let synced = [
         ("lf", "f"),
         ("ld", "d"),
@@ -124,16 +168,14 @@ async fn portable(image: &str, ns: &str) {
         ("c_in", "f"),
         ("c_dir", "cd"),
     ];
-    let remote = remote_tree(&env, "web", "/app", FERRY_STATE).await;
     let mut expected_remote: Vec<(&str, &str)> = synced.to_vec();
     expected_remote.extend([("c_out", "/etc"), ("c_up", "../decoy")]);
     assert_eq!(
         links(&remote),
         pairs(&expected_remote),
         "in the container: the inside links, and its own outside links left alone\n{}",
-        text(&out)
+        out
     );
-    let local_src = src_tree(&ws);
     let mut expected_local: Vec<(&str, &str)> = synced.to_vec();
     expected_local.extend([
         ("out", "../../outside"),
@@ -144,22 +186,12 @@ async fn portable(image: &str, ns: &str) {
         links(&local_src),
         pairs(&expected_local),
         "locally: the inside links, and its own outside links left alone\n{}",
-        text(&out)
+        out
     );
     // Files and folders converged too (the outside links are the only difference).
-    assert_eq!(
-        shape(&local_src, &["out", "abs", "esc"]),
-        shape(&remote, &["c_out", "c_up"]),
-        "{}",
-        text(&out)
-    );
+    converged(&local_src, &remote, &out);
     // Nothing was written through a link or outside either folder.
-    let local_decoy_after = decoy_tree(&ws);
-    assert_eq!(
-        local_decoy_after, local_decoy,
-        "the local decoy is untouched"
-    );
-    assert_eq!(remote_tree(&env, "web", "/decoy", &[]).await, remote_decoy);
+    decoys.unchanged(&env, &ws).await;
     assert_eq!(remote_tree(&env, "web", "/etc", &[]).await, etc);
     assert!(!ws.path("outside").exists() && !ws.path("src/c_out").exists());
     // Each link left alone says why, in the sync log.
@@ -187,28 +219,25 @@ async fn portable(image: &str, ns: &str) {
     std::fs::remove_dir_all(ws.path("src/d")).unwrap();
     std::os::unix::fs::symlink("sub", ws.path("src/d")).unwrap();
     env.sh("web", "sleep 1; ln -sfn cd/y /app/c_in").await;
-    let out = ws.sync_once(&kubeconfig);
-    assert!(out.status.success(), "{}", text(&out));
-    let remote = remote_tree(&env, "web", "/app", FERRY_STATE).await;
-    let local_src = src_tree(&ws);
+    let (local_src, remote, out) = sync_round(&env, &ws, &kubeconfig).await;
     for (side, tree) in [("container", &remote), ("local", &local_src)] {
         assert_eq!(
             tree.get("sub/keep").map(|i| (i.kind, i.content.clone())),
             Some(('l', b"../f".to_vec())),
             "{side}: file → link\n{}",
-            text(&out)
+            out
         );
         assert_eq!(
             tree.get("lf").map(|i| (i.kind, i.content.clone())),
             Some(('f', b"now a file\n".to_vec())),
             "{side}: link → file\n{}",
-            text(&out)
+            out
         );
         assert_eq!(
             tree.get("d").map(|i| (i.kind, i.content.clone())),
             Some(('l', b"sub".to_vec())),
             "{side}: folder → link\n{}",
-            text(&out)
+            out
         );
         assert!(
             tree.get("d/x").is_none(),
@@ -218,21 +247,11 @@ async fn portable(image: &str, ns: &str) {
             tree.get("c_in").map(|i| (i.kind, i.content.clone())),
             Some(('l', b"cd/y".to_vec())),
             "{side}: a retargeted link\n{}",
-            text(&out)
+            out
         );
     }
-    assert_eq!(
-        shape(&local_src, &["out", "abs", "esc"]),
-        shape(&remote, &["c_out", "c_up"]),
-        "{}",
-        text(&out)
-    );
-    let local_decoy_after = decoy_tree(&ws);
-    assert_eq!(
-        local_decoy_after, local_decoy,
-        "the local decoy is untouched"
-    );
-    assert_eq!(remote_tree(&env, "web", "/decoy", &[]).await, remote_decoy);
+    converged(&local_src, &remote, &out);
+    decoys.unchanged(&env, &ws).await;
 
     // And back: a link becomes a folder on each side, and a container folder a link.
     std::fs::remove_file(ws.path("src/ld")).unwrap();
@@ -243,55 +262,36 @@ async fn portable(image: &str, ns: &str) {
          rm -rf /app/cd && ln -s sub /app/cd",
     )
     .await;
-    let out = ws.sync_once(&kubeconfig);
-    assert!(out.status.success(), "{}", text(&out));
-    let remote = remote_tree(&env, "web", "/app", FERRY_STATE).await;
-    let local_src = src_tree(&ws);
+    let (local_src, remote, out) = sync_round(&env, &ws, &kubeconfig).await;
     for (side, tree) in [("container", &remote), ("local", &local_src)] {
         let kind = |p: &str| tree.get(p).map(|i| i.kind);
-        assert_eq!(
-            kind("ld"),
-            Some('d'),
-            "{side}: link → folder\n{}",
-            text(&out)
-        );
+        assert_eq!(kind("ld"), Some('d'), "{side}: link → folder\n{}", out);
         assert_eq!(
             tree.get("ld/new").map(|i| i.content.clone()),
             Some(b"in the new folder\n".to_vec()),
             "{side}\n{}",
-            text(&out)
+            out
         );
-        assert_eq!(
-            kind("c_dir"),
-            Some('d'),
-            "{side}: link → folder\n{}",
-            text(&out)
-        );
+        assert_eq!(kind("c_dir"), Some('d'), "{side}: link → folder\n{}", out);
         assert_eq!(
             tree.get("c_dir/z").map(|i| i.content.clone()),
             Some(b"z\n".to_vec()),
             "{side}\n{}",
-            text(&out)
+            out
         );
         assert_eq!(
             tree.get("cd").map(|i| (i.kind, i.content.clone())),
             Some(('l', b"sub".to_vec())),
             "{side}: folder → link\n{}",
-            text(&out)
+            out
         );
         assert!(tree.get("cd/y").is_none(), "{side}");
     }
-    assert_eq!(
-        shape(&local_src, &["out", "abs", "esc"]),
-        shape(&remote, &["c_out", "c_up"]),
-        "{}",
-        text(&out)
-    );
+    converged(&local_src, &remote, &out);
     // What the container's folder → link replaced locally is in the trash.
     let trash = ws.ferry(&kubeconfig, &["restore"]);
     assert!(text(&trash).contains("cd/y"), "{}", text(&trash));
-    assert_eq!(decoy_tree(&ws), local_decoy, "the local decoy is untouched");
-    assert_eq!(remote_tree(&env, "web", "/decoy", &[]).await, remote_decoy);
+    decoys.unchanged(&env, &ws).await;
 }
 
 #[tokio::test]

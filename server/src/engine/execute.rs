@@ -579,21 +579,26 @@ impl Executor<'_> {
             }
             failed.extend(report.failed);
         }
-        // A file the container changed meanwhile is fetched again (then a conflict).
+        self.book_uploads(read, failed, out);
+        Ok(())
+    }
+
+    /// Books the uploads of `sent` but the `failed` ones: a path the container changed
+    /// meanwhile is fetched again (then a conflict), any other failure is retried.
+    fn book_uploads(&mut self, sent: Vec<Item>, failed: Vec<FileError>, out: &mut Outcome) {
         let (changed, failed): (Vec<FileError>, Vec<FileError>) = failed
             .into_iter()
             .partition(|f| f.kind == FileErrorKind::Changed);
         out.failures
             .extend(changed.iter().map(|e| Failure::remote(e, Retry::Download)));
-        let read: Vec<Item> = read
+        let sent: Vec<Item> = sent
             .into_iter()
             .filter(|i| !changed.iter().any(|c| c.path == i.path.as_str()))
             .collect();
-        let ok = self.keep_ok(&read, &failed, Retry::Upload, out);
+        let ok = self.keep_ok(&sent, &failed, Retry::Upload, out);
         out.uploaded += ok.len() as u64;
         out.uploaded_paths.extend(ok.iter().map(|i| i.path.clone()));
         self.book(&Action::Upload { items: ok });
-        Ok(())
     }
 
     /// Creates the symlinks `items` in the container, each as it is locally now (a link
@@ -637,22 +642,8 @@ impl Executor<'_> {
         let (before, index) = (self.keep.remote_before, &*self.index);
         let expect = move |p: &RelPath| expected_there(before, index, p);
         let report = self.session.upload_links(&links, &expect).await?;
-        // A container change made since the plan is fetched again (then a conflict).
-        let (changed, failed): (Vec<FileError>, Vec<FileError>) = report
-            .failed
-            .into_iter()
-            .partition(|f| f.kind == FileErrorKind::Changed);
-        out.failures
-            .extend(changed.iter().map(|e| Failure::remote(e, Retry::Download)));
-        let read: Vec<Item> = read
-            .into_iter()
-            .filter(|i| !changed.iter().any(|c| c.path == i.path.as_str()))
-            .collect();
         out.bytes_up = out.bytes_up.saturating_add(report.sent_bytes);
-        let ok = self.keep_ok(&read, &failed, Retry::Upload, out);
-        out.uploaded += ok.len() as u64;
-        out.uploaded_paths.extend(ok.iter().map(|i| i.path.clone()));
-        self.book(&Action::Upload { items: ok });
+        self.book_uploads(read, report.failed, out);
         Ok(())
     }
 
