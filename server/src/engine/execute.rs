@@ -647,83 +647,6 @@ impl Executor<'_> {
         Ok(())
     }
 
-    /// Writes the container's symlink `e` locally (a download): never over a local
-    /// change made after the plan, and the local version it replaces kept in the trash
-    /// first. Returns the item to book, or records why not.
-    fn land_link(
-        &mut self,
-        e: &crate::remote::DownloadedEntry,
-        target: &str,
-        out: &mut Outcome,
-    ) -> Option<Item> {
-        let planned = self.expected_local(&e.path).cloned();
-        let now = match local::stat(self.root, &e.path) {
-            Ok(now) => now,
-            Err(err) => {
-                out.failures.push(Failure::local(&err, Retry::Download));
-                return None;
-            }
-        };
-        if now.is_some()
-            && !crate::core::same_version(now.as_ref(), planned.as_ref(), Tolerance::EXACT)
-        {
-            out.failures.push(Failure {
-                path: e.path.to_string(),
-                kind: ProblemKind::Error,
-                message: "changed locally while the container's symlink was being fetched; the \
-                          local version is kept and ferry looks at both again"
-                    .into(),
-                retry: Retry::Download,
-            });
-            return None;
-        }
-        if now.as_ref().is_some_and(Entry::is_dir) {
-            out.failures.push(Failure {
-                path: e.path.to_string(),
-                kind: ProblemKind::Error,
-                message: "the container has a symlink where a local folder is; the folder is \
-                          kept"
-                    .into(),
-                retry: Retry::Download,
-            });
-            return None;
-        }
-        if now.is_some() {
-            let at = crate::local::trash::Place {
-                sync: self.keep.sync,
-                root: self.root,
-                path: &e.path,
-            };
-            if let Err(mut err) = self
-                .keep
-                .trash
-                .keep(&at, crate::local::trash::Reason::OverwrittenByDownload)
-            {
-                err.message = format!(
-                    "not overwritten: its local version could not be kept in the trash first ({})",
-                    err.message
-                );
-                out.failures.push(Failure::local(&err, Retry::Download));
-                return None;
-            }
-        }
-        match local::write_symlink(
-            self.root,
-            &e.path,
-            target,
-            super::convert::mtime_ns(e.mtime),
-        ) {
-            Ok(entry) => Some(Item {
-                path: e.path.clone(),
-                entry,
-            }),
-            Err(err) => {
-                out.failures.push(Failure::local(&err, Retry::Download));
-                None
-            }
-        }
-    }
-
     /// What the local side had at `path` when the plan was made.
     fn expected_local(&self, path: &RelPath) -> Option<&Entry> {
         match self.planned_local {
@@ -752,6 +675,14 @@ impl Executor<'_> {
             self.keep.sync,
         );
         let result = self.session.download(&paths, &expected, &mut sink).await;
+        // Symlinks come as entries without content: written here, by the same sink.
+        if let Ok(d) = &result {
+            for e in &d.entries {
+                if let DownloadedKind::Symlink { target } = &e.kind {
+                    sink.land_link(e, target);
+                }
+            }
+        }
         // What landed is booked even when the session broke afterwards.
         out.bytes_down += sink.bytes;
         out.failures.append(&mut sink.failures);
@@ -774,14 +705,8 @@ impl Executor<'_> {
         }
         out.failures
             .extend(d.errors.iter().map(|e| Failure::remote(e, Retry::Download)));
-        // Files are in place already (the sink); symlinks and folders are made here.
+        // Files and symlinks are in place already (the sink); folders are made here.
         for e in &d.entries {
-            if let DownloadedKind::Symlink { target } = &e.kind {
-                if let Some(item) = self.land_link(e, target, out) {
-                    ok.push(item);
-                }
-                continue;
-            }
             if e.kind != DownloadedKind::Dir {
                 continue;
             }

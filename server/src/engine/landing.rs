@@ -6,6 +6,7 @@
 //! plan was made. The check happens at commit time, when the whole file is there: if
 //! the local file is no longer what the plan saw, the container's version is committed
 //! as a conflict copy next to it instead (never replacing anything) and reported.
+//! Symlinks ([`LocalSink::land_link`]) keep the same rule.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -93,6 +94,81 @@ impl<'a> LocalSink<'a> {
         match &self.landing {
             Landing::Targets { .. } | Landing::Trash => Some(path.clone()),
             Landing::Copy { path: p, copy } => (p == path).then(|| copy.clone()),
+        }
+    }
+}
+
+impl LocalSink<'_> {
+    /// Keeps the local version at `path` that a download replaces in the trash first
+    /// (`Some(None)`: nothing there); `None`: it could not be kept, so it is not replaced
+    /// (reported).
+    fn keep_local(&mut self, path: &RelPath) -> Option<Option<crate::local::TrashItem>> {
+        let at = Place {
+            sync: self.sync,
+            root: self.root,
+            path,
+        };
+        match self.trash.keep(&at, Reason::OverwrittenByDownload) {
+            Ok(kept) => Some(kept),
+            Err(mut err) => {
+                err.message = format!(
+                    "not overwritten: its local version could not be kept in the trash first ({})",
+                    err.message
+                );
+                self.failures.push(Failure::local(&err, Retry::Download));
+                None
+            }
+        }
+    }
+
+    /// Writes the container's symlink `e` (to `target`) at its path, with the rules files
+    /// have: never over a local change made after the plan (reported, both kept), the
+    /// local version it replaces kept in the trash first, never over a local folder.
+    /// Only for [`Landing::Targets`]; links are no conflict copies nor trash items.
+    pub fn land_link(&mut self, e: &DownloadedEntry, target: &str) {
+        let Landing::Targets { planned, .. } = &self.landing else {
+            return;
+        };
+        let planned = planned.get(&e.path).cloned().flatten();
+        let now = match local::stat(self.root, &e.path) {
+            Ok(now) => now,
+            Err(err) => {
+                self.failures.push(Failure::local(&err, Retry::Download));
+                return;
+            }
+        };
+        let refused = if now.is_some()
+            && !same_version(now.as_ref(), planned.as_ref(), Tolerance::EXACT)
+        {
+            Some("changed locally while the container's symlink was being fetched; the local version is kept and ferry looks at both again")
+        } else if now.as_ref().is_some_and(Entry::is_dir) {
+            Some("the container has a symlink where a local folder is; the folder is kept")
+        } else {
+            None
+        };
+        if let Some(message) = refused {
+            self.failures.push(Failure {
+                path: e.path.to_string(),
+                kind: ProblemKind::Error,
+                message: message.into(),
+                retry: Retry::Download,
+            });
+            return;
+        }
+        let Some(kept) = self.keep_local(&e.path) else {
+            return;
+        };
+        match local::write_symlink(self.root, &e.path, target, mtime_ns(e.mtime)) {
+            Ok(entry) => self.landed.push(Item {
+                path: e.path.clone(),
+                entry,
+            }),
+            Err(err) => {
+                if let Some(item) = kept {
+                    let _ = self.trash.forget(&item.id);
+                }
+                self.failures.push(Failure::local(&err, Retry::Download));
+            }
         }
     }
 }
@@ -185,23 +261,8 @@ impl DownloadSink for LocalSink<'_> {
             }
             return false;
         }
-        // The local version it replaces goes to the trash first; one that cannot be kept
-        // is not replaced.
-        let at = Place {
-            sync: self.sync,
-            root: self.root,
-            path: &e.path,
-        };
-        let kept = match self.trash.keep(&at, Reason::OverwrittenByDownload) {
-            Ok(kept) => kept,
-            Err(mut err) => {
-                err.message = format!(
-                    "not overwritten: its local version could not be kept in the trash first ({})",
-                    err.message
-                );
-                self.failures.push(Failure::local(&err, Retry::Download));
-                return false;
-            }
+        let Some(kept) = self.keep_local(&e.path) else {
+            return false;
         };
         match file.commit(e.mode, mtime) {
             Ok(_) => {
