@@ -432,3 +432,68 @@ async fn live_links_busybox_polling() {
 async fn live_links_debian_inotify() {
     live("debian:inotify", "links-live-deb").await;
 }
+
+/// A replaced pod whose image holds links and folders where the workspace has files and
+/// links (a container ferry does not recognise): no local file, link or folder is
+/// replaced or deleted, nothing lands through a local link (`ld` points to the local
+/// folder `d`, where the image's `ld/z` must never appear), and the new pod gets the local
+/// versions where it can; the image's versions it replaces are kept in the trash.
+#[tokio::test]
+async fn a_replaced_pod_whose_image_holds_links_loses_nothing_local() {
+    use engine_support::{image_pod, labelled};
+    let env = Env::start("links-replaced", Exec::V5).await;
+    env.pod(&image_pod("web-a", "busybox", "web", &[])).await;
+    let kubeconfig = env.cluster.kubeconfig();
+    let ws = Workspace::new();
+    ws.write("src/f", "file\n");
+    ws.write("src/x", "local x\n");
+    ws.write("src/d/y", "in d\n");
+    std::os::unix::fs::symlink("f", ws.path("src/lf")).unwrap();
+    std::os::unix::fs::symlink("d", ws.path("src/ld")).unwrap();
+    ws.devspace("web", &env.ns, "src", "/app", "");
+    let out = ws.sync_once(&kubeconfig);
+    assert!(out.status.success(), "{}", text(&out));
+    let before = src_tree(&ws);
+
+    env.delete_pod("web-a").await;
+    let image = "mkdir -p /app/ld && echo image > /app/ld/z && echo image-lf > /app/lf \
+                 && ln -s f /app/x && echo image-f > /app/f; \
+                 trap 'exit 0' TERM; while true; do sleep 1; done";
+    env.pod(&labelled(
+        ferry_testkit::PodBuilder::new("web-b", "busybox").command(&["sh", "-c", image]),
+        "web",
+    ))
+    .await;
+    let out = ws.sync_once(&kubeconfig);
+    let printed = text(&out);
+    let after = src_tree(&ws);
+    for (p, item) in &before {
+        assert_eq!(
+            after.get(p).map(|i| (i.kind, &i.content)),
+            Some((item.kind, &item.content)),
+            "local {p} is as it was\n{printed}"
+        );
+    }
+    assert!(
+        !ws.path("src/d/z").exists(),
+        "nothing landed through the local link ld\n{printed}"
+    );
+    // Where the image and the workspace differ, nothing is replaced on either side: each
+    // path is a problem for the user to decide (the container's versions stay there).
+    let remote = remote_tree(&env, "web-b", "/app", FERRY_STATE).await;
+    let got = |p: &str| remote.get(p).map(|i| (i.kind, i.content.clone()));
+    assert_eq!(got("x"), Some(('l', b"f".to_vec())), "{printed}");
+    assert_eq!(got("lf"), Some(('f', b"image-lf\n".to_vec())), "{printed}");
+    assert_eq!(got("ld/z"), Some(('f', b"image\n".to_vec())), "{printed}");
+    let status = ws.status(&kubeconfig);
+    let problems: Vec<String> = engine_support::problems(&status)
+        .iter()
+        .filter_map(|p| p["path"].as_str().map(String::from))
+        .collect();
+    for p in ["x", "lf"] {
+        assert!(
+            problems.iter().any(|q| q == p),
+            "{p} is reported: {problems:?}\n{printed}"
+        );
+    }
+}
