@@ -189,6 +189,27 @@ fn client_with_nodelay(config: kube::Config) -> Result<kube::Client, kube::Error
 
 /// Finds the pod and container for `target` (see the module docs).
 pub async fn resolve(conn: &Connection, target: &Target) -> Result<Resolved, TargetError> {
+    let (namespace, pods) = list_pods(conn, target).await?;
+    let r = choose(&pods, target).map_err(|e| in_context(e, conn, &namespace))?;
+    Ok(Resolved { namespace, ..r })
+}
+
+/// Every Running and Ready pod `target` selects with its container, the oldest first
+/// ([`choose_all`]): the pods of a `replicas: all` sync path.
+pub async fn resolve_all(conn: &Connection, target: &Target) -> Result<Vec<Resolved>, TargetError> {
+    let (namespace, pods) = list_pods(conn, target).await?;
+    let all = choose_all(&pods, target).map_err(|e| in_context(e, conn, &namespace))?;
+    Ok(all
+        .into_iter()
+        .map(|r| Resolved {
+            namespace: namespace.clone(),
+            ..r
+        })
+        .collect())
+}
+
+/// The pods of `target`'s namespace that match its labels, with the namespace.
+async fn list_pods(conn: &Connection, target: &Target) -> Result<(String, Vec<Pod>), TargetError> {
     let namespace = target
         .namespace
         .clone()
@@ -218,20 +239,20 @@ pub async fn resolve(conn: &Connection, target: &Target) -> Result<Resolved, Tar
             message: other.to_string(),
         },
     })?;
-    choose(&pods.items, target)
-        .map_err(|e| match e {
-            TargetError::NoPod { selector, seen, .. } => TargetError::NoPod {
-                selector,
-                namespace: namespace.clone(),
-                context: conn.context.clone(),
-                seen,
-            },
-            other => other,
-        })
-        .map(|mut r| {
-            r.namespace = namespace.clone();
-            r
-        })
+    Ok((namespace, pods.items))
+}
+
+/// A [`TargetError::NoPod`] from the pure choice, with the namespace and context named.
+fn in_context(e: TargetError, conn: &Connection, namespace: &str) -> TargetError {
+    match e {
+        TargetError::NoPod { selector, seen, .. } => TargetError::NoPod {
+            selector,
+            namespace: namespace.to_string(),
+            context: conn.context.clone(),
+            seen,
+        },
+        other => other,
+    }
 }
 
 /// `app=web,tier=front` for a `matchLabels` map.
@@ -290,6 +311,31 @@ fn is_ready(p: &Pod) -> bool {
 /// Picks the newest Running and Ready pod among `pods` (already filtered by labels) and
 /// its container for `target`. Pure.
 pub fn choose(pods: &[Pod], target: &Target) -> Result<Resolved, TargetError> {
+    let ready = ready_pods(pods, target)?;
+    let pod = ready
+        .iter()
+        .max_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0))
+        .expect("ready_pods returns at least one");
+    resolved(pod, target)
+}
+
+/// Every Running and Ready pod among `pods` (already filtered by labels) with its
+/// container for `target`, the oldest first (by creation, then name): the first is a
+/// `replicas: all` sync path's primary, so scaling up never moves it. Pure.
+pub fn choose_all(pods: &[Pod], target: &Target) -> Result<Vec<Resolved>, TargetError> {
+    let mut ready = ready_pods(pods, target)?;
+    ready.sort_by_key(|p| {
+        (
+            p.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            p.metadata.name.clone(),
+        )
+    });
+    ready.into_iter().map(|p| resolved(p, target)).collect()
+}
+
+/// The Running and Ready pods of `pods` that run `target`'s image; none is an error that
+/// names the matching pods that are not usable yet.
+fn ready_pods<'a>(pods: &'a [Pod], target: &Target) -> Result<Vec<&'a Pod>, TargetError> {
     let runs_image = |p: &Pod| match &target.image_selector {
         None => true,
         Some(sel) => p.spec.as_ref().is_some_and(|s| {
@@ -299,33 +345,36 @@ pub fn choose(pods: &[Pod], target: &Target) -> Result<Resolved, TargetError> {
         }),
     };
     let candidates: Vec<&Pod> = pods.iter().filter(|p| runs_image(p)).collect();
-    let best = candidates
+    let ready: Vec<&Pod> = candidates.iter().copied().filter(|p| is_ready(p)).collect();
+    if !ready.is_empty() {
+        return Ok(ready);
+    }
+    let seen = candidates
         .iter()
-        .filter(|p| is_ready(p))
-        .max_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0));
-    let Some(pod) = best else {
-        let seen = candidates
-            .iter()
-            .map(|p| {
-                let name = p.metadata.name.clone().unwrap_or_default();
-                let state = if p.metadata.deletion_timestamp.is_some() {
-                    "Terminating".to_string()
-                } else {
-                    p.status
-                        .as_ref()
-                        .and_then(|s| s.phase.clone())
-                        .unwrap_or_else(|| "Unknown".into())
-                };
-                format!("{name} ({state})")
-            })
-            .collect();
-        return Err(TargetError::NoPod {
-            selector: describe_selector(target),
-            namespace: String::new(),
-            context: String::new(),
-            seen,
-        });
-    };
+        .map(|p| {
+            let name = p.metadata.name.clone().unwrap_or_default();
+            let state = if p.metadata.deletion_timestamp.is_some() {
+                "Terminating".to_string()
+            } else {
+                p.status
+                    .as_ref()
+                    .and_then(|s| s.phase.clone())
+                    .unwrap_or_else(|| "Unknown".into())
+            };
+            format!("{name} ({state})")
+        })
+        .collect();
+    Err(TargetError::NoPod {
+        selector: describe_selector(target),
+        namespace: String::new(),
+        context: String::new(),
+        seen,
+    })
+}
+
+/// `pod` and its container for `target`: the one named, else the one running the
+/// selected image, else the first.
+fn resolved(pod: &Pod, target: &Target) -> Result<Resolved, TargetError> {
     let name = pod.metadata.name.clone().unwrap_or_default();
     let containers = pod
         .spec
@@ -344,7 +393,11 @@ pub fn choose(pods: &[Pod], target: &Target) -> Result<Resolved, TargetError> {
         (None, Some(sel)) => containers
             .iter()
             .find(|c| c.image.as_deref().is_some_and(|i| image_matches(sel, i)))
-            .expect("filtered on the image above"),
+            .ok_or_else(|| TargetError::NoContainer {
+                pod: name.clone(),
+                wanted: format!("(running {sel})"),
+                available: containers.iter().map(|c| c.name.clone()).collect(),
+            })?,
         (None, None) => containers.first().ok_or_else(|| TargetError::NoContainer {
             pod: name.clone(),
             wanted: "(any)".into(),
@@ -412,6 +465,34 @@ mod tests {
             (r.pod.as_str(), r.container.as_str(), r.pod_uid.as_str()),
             ("new", "app", "uid-new")
         );
+    }
+
+    /// `replicas: all`: every Ready pod, the oldest first (the primary), pending ones
+    /// left out; none Ready is the same error as for one pod.
+    #[test]
+    fn all_ready_pods_oldest_first() {
+        let pods = [
+            pod("b", "2026-01-02T00:00:00Z", true, &[("app", "web:1")]),
+            pod(
+                "pending",
+                "2026-01-01T00:00:00Z",
+                false,
+                &[("app", "web:1")],
+            ),
+            pod("c", "2026-01-03T00:00:00Z", true, &[("app", "web:1")]),
+            pod("a2", "2026-01-01T00:00:00Z", true, &[("app", "web:1")]),
+            pod("a1", "2026-01-01T00:00:00Z", true, &[("app", "web:1")]),
+        ];
+        let all = choose_all(&pods, &target(None, None)).unwrap();
+        let names: Vec<&str> = all.iter().map(|r| r.pod.as_str()).collect();
+        assert_eq!(names, ["a1", "a2", "b", "c"]);
+        assert_eq!(all[0].pod_uid, "uid-a1");
+        assert_eq!(choose(&pods, &target(None, None)).unwrap().pod, "c");
+        let none = [pod("p", "2026-01-01T00:00:00Z", false, &[("app", "web")])];
+        assert!(matches!(
+            choose_all(&none, &target(None, None)),
+            Err(TargetError::NoPod { .. })
+        ));
     }
 
     #[test]

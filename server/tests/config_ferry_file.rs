@@ -7,7 +7,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use ferry::config::{
-    parse, Config, ConfigError, ParseOptions, ProfileChoice, Severity, Symlinks, FERRY_FILE_NAME,
+    parse, Config, ConfigError, ParseOptions, ProfileChoice, Replicas, Severity, Symlinks,
+    FERRY_FILE_NAME,
 };
 
 const ROOT: &str = "/work/project";
@@ -233,4 +234,34 @@ devSpace:
     let config = run_at(file, seed, &[("/work/project/.devspace/ferry.yaml", ferry)]).unwrap();
     assert_eq!(config.sync[0].dev, "sync");
     assert_eq!(config.sync[0].symlinks, Symlinks::Ignore);
+}
+
+/// `replicas:` is read at every level like `symlinks:` (the most specific winning), its
+/// default is one pod, and a wrong value is an error naming the choices.
+#[test]
+fn replicas_are_chosen_per_level_and_checked() {
+    let replicas =
+        |config: &Config| -> Vec<Replicas> { config.sync.iter().map(|s| s.replicas).collect() };
+    let config = run(DEVSPACE, &[]).unwrap();
+    assert_eq!(replicas(&config), [Replicas::One; 3]);
+    let ferry = "\
+defaults:
+  replicas: all
+dev:
+  app:
+    sync:
+      - path: ./docs:/srv/docs
+        replicas: one
+";
+    let config = run(DEVSPACE, &[(FERRY, ferry)]).unwrap();
+    assert_eq!(
+        replicas(&config),
+        [Replicas::All, Replicas::One, Replicas::All]
+    );
+    assert!(config.diagnostics.is_empty(), "{:?}", config.diagnostics);
+    let e = run(DEVSPACE, &[(FERRY, "dev:\n  app:\n    replicas: al\n")]).unwrap_err();
+    let d = &e.diagnostics[0];
+    assert_eq!((d.span.line, d.span.column), (3, 15), "{d}");
+    assert!(d.message.contains("`one`, `all`"), "{d}");
+    assert!(d.message.contains("did you mean `all`"), "{d}");
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use ferry::config::fields::{ferry_objects, objects, Object, Support, Unknown};
-use ferry::config::{InitialSync, Symlinks};
+use ferry::config::{InitialSync, Replicas, Symlinks};
 use serde_json::Value;
 
 fn schema() -> Value {
@@ -52,16 +52,22 @@ fn the_ferry_yaml_schema_declares_every_known_field_and_no_other() {
     );
     assert_eq!(schema["$ref"].as_str(), Some("#/definitions/ferryConfig"));
     declares_exactly(&schema, ferry_objects());
-    let expected: Vec<&str> = Symlinks::ALL.iter().map(|(_, n)| *n).collect();
+    let symlinks: Vec<&str> = Symlinks::ALL.iter().map(|(_, n)| *n).collect();
+    let replicas: Vec<&str> = Replicas::ALL.iter().map(|(_, n)| *n).collect();
     for def in ["ferryDefaults", "ferryDev", "ferrySyncPath"] {
-        let values: Vec<&str> = definition(&schema, def)["properties"]["symlinks"]["enum"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap())
-            .collect();
-        assert_eq!(values, expected, "{def}");
+        assert_eq!(enum_values(&schema, def, "symlinks"), symlinks, "{def}");
+        assert_eq!(enum_values(&schema, def, "replicas"), replicas, "{def}");
     }
+}
+
+/// The `enum` of field `field` of definition `def`.
+fn enum_values<'a>(schema: &'a Value, def: &str, field: &str) -> Vec<&'a str> {
+    definition(schema, def)["properties"][field]["enum"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{def}.{field} has no enum"))
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect()
 }
 
 /// `schema`'s definitions are exactly `objects`, each with exactly its fields.
@@ -154,13 +160,7 @@ fn schema_initial_sync_values_match_the_parser() {
     let schema = schema();
     let expected: Vec<&str> = InitialSync::ALL.iter().map(|(_, n)| *n).collect();
     for def in ["v2beta1SyncEntry", "legacySyncEntry"] {
-        let values: Vec<&str> = definition(&schema, def)["properties"]["initialSync"]["enum"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap())
-            .collect();
-        assert_eq!(values, expected, "{def}");
+        assert_eq!(enum_values(&schema, def, "initialSync"), expected, "{def}");
     }
 }
 

@@ -109,6 +109,7 @@ async fn disk_full(image: &str) {
             sync: "test",
             deletion_reason: ferry::local::Reason::DeletedInContainer,
             remote_before: None,
+            container_versions: true,
         },
         racy: Vec::new(),
     };

@@ -81,6 +81,7 @@ pub(super) fn list(common: &Common, json: bool) -> ExitCode {
         };
         println!("    directions:      {dirs}");
         println!("    symlinks:        {}", s.symlinks.config_name());
+        println!("    replicas:        {}", s.replicas.config_name());
     }
     ExitCode::SUCCESS
 }

@@ -113,6 +113,7 @@ mod tests {
                 path: format!("f-{kind}"),
                 kind,
                 message: "m".into(),
+                pod: None,
             })
             .collect();
         let folders = vec![FolderStatus {

@@ -666,6 +666,7 @@ pub(crate) fn finish(
             protected,
             dev: entry.base_name,
             symlinks: settings.symlinks.unwrap_or_default(),
+            replicas: settings.replicas.unwrap_or_default(),
         });
     }
     out

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use super::entry::{normalize, split_sync_path};
 use super::fields::{FERRY, FERRY_DEFAULTS, FERRY_DEV, FERRY_SYNC};
 use super::reader::{closest, get, join, read_document, Cx};
-use super::types::Symlinks;
+use super::types::{Replicas, Symlinks};
 use super::yaml::{Node, Range};
 use super::{Diagnostic, Severity};
 
@@ -38,6 +38,7 @@ pub const FILE_NAME: &str = "ferry.yaml";
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Settings {
     pub symlinks: Option<Symlinks>,
+    pub replicas: Option<Replicas>,
 }
 
 impl Settings {
@@ -45,6 +46,7 @@ impl Settings {
     fn or(self, fallback: Settings) -> Settings {
         Settings {
             symlinks: self.symlinks.or(fallback.symlinks),
+            replicas: self.replicas.or(fallback.replicas),
         }
     }
 }
@@ -285,32 +287,42 @@ fn trim_slash(path: &str) -> &str {
 
 /// The settings written in `fields` (an object whose known fields were checked).
 fn settings(cx: &mut Cx<'_>, fields: &[(Node, Node)], path: &str) -> Settings {
-    let mut out = Settings::default();
-    if let Some(node) = get(fields, "symlinks") {
-        let field_path = join(path, "symlinks");
-        if let Some(text) = cx.string(node, &field_path) {
-            match Symlinks::ALL.iter().find(|(_, n)| *n == text) {
-                Some((mode, _)) => out.symlinks = Some(*mode),
-                None => {
-                    let names: Vec<&str> = Symlinks::ALL.iter().map(|(_, n)| *n).collect();
-                    let hint = closest(&text, &names)
-                        .map(|s| format!(" (did you mean `{s}`?)"))
-                        .unwrap_or_default();
-                    cx.error(
-                        &node.range,
-                        &field_path,
-                        format!(
-                            "`symlinks` must be one of {}, found `{text}`{hint}",
-                            names
-                                .iter()
-                                .map(|n| format!("`{n}`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    );
-                }
-            }
-        }
+    Settings {
+        symlinks: choice(cx, fields, path, "symlinks", &Symlinks::ALL),
+        replicas: choice(cx, fields, path, "replicas", &Replicas::ALL),
     }
-    out
+}
+
+/// The value of the field `name` of `fields`, one of `all` (by the name it is written
+/// as); a value that is none of them is an error with the closest name as a hint.
+fn choice<T: Copy>(
+    cx: &mut Cx<'_>,
+    fields: &[(Node, Node)],
+    path: &str,
+    name: &str,
+    all: &[(T, &'static str)],
+) -> Option<T> {
+    let node = get(fields, name)?;
+    let field_path = join(path, name);
+    let text = cx.string(node, &field_path)?;
+    if let Some((value, _)) = all.iter().find(|(_, n)| *n == text) {
+        return Some(*value);
+    }
+    let names: Vec<&str> = all.iter().map(|(_, n)| *n).collect();
+    let hint = closest(&text, &names)
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default();
+    cx.error(
+        &node.range,
+        &field_path,
+        format!(
+            "`{name}` must be one of {}, found `{text}`{hint}",
+            names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    None
 }

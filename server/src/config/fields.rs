@@ -508,7 +508,7 @@ pub const FERRY_DEFAULTS: Object = Object {
     definition: "ferryDefaults",
     location: "ferry.yaml `defaults`",
     unknown: Unknown::Error,
-    fields: &[read("symlinks")],
+    fields: &[read("symlinks"), read("replicas")],
 };
 
 /// `ferry.yaml`: `dev.<name>`, for every sync path of one dev container.
@@ -516,7 +516,7 @@ pub const FERRY_DEV: Object = Object {
     definition: "ferryDev",
     location: "ferry.yaml `dev.<name>`",
     unknown: Unknown::Error,
-    fields: &[read("symlinks"), read("sync")],
+    fields: &[read("symlinks"), read("replicas"), read("sync")],
 };
 
 /// `ferry.yaml`: `dev.<name>.sync[]`, for the sync paths of that dev container written
@@ -525,7 +525,7 @@ pub const FERRY_SYNC: Object = Object {
     definition: "ferrySyncPath",
     location: "ferry.yaml `dev.<name>.sync[]`",
     unknown: Unknown::Error,
-    fields: &[read("path"), read("symlinks")],
+    fields: &[read("path"), read("symlinks"), read("replicas")],
 };
 
 /// Every object kind of `ferry.yaml` (`docs/ferry.schema.json`), each once.

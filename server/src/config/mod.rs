@@ -83,8 +83,8 @@ use std::path::{Path, PathBuf};
 pub use diagnostic::{ConfigError, Diagnostic, Severity, Span};
 pub use profiles::{AppliedProfile, ProfileChoice};
 pub use types::{
-    Bandwidth, Config, Excludes, Format, InitialSync, Pattern, Symlinks, SyncPath, Target,
-    UploadHook,
+    Bandwidth, Config, Excludes, Format, InitialSync, Pattern, Replicas, Symlinks, SyncPath,
+    Target, UploadHook,
 };
 
 pub use ferry_file::FILE_NAME as FERRY_FILE_NAME;

@@ -96,6 +96,8 @@ pub struct SyncPath {
     pub dev: String,
     /// How symbolic links are synced (`symlinks:` in `ferry.yaml`).
     pub symlinks: Symlinks,
+    /// Which of the pods the target selects are synced (`replicas:` in `ferry.yaml`).
+    pub replicas: Replicas,
     /// The files that configure this sync path, absolute: the config file, the
     /// workspace's `.env` (read when present) and every exclude file. Where one of them
     /// lies inside the local folder, the container side may never write, delete or
@@ -250,6 +252,33 @@ impl Symlinks {
             .find(|(mode, _)| *mode == self)
             .map(|(_, n)| *n)
             .unwrap_or("portable")
+    }
+}
+
+/// Which pods a sync path syncs with (`replicas:` in `ferry.yaml`; `docs/config.md` says
+/// what each does).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Replicas {
+    /// One pod: the newest Running and Ready one the target selects, both ways.
+    #[default]
+    One,
+    /// Every Running and Ready pod the target selects: the oldest (the *primary*) both
+    /// ways, every other one (a *secondary*) one way, made to mirror the local folder.
+    All,
+}
+
+impl Replicas {
+    /// Every choice with the name it is written as in `ferry.yaml`.
+    pub const ALL: [(Replicas, &'static str); 2] = [(Replicas::One, "one"), (Replicas::All, "all")];
+
+    /// The name the choice is written as in `ferry.yaml`.
+    pub fn config_name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(r, _)| *r == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("one")
     }
 }
 

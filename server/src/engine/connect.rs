@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::config::Target;
 use crate::exec::PodLauncher;
 use crate::remote::{BoxFuture, Launcher};
-use crate::target::{self, Connection, KubeOverrides};
+use crate::target::{self, Connection, KubeOverrides, Resolved};
 
 use super::task::EngineError;
 
@@ -45,6 +45,87 @@ pub struct Connected {
 pub trait Connector: Send + Sync {
     /// The container `target` selects now.
     fn connect<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<Connected, EngineError>>;
+
+    /// Every pod `target` selects now, the oldest first (`replicas: all`; see
+    /// [`crate::target::choose_all`]). By default: the one [`Connector::connect`] finds.
+    fn replicas<'a>(
+        &'a self,
+        target: &'a Target,
+    ) -> BoxFuture<'a, Result<Vec<PodIdentity>, EngineError>> {
+        Box::pin(async move { Ok(vec![self.connect(target).await?.pod]) })
+    }
+
+    /// The container of the pod with UID `pod_uid`, if `target` still selects it; an
+    /// error naming the pod otherwise (it went away, or is no longer Ready).
+    fn connect_to<'a>(
+        &'a self,
+        target: &'a Target,
+        pod_uid: &'a str,
+    ) -> BoxFuture<'a, Result<Connected, EngineError>> {
+        Box::pin(async move {
+            let c = self.connect(target).await?;
+            if c.pod.pod_uid == pod_uid {
+                Ok(c)
+            } else {
+                Err(gone(pod_uid))
+            }
+        })
+    }
+}
+
+/// The error of a connection to a replica `target` no longer selects.
+fn gone(pod_uid: &str) -> EngineError {
+    EngineError::Other(format!(
+        "the replica with pod UID {pod_uid} is gone or not Ready any more"
+    ))
+}
+
+/// A [`Connector`] that always connects to one pod of the target: the one whose UID
+/// `pod` holds now (a `replicas: all` sync path's primary follows its supervisor's
+/// choice, a secondary stays with its pod). With no pod chosen yet, connecting fails
+/// and is retried like any failed connection.
+pub struct Pinned {
+    inner: Arc<dyn Connector>,
+    pod: tokio::sync::watch::Receiver<Option<String>>,
+}
+
+impl Pinned {
+    /// Connects through `inner` to the pod `pod` names.
+    pub fn new(
+        inner: Arc<dyn Connector>,
+        pod: tokio::sync::watch::Receiver<Option<String>>,
+    ) -> Pinned {
+        Pinned { inner, pod }
+    }
+}
+
+impl Connector for Pinned {
+    fn connect<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<Connected, EngineError>> {
+        Box::pin(async move {
+            let uid = self.pod.borrow().clone();
+            match uid {
+                Some(uid) => self.inner.connect_to(target, &uid).await,
+                None => Err(EngineError::Other(
+                    "waiting for a Running and Ready replica to sync with".into(),
+                )),
+            }
+        })
+    }
+
+    fn replicas<'a>(
+        &'a self,
+        target: &'a Target,
+    ) -> BoxFuture<'a, Result<Vec<PodIdentity>, EngineError>> {
+        self.inner.replicas(target)
+    }
+
+    fn connect_to<'a>(
+        &'a self,
+        target: &'a Target,
+        pod_uid: &'a str,
+    ) -> BoxFuture<'a, Result<Connected, EngineError>> {
+        self.inner.connect_to(target, pod_uid)
+    }
 }
 
 /// The production [`Connector`]: the user's kubeconfig (with overrides), the pod by
@@ -79,17 +160,52 @@ impl Connector for KubeConnector {
         Box::pin(async move {
             let conn = self.connection().await?;
             let resolved = target::resolve(&conn, target).await?;
-            let launcher = PodLauncher::new(&conn, &resolved);
-            Ok(Connected {
-                launcher: Arc::new(launcher),
-                pod: PodIdentity {
-                    namespace: resolved.namespace,
-                    pod: resolved.pod,
-                    pod_uid: resolved.pod_uid,
-                    container: resolved.container,
-                    container_id: resolved.container_id,
-                },
-            })
+            Ok(connected(&conn, resolved))
         })
+    }
+
+    fn replicas<'a>(
+        &'a self,
+        target: &'a Target,
+    ) -> BoxFuture<'a, Result<Vec<PodIdentity>, EngineError>> {
+        Box::pin(async move {
+            let conn = self.connection().await?;
+            let all = target::resolve_all(&conn, target).await?;
+            Ok(all.into_iter().map(identity).collect())
+        })
+    }
+
+    fn connect_to<'a>(
+        &'a self,
+        target: &'a Target,
+        pod_uid: &'a str,
+    ) -> BoxFuture<'a, Result<Connected, EngineError>> {
+        Box::pin(async move {
+            let conn = self.connection().await?;
+            let all = target::resolve_all(&conn, target).await?;
+            let resolved = all
+                .into_iter()
+                .find(|r| r.pod_uid == pod_uid)
+                .ok_or_else(|| gone(pod_uid))?;
+            Ok(connected(&conn, resolved))
+        })
+    }
+}
+
+/// A launcher into `resolved`, with its identity.
+fn connected(conn: &Connection, resolved: Resolved) -> Connected {
+    Connected {
+        launcher: Arc::new(PodLauncher::new(conn, &resolved)),
+        pod: identity(resolved),
+    }
+}
+
+fn identity(resolved: Resolved) -> PodIdentity {
+    PodIdentity {
+        namespace: resolved.namespace,
+        pod: resolved.pod,
+        pod_uid: resolved.pod_uid,
+        container: resolved.container,
+        container_id: resolved.container_id,
     }
 }

@@ -281,6 +281,10 @@ pub struct Keep<'a> {
     /// seen, or a file created there too) is kept in the trash first. An upload over the
     /// agreed version keeps nothing (that version is the one both sides had).
     pub remote_before: Option<&'a Snapshot>,
+    /// Whether the container's versions that uploads replace are kept as
+    /// `remote_before` says (off for a secondary replica, whose own edits may be
+    /// overwritten; the expectations of its uploads still come from `remote_before`).
+    pub container_versions: bool,
 }
 
 impl Executor<'_> {
@@ -733,7 +737,11 @@ impl Executor<'_> {
         paths: &[&RelPath],
         out: &mut Outcome,
     ) -> Result<Vec<RelPath>, SessionError> {
-        let Some(remote) = self.keep.remote_before else {
+        let Some(remote) = self
+            .keep
+            .remote_before
+            .filter(|_| self.keep.container_versions)
+        else {
             return Ok(Vec::new());
         };
         let wanted: Vec<RelPath> = paths

@@ -84,7 +84,12 @@ impl SyncTask {
             }
         }
         let sides = self.read_sides(session).await?;
-        let stored = store.load();
+        // A secondary replica keeps no index: it mirrors the local folder in full.
+        let stored = if self.is_secondary() {
+            None
+        } else {
+            store.load()
+        };
         let emptied = match &stored {
             Some(s) if !s.index.is_empty() => {
                 if looks_empty(&sides.local, &self.excludes) {
@@ -158,9 +163,14 @@ impl SyncTask {
             strategy.config_name(),
             plan.actions.len()
         );
-        self.hub.update(self.slot, |p| {
+        let recognition = if self.is_secondary() {
+            "secondary replica: made to mirror the local folder".to_string()
+        } else {
+            describe_verdict(&verdict)
+        };
+        self.hub.update_at(&self.key, |p| {
             p.recognised = Some(verdict.recognised());
-            p.recognition = Some(describe_verdict(&verdict));
+            p.recognition = Some(recognition);
         });
         if dry_run {
             self.summary.dry_run = plan_text::describe(&plan, &describe_verdict(&verdict));

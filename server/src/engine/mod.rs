@@ -55,6 +55,7 @@ pub mod links;
 mod model;
 pub mod plan_text;
 pub mod racy;
+pub mod replicas;
 pub mod resolve;
 pub mod status;
 pub mod store;
@@ -65,7 +66,7 @@ pub use connect::{Connected, Connector, KubeConnector, PodIdentity};
 pub use execute::{Failure, Outcome, Retry};
 pub use status::{
     FileProblem, FolderState, FolderStatus, Health, Notice, PathState, PathStatus, ProblemKind,
-    StatusHub, StatusReport,
+    ReplicaRole, ReplicaStatus, StatusHub, StatusKey, StatusReport,
 };
 pub use task::{Control, EngineError, EngineOptions, RunSummary, SyncTask};
 pub use workspace::Workspace;

@@ -132,6 +132,56 @@ pub struct FileProblem {
     pub kind: ProblemKind,
     /// What happened and what to do.
     pub message: String,
+    /// The replica (pod name) the problem is on, for a `replicas: all` sync path's
+    /// secondaries; absent for the sync path's own (its primary's) problems.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+}
+
+/// Whether a replica syncs both ways or one way (`replicas: all`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ReplicaRole {
+    /// Syncs both ways under the safety rules: the sync path's own status is its status.
+    Primary,
+    /// Receives uploads and is made to mirror the local folder; never downloaded from.
+    Secondary,
+}
+
+impl ReplicaRole {
+    /// The documented word (`primary`, `secondary`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplicaRole::Primary => "primary",
+            ReplicaRole::Secondary => "secondary",
+        }
+    }
+}
+
+/// One pod of a `replicas: all` sync path.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicaStatus {
+    /// The pod's name.
+    pub pod: String,
+    /// The pod's UID (its identity: names are reused).
+    pub pod_uid: String,
+    /// The container synced with.
+    pub container: Option<String>,
+    /// Both ways or one way.
+    pub role: ReplicaRole,
+    /// What it does now.
+    pub state: PathState,
+    /// Files waiting to be transferred to it now.
+    pub pending: u64,
+    /// Files uploaded to it since it joined.
+    pub uploaded: u64,
+    /// Paths deleted in it since it joined.
+    pub deleted: u64,
+    /// Why it cannot sync, if it cannot now.
+    pub last_error: Option<String>,
+    /// Its per-file problems (listed in the path's `problems` with this `pod`).
+    pub problem_count: u64,
 }
 
 /// The state of one sync path.
@@ -157,6 +207,9 @@ pub struct PathStatus {
     pub pod: Option<String>,
     /// The container synced with, once found.
     pub container: Option<String>,
+    /// The UID of the pod synced with, once found (its identity: names are reused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_uid: Option<String>,
     /// Whether the last initial sync recognised the container folder as the one the
     /// index was made with (`null` before the first one). Only then does the index drive
     /// deletions; otherwise the sync merged and deleted nothing (see `docs/safety.md`).
@@ -194,6 +247,11 @@ pub struct PathStatus {
     pub problem_count: u64,
     /// Per-file problems.
     pub problems: Vec<FileProblem>,
+    /// `replicas: all`: every pod synced, the primary first (absent otherwise). The
+    /// path's own fields are the primary's; a secondary's problems are in `problems`
+    /// with its `pod`, and counted in `problemCount`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<ReplicaStatus>,
 }
 
 impl PathStatus {
@@ -208,6 +266,7 @@ impl PathStatus {
             state: PathState::Stopped,
             pod: None,
             container: None,
+            pod_uid: None,
             recognised: None,
             recognition: None,
             pending: 0,
@@ -221,6 +280,7 @@ impl PathStatus {
             last_error: None,
             problem_count: 0,
             problems: Vec::new(),
+            replicas: Vec::new(),
         }
     }
 }
@@ -313,7 +373,10 @@ impl StatusReport {
             Health::Stopped
         } else if paths.iter().any(|p| p.state == PathState::Error) {
             Health::Error
-        } else if paths.iter().any(|p| p.problem_count > 0) {
+        } else if paths
+            .iter()
+            .any(|p| p.problem_count > 0 || p.replicas.iter().any(|r| r.state == PathState::Error))
+        {
             Health::Warning
         } else {
             Health::Ok
@@ -353,11 +416,38 @@ pub enum Notice {
     },
 }
 
+/// Where a sync task reports: its sync path's slot and, for a secondary replica of a
+/// `replicas: all` path, the pod's UID (`None`: the path itself, or its primary).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StatusKey {
+    /// The sync path's slot.
+    pub slot: usize,
+    /// The secondary replica's pod UID.
+    pub replica: Option<String>,
+}
+
+impl StatusKey {
+    /// The sync path `slot` itself.
+    pub fn path(slot: usize) -> StatusKey {
+        StatusKey {
+            slot,
+            replica: None,
+        }
+    }
+}
+
+/// The hub's entries: per key, and which slots sync every replica.
+#[derive(Debug, Default)]
+struct Entries {
+    by_key: BTreeMap<StatusKey, PathStatus>,
+    replicated: std::collections::BTreeSet<usize>,
+}
+
 /// The live status of all sync paths of one process: sync tasks update it, front ends
 /// subscribe (`watch` for the report, `broadcast` for notices).
 #[derive(Debug)]
 pub struct StatusHub {
-    paths: Mutex<BTreeMap<usize, PathStatus>>,
+    paths: Mutex<Entries>,
     folder: Mutex<Option<String>>,
     changed: watch::Sender<u64>,
     notices: broadcast::Sender<Notice>,
@@ -367,7 +457,7 @@ impl StatusHub {
     /// A hub with no paths.
     pub fn new() -> Arc<StatusHub> {
         Arc::new(StatusHub {
-            paths: Mutex::new(BTreeMap::new()),
+            paths: Mutex::new(Entries::default()),
             folder: Mutex::new(None),
             changed: watch::channel(0).0,
             notices: broadcast::channel(1024).0,
@@ -376,40 +466,74 @@ impl StatusHub {
 
     /// Registers sync path number `slot` (config order) with its initial status.
     pub fn register(&self, slot: usize, status: PathStatus) {
-        self.lock().insert(slot, status);
+        self.register_at(&StatusKey::path(slot), status);
+    }
+
+    /// Registers the entry `key` (a sync path, or a secondary replica of one).
+    pub fn register_at(&self, key: &StatusKey, status: PathStatus) {
+        self.lock().by_key.insert(key.clone(), status);
         self.bump();
     }
 
-    /// Removes path `slot` (its folder stopped or went away).
+    /// Marks path `slot` as syncing every replica: its report lists them.
+    pub fn set_replicated(&self, slot: usize) {
+        self.lock().replicated.insert(slot);
+        self.bump();
+    }
+
+    /// Removes path `slot` (its folder stopped or went away), with its replicas.
     pub fn unregister(&self, slot: usize) {
-        self.lock().remove(&slot);
+        let mut entries = self.lock();
+        entries.by_key.retain(|k, _| k.slot != slot);
+        entries.replicated.remove(&slot);
+        drop(entries);
+        self.bump();
+    }
+
+    /// Removes the entry `key` (a secondary replica that went away).
+    pub fn unregister_at(&self, key: &StatusKey) {
+        self.lock().by_key.remove(key);
         self.bump();
     }
 
     /// Changes the status of path `slot`.
     pub fn update(&self, slot: usize, f: impl FnOnce(&mut PathStatus)) {
-        if let Some(p) = self.lock().get_mut(&slot) {
+        self.update_at(&StatusKey::path(slot), f);
+    }
+
+    /// Changes the status of the entry `key`.
+    pub fn update_at(&self, key: &StatusKey, f: impl FnOnce(&mut PathStatus)) {
+        if let Some(p) = self.lock().by_key.get_mut(key) {
             f(p);
         }
         self.bump();
     }
 
-    /// The current report (each path with its slot as `id`, and this hub's folder).
+    /// The current report (each path with its slot as `id`, and this hub's folder; a
+    /// `replicas: all` path with its replicas, see [`PathStatus::replicas`]).
     pub fn report(&self) -> StatusReport {
         let folder = self
             .folder
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let paths: Vec<PathStatus> = self
-            .lock()
-            .iter()
-            .map(|(slot, p)| PathStatus {
-                id: *slot,
+        let entries = self.lock();
+        let mut paths: Vec<PathStatus> = Vec::new();
+        for (key, p) in &entries.by_key {
+            if key.replica.is_some() {
+                continue;
+            }
+            let mut path = PathStatus {
+                id: key.slot,
                 folder: folder.clone(),
                 ..p.clone()
-            })
-            .collect();
+            };
+            if entries.replicated.contains(&key.slot) {
+                add_replicas(&mut path, &entries.by_key);
+            }
+            paths.push(path);
+        }
+        drop(entries);
         StatusReport::of(paths, Vec::new())
     }
 
@@ -434,12 +558,63 @@ impl StatusHub {
         let _ = self.notices.send(notice);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<usize, PathStatus>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         self.paths.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn bump(&self) {
         self.changed.send_modify(|n| *n += 1);
+    }
+}
+
+/// Lists the replicas of `path` (its own entry is its primary's) from the secondaries'
+/// entries in `by_key`; their problems join the path's, each with its `pod`.
+fn add_replicas(path: &mut PathStatus, by_key: &BTreeMap<StatusKey, PathStatus>) {
+    if let Some(pod) = &path.pod {
+        path.replicas.push(ReplicaStatus {
+            pod: pod.clone(),
+            pod_uid: path.pod_uid.clone().unwrap_or_default(),
+            container: path.container.clone(),
+            role: ReplicaRole::Primary,
+            state: path.state,
+            pending: path.pending,
+            uploaded: path.uploaded,
+            deleted: path.deleted,
+            last_error: path.last_error.clone(),
+            problem_count: path.problem_count,
+        });
+    }
+    let slot = path.id;
+    for (key, s) in by_key.range(
+        StatusKey {
+            slot,
+            replica: Some(String::new()),
+        }..,
+    ) {
+        let Some(uid) = key.replica.as_ref().filter(|_| key.slot == slot) else {
+            break;
+        };
+        let pod = s.pod.clone().unwrap_or_else(|| uid.clone());
+        path.replicas.push(ReplicaStatus {
+            pod: pod.clone(),
+            pod_uid: uid.clone(),
+            container: s.container.clone(),
+            role: ReplicaRole::Secondary,
+            state: s.state,
+            pending: s.pending,
+            uploaded: s.uploaded,
+            deleted: s.deleted,
+            last_error: s.last_error.clone(),
+            problem_count: s.problem_count,
+        });
+        path.problem_count += s.problem_count;
+        let room = MAX_LISTED_PROBLEMS.saturating_sub(path.problems.len());
+        path.problems
+            .extend(s.problems.iter().take(room).map(|f| FileProblem {
+                pod: Some(pod.clone()),
+                message: format!("replica {pod}: {}", f.message),
+                ..f.clone()
+            }));
     }
 }
 
@@ -524,6 +699,79 @@ mod tests {
         ] {
             check(k, k.as_str());
         }
+    }
+
+    /// A `replicas: all` path reports its primary and secondaries; a secondary's
+    /// problems join the path's with its pod, and a secondary that cannot sync makes the
+    /// health a warning, not an error (the others sync). A path of one pod lists none.
+    #[test]
+    fn replicas_are_reported_with_the_path() {
+        let hub = StatusHub::new();
+        let mut primary = PathStatus::new("web", "/w", "/app");
+        primary.state = PathState::Watching;
+        primary.pod = Some("web-a".into());
+        primary.pod_uid = Some("uid-a".into());
+        hub.register(0, primary);
+        hub.register(1, PathStatus::new("docs", "/d", "/docs"));
+        hub.update(1, |p| p.state = PathState::Watching);
+        hub.set_replicated(0);
+        let key = |uid: &str| StatusKey {
+            slot: 0,
+            replica: Some(uid.into()),
+        };
+        for (uid, pod) in [("uid-c", "web-c"), ("uid-b", "web-b")] {
+            let mut s = PathStatus::new("web@x", "/w", "/app");
+            s.pod = Some(pod.into());
+            s.state = PathState::Watching;
+            hub.register_at(&key(uid), s);
+        }
+        assert_eq!(hub.report().health, Health::Ok);
+        hub.update_at(&key("uid-b"), |p| {
+            p.state = PathState::Error;
+            p.last_error = Some("gone".into());
+            p.problem_count = 1;
+            p.problems = vec![FileProblem {
+                path: "a.txt".into(),
+                kind: ProblemKind::Error,
+                message: "disk full".into(),
+                pod: None,
+            }];
+        });
+        let report = hub.report();
+        assert_eq!(report.health, Health::Warning);
+        let web = &report.paths[0];
+        let listed: Vec<(&str, &str, ReplicaRole, PathState)> = web
+            .replicas
+            .iter()
+            .map(|r| (r.pod.as_str(), r.pod_uid.as_str(), r.role, r.state))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("web-a", "uid-a", ReplicaRole::Primary, PathState::Watching),
+                ("web-b", "uid-b", ReplicaRole::Secondary, PathState::Error),
+                (
+                    "web-c",
+                    "uid-c",
+                    ReplicaRole::Secondary,
+                    PathState::Watching
+                ),
+            ]
+        );
+        assert_eq!(web.replicas[1].last_error.as_deref(), Some("gone"));
+        assert_eq!(web.problem_count, 1);
+        assert_eq!(web.problems[0].pod.as_deref(), Some("web-b"));
+        assert_eq!(web.problems[0].message, "replica web-b: disk full");
+        assert!(report.paths[1].replicas.is_empty());
+        assert_eq!(
+            report.paths.len(),
+            2,
+            "secondaries are no paths of their own"
+        );
+        hub.unregister_at(&key("uid-b"));
+        assert_eq!(hub.report().paths[0].replicas.len(), 2);
+        hub.unregister(0);
+        assert_eq!(hub.report().paths.len(), 1);
     }
 
     /// The status file is written when the status changes, and not when only its time

@@ -27,7 +27,7 @@ use super::connect::{Connector, KubeConnector};
 use super::execute::{Executor, Failure, Outcome, Progress, Retry};
 use super::hooks::Hooks;
 use super::identity::Identity;
-use super::status::{now_ms, FileProblem, Notice, PathState, PathStatus, StatusHub};
+use super::status::{now_ms, FileProblem, Notice, PathState, PathStatus, StatusHub, StatusKey};
 use super::store::IndexStore;
 
 /// Settings shared by the sync tasks of one process.
@@ -165,11 +165,16 @@ enum Ended {
     Done,
     /// Asked to stop.
     Shutdown,
+    /// A secondary replica was asked to compare both sides again: it mirrors the local
+    /// folder anew in a new connection's initial sync.
+    Again,
 }
 
 /// One sync path.
 pub struct SyncTask {
     pub(super) slot: usize,
+    /// Where it reports in the hub: its slot, and the pod UID of a secondary replica.
+    pub(super) key: StatusKey,
     pub(super) sync: SyncPath,
     pub(super) opts: Arc<EngineOptions>,
     pub(super) hub: Arc<StatusHub>,
@@ -241,6 +246,46 @@ impl SyncTask {
         opts: Arc<EngineOptions>,
         hub: Arc<StatusHub>,
     ) -> Result<SyncTask, EngineError> {
+        SyncTask::new_at(StatusKey::path(slot), sync, opts, hub)
+    }
+
+    /// A task for the secondary replica with pod UID `pod_uid` of sync path `slot`
+    /// (`replicas: all`; see [`super::replicas`]): one way, made to mirror the local
+    /// folder. It keeps no index on disk (each connection compares both sides in full),
+    /// never downloads, and does not keep the container's versions it replaces.
+    pub fn secondary(
+        slot: usize,
+        mut sync: SyncPath,
+        pod_uid: &str,
+        pod: &str,
+        opts: Arc<EngineOptions>,
+        hub: Arc<StatusHub>,
+    ) -> Result<SyncTask, EngineError> {
+        sync.name = format!("{}@{pod}", sync.name);
+        sync.download = false;
+        sync.initial_sync = crate::config::InitialSync::MirrorLocal;
+        let key = StatusKey {
+            slot,
+            replica: Some(pod_uid.to_string()),
+        };
+        let task = SyncTask::new_at(key, sync, opts, hub)?;
+        task.hub
+            .update_at(&task.key, |p| p.pod = Some(pod.to_string()));
+        Ok(task)
+    }
+
+    /// Whether this task is a secondary replica (see [`SyncTask::secondary`]).
+    pub(super) fn is_secondary(&self) -> bool {
+        self.key.replica.is_some()
+    }
+
+    fn new_at(
+        key: StatusKey,
+        sync: SyncPath,
+        opts: Arc<EngineOptions>,
+        hub: Arc<StatusHub>,
+    ) -> Result<SyncTask, EngineError> {
+        let slot = key.slot;
         let mut excludes = sync.excludes.clone();
         let builtin = |t: &str| Pattern {
             text: t.to_string(),
@@ -260,8 +305,8 @@ impl SyncTask {
         let hooks = Hooks::new(&sync.on_upload);
         // Registered as connecting: the task runs as soon as it is made, and a first
         // report that read `stopped` would be a state the path is never in.
-        hub.register(
-            slot,
+        hub.register_at(
+            &key,
             PathStatus {
                 state: PathState::Connecting,
                 ..PathStatus::new(
@@ -275,6 +320,7 @@ impl SyncTask {
         let trash = local::Trash::new(&opts.state_dir);
         Ok(SyncTask {
             slot,
+            key,
             sync,
             opts,
             hub,
@@ -320,7 +366,7 @@ impl SyncTask {
         if state == PathState::Watching {
             *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
         }
-        self.hub.update(self.slot, |p| {
+        self.hub.update_at(&self.key, |p| {
             p.state = state;
             if !matches!(state, PathState::Error) {
                 p.last_error = None;
@@ -402,6 +448,9 @@ impl SyncTask {
                     self.summary.problems = self.problem_list();
                     return Ok(self.summary);
                 }
+                Ok(Ended::Again) => {
+                    backoff = self.opts.reconnect.0;
+                }
                 Err(e) => {
                     self.fail(&e);
                     if once {
@@ -446,7 +495,7 @@ impl SyncTask {
         } else {
             tracing::warn!(sync = %self.sync.name, "{text}");
         }
-        self.hub.update(self.slot, |p| {
+        self.hub.update_at(&self.key, |p| {
             p.state = PathState::Error;
             p.last_error = Some(text.clone());
         });
@@ -466,14 +515,15 @@ impl SyncTask {
     ) -> Result<Ended, EngineError> {
         self.state(PathState::Connecting);
         // Whether the container is recognised is decided anew by each connection.
-        self.hub.update(self.slot, |p| {
+        self.hub.update_at(&self.key, |p| {
             p.recognised = None;
             p.recognition = None;
         });
         let connected = self.connector.connect(&self.sync.target).await?;
         let pod = connected.pod;
-        self.hub.update(self.slot, |p| {
+        self.hub.update_at(&self.key, |p| {
             p.pod = Some(pod.pod.clone());
+            p.pod_uid = Some(pod.pod_uid.clone());
             p.container = Some(pod.container.clone());
         });
         let launcher = connected.launcher;
@@ -564,6 +614,9 @@ impl SyncTask {
     /// are flushed to disk first, so the index never records data that a power loss
     /// could take back. Nothing is saved before the identity is known, nor in a dry run.
     pub(super) fn save(&mut self, store: &IndexStore) {
+        if self.is_secondary() {
+            return;
+        }
         save_index(
             store,
             &self.index,
@@ -624,7 +677,10 @@ impl SyncTask {
             }
         }
         let hub = self.hub.clone();
+        let key = self.key.clone();
         let slot = self.slot;
+        // The editors' initial-sync progress is the sync path's own (its primary's).
+        let report_progress = initial && !self.is_secondary();
         let name = self.sync.name.clone();
         let state = if initial {
             None
@@ -645,7 +701,7 @@ impl SyncTask {
             s.total = p.total();
         };
         if transfers > 0 {
-            hub.update(slot, |p| {
+            hub.update_at(&key, |p| {
                 if let Some(s) = state {
                     p.state = s;
                 }
@@ -655,8 +711,8 @@ impl SyncTask {
         let mut last = Instant::now();
         let mut progress = move |p: Progress| {
             let (done, total) = (p.done(), p.total());
-            hub.update(slot, |s| pending(s, p));
-            if initial && (last.elapsed() > Duration::from_millis(200) || done == total) {
+            hub.update_at(&key, |s| pending(s, p));
+            if report_progress && (last.elapsed() > Duration::from_millis(200) || done == total) {
                 last = Instant::now();
                 hub.notice(Notice::Progress {
                     slot,
@@ -670,6 +726,8 @@ impl SyncTask {
         let root = self.sync.local_path.clone();
         let dry_run = self.opts.dry_run;
         let mut unflushed = false;
+        // A secondary replica keeps no index on disk (see `SyncTask::secondary`).
+        let store = store.filter(|_| !self.is_secondary());
         let mut checkpoint = |index: &Index, wrote: bool| {
             if let Some(store) = store {
                 unflushed |= wrote;
@@ -683,6 +741,7 @@ impl SyncTask {
                 );
             }
         };
+        let secondary = self.is_secondary();
         let mut exec = Executor {
             root: &self.sync.local_path,
             session,
@@ -700,6 +759,8 @@ impl SyncTask {
                 sync: &self.sync.name,
                 deletion_reason: safety.deletion_reason,
                 remote_before: safety.remote_before,
+                // A secondary's own versions may be overwritten (docs/config.md).
+                container_versions: !secondary,
             },
             racy: Vec::new(),
         };
@@ -850,7 +911,7 @@ impl SyncTask {
         self.summary.uploaded += out.uploaded;
         self.summary.downloaded += out.downloaded;
         self.summary.deleted += out.deleted;
-        self.hub.update(self.slot, |p| {
+        self.hub.update_at(&self.key, |p| {
             p.uploaded += out.uploaded;
             p.downloaded += out.downloaded;
             p.deleted += out.deleted;
@@ -877,7 +938,7 @@ impl SyncTask {
     pub(super) fn publish_problems(&self) {
         let problems = self.problem_list();
         let count = self.problems.len() as u64;
-        self.hub.update(self.slot, |p| {
+        self.hub.update_at(&self.key, |p| {
             p.problem_count = count;
             p.problems = problems
                 .into_iter()
@@ -893,6 +954,7 @@ impl SyncTask {
                 path: f.path.clone(),
                 kind: f.kind,
                 message: f.message.clone(),
+                pod: None,
             })
             .collect()
     }
@@ -964,6 +1026,7 @@ impl SyncTask {
                             )
                             .await?;
                         }
+                        Some(Control::Rescan) if self.is_secondary() => return Ok(Ended::Again),
                         Some(Control::Rescan) => {
                             self.on_local(
                                 session,
@@ -1279,6 +1342,11 @@ impl SyncTask {
         let mut view = changes::remote_view(session, &changes, &self.index).await?;
         if let Some(view) = view.as_mut() {
             super::racy::hash_remote_view(session, view, &self.index).await?;
+            if self.is_secondary() {
+                // What a secondary holds now is the base: the local change wins, with
+                // no conflict (its own edits may be overwritten).
+                self.index = rebased(&self.index, view);
+            }
         }
         let plan = plan_local_changes(
             &changes,
@@ -1343,6 +1411,11 @@ impl SyncTask {
         session: &mut Session,
         hints: Hints,
     ) -> Result<(), EngineError> {
+        if self.is_secondary() {
+            // Never downloaded from: what it changes itself stays until a local change
+            // to the same path, or a resync, overwrites it.
+            return Ok(());
+        }
         let t = Instant::now();
         let (mut changes, failures) = changes::remote_changes(session, &hints, &self.index).await?;
         super::racy::hash_remote_changes(session, &mut changes, &self.index).await?;
@@ -1386,6 +1459,18 @@ impl SyncTask {
     }
 }
 
+/// `index` with `view`'s entries as the agreed state (racy marks kept where the path
+/// still is): a secondary replica's base for a local batch.
+fn rebased(index: &Index, view: &Snapshot) -> Index {
+    let mut out = Index::from_snapshot(view.clone());
+    for p in index.racy() {
+        if view.get(p).is_some() {
+            out.set_racy(p, true);
+        }
+    }
+    out
+}
+
 /// How often the watch loop checks whether the session has been idle.
 const SESSION_CHECK_EVERY: Duration = Duration::from_secs(5);
 /// A session the container has not answered for this long is pinged…
@@ -1396,7 +1481,7 @@ const SESSION_IDLE: Duration = Duration::from_secs(20);
 const PING_LIMIT: Duration = Duration::from_secs(10);
 
 /// Resolves when `rx` turns true (never, if its sender is gone without doing so).
-async fn stopped(rx: &mut watch::Receiver<bool>) {
+pub(super) async fn stopped(rx: &mut watch::Receiver<bool>) {
     loop {
         if *rx.borrow_and_update() {
             return;

@@ -19,12 +19,14 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use super::connect::KubeConnector;
 use super::endpoint::{self, PathHandle, Served};
+use super::replicas::Supervisor;
 use super::resolve::{OpenConflict, Resolve};
 use super::status::{status_file, write_status_file};
 use super::task::{Control, EngineError, EngineOptions, RunSummary, SyncTask};
 use super::StatusHub;
-use crate::config::SyncPath;
+use crate::config::{Replicas, SyncPath};
 use crate::core::RelPath;
 use crate::state::lock::{LockError, WorkspaceLock};
 use crate::target::KubeOverrides;
@@ -158,10 +160,8 @@ impl Workspace {
     pub fn start(&mut self, sync: Vec<SyncPath>, once: bool) -> Vec<StartError> {
         let mut errors = Vec::new();
         for (slot, sync) in sync.into_iter().enumerate() {
-            match SyncTask::new(slot, sync.clone(), self.opts.clone(), self.hub.clone()) {
-                Ok(mut task) => {
-                    let control = task.controller();
-                    let (stop, stopped) = watch::channel(false);
+            match self.spawn_path(slot, &sync, once) {
+                Ok((control, stop, task)) => {
                     self.served
                         .paths
                         .lock()
@@ -180,13 +180,53 @@ impl Workspace {
                         sync,
                         control,
                         stop,
-                        task: crate::logging::spawn_scoped(task.run(once, stopped)),
+                        task,
                     });
                 }
                 Err(error) => errors.push(StartError { slot, sync, error }),
             }
         }
         errors
+    }
+
+    /// Starts the task of sync path `slot`: a [`SyncTask`], or for `replicas: all` the
+    /// [`Supervisor`] of its replicas. Returns its control sender, stop switch and task.
+    #[allow(clippy::type_complexity)]
+    fn spawn_path(
+        &self,
+        slot: usize,
+        sync: &SyncPath,
+        once: bool,
+    ) -> Result<
+        (
+            mpsc::UnboundedSender<Control>,
+            watch::Sender<bool>,
+            JoinHandle<Result<RunSummary, EngineError>>,
+        ),
+        EngineError,
+    > {
+        let (stop, stopped) = watch::channel(false);
+        match sync.replicas {
+            Replicas::One => {
+                let mut task =
+                    SyncTask::new(slot, sync.clone(), self.opts.clone(), self.hub.clone())?;
+                let control = task.controller();
+                let run = crate::logging::spawn_scoped(task.run(once, stopped));
+                Ok((control, stop, run))
+            }
+            Replicas::All => {
+                let connector = Arc::new(KubeConnector::new(self.opts.kube.clone()));
+                let (supervisor, control, primary) = Supervisor::new(
+                    slot,
+                    sync.clone(),
+                    self.opts.clone(),
+                    self.hub.clone(),
+                    connector,
+                )?;
+                let run = crate::logging::spawn_scoped(supervisor.run(primary, once, stopped));
+                Ok((control, stop, run))
+            }
+        }
     }
 
     /// The workspace folder.

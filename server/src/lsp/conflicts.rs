@@ -185,6 +185,7 @@ mod tests {
             path: "src/a.txt".into(),
             kind: ProblemKind::Conflict,
             message: "m".into(),
+            pod: None,
         };
         let d = Diagnostic {
             source: Some("ferry".into()),

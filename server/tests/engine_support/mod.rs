@@ -701,12 +701,17 @@ pub async fn sh_as(env: &Env, pod: &str, user: &str, script: &str) -> String {
 /// Creates a Deployment `web` in the test's namespace (1 replica, busybox, label
 /// `app: web`, `/app`); its pods are replaced under new names when deleted.
 pub async fn web_deployment(env: &Env) {
+    web_deployment_of(env, 1).await
+}
+
+/// [`web_deployment`] with `replicas` replicas.
+pub async fn web_deployment_of(env: &Env, replicas: u32) {
     use k8s_openapi::api::apps::v1::Deployment;
     let deploys: kube::Api<Deployment> = kube::Api::namespaced(env.client.clone(), &env.ns);
     let d: Deployment = serde_json::from_value(serde_json::json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "web"},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
                  "template": {"metadata": {"labels": {"app": "web"}},
                               "spec": {"terminationGracePeriodSeconds": 1,
                                        "containers": [{"name": "main", "image": "busybox",

@@ -44,6 +44,21 @@ impl Controller {
                     d.data = Some(conflicts::diagnostic_data(f.uri.as_str(), p.id, problem));
                     add(&path, d);
                 }
+                // A replica that cannot sync is a warning on the entry: the others go on.
+                for r in &p.replicas {
+                    if r.role == ReplicaRole::Secondary && r.state == PathState::Error {
+                        if let Some(e) = &r.last_error {
+                            add(
+                                &sync.origin.file,
+                                diag(
+                                    to_lsp_range(&sync.origin),
+                                    DiagnosticSeverity::WARNING,
+                                    format!("sync {}, replica {}: {e}", p.name, r.pod),
+                                ),
+                            );
+                        }
+                    }
+                }
                 if p.state == PathState::Error {
                     if let Some(e) = &p.last_error {
                         add(

@@ -38,7 +38,7 @@ use super::uri::{file_uri, uri_path};
 use crate::config::{self, Config, Loaded, Severity, Span};
 use crate::engine::workspace::{OpenError, Workspace};
 use crate::engine::ProblemKind;
-use crate::engine::{FolderState, FolderStatus, Notice, PathState, StatusReport};
+use crate::engine::{FolderState, FolderStatus, Notice, PathState, ReplicaRole, StatusReport};
 use crate::logging::{folder_scope, FolderLogs, StderrLevel};
 use crate::state::lock::WorkspaceLock;
 use diagnostics::{diag, to_lsp_range};

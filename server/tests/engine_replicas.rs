@@ -1,0 +1,218 @@
+//! `replicas: all` end to end: a Deployment's every Running and Ready pod is synced — the
+//! oldest (the primary) both ways, the others (secondaries) one way, made to mirror the
+//! local folder — through scaling up, a deleted replica and a container write in the
+//! primary. Both sides' whole trees are compared in every pod.
+
+mod engine_support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use engine_support::{
+    check, local_tree, remote_tree, tree_diff, wait_until, web_deployment_of, Env, Exec, Running,
+    Workspace, FERRY_STATE,
+};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+
+/// The Ready, not deleting pods of the Deployment `web`.
+async fn ready_pods(env: &Env) -> BTreeSet<String> {
+    let pods: kube::Api<Pod> = kube::Api::namespaced(env.client.clone(), &env.ns);
+    pods.list(&kube::api::ListParams::default().labels("app=web"))
+        .await
+        .expect("list pods")
+        .into_iter()
+        .filter(|p| {
+            p.metadata.deletion_timestamp.is_none()
+                && p.status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        })
+        .filter_map(|p| p.metadata.name)
+        .collect()
+}
+
+/// The sync path's replicas in the running sync's status: (pod, role, state).
+fn replicas(ws: &Workspace, kubeconfig: &Path) -> Vec<(String, String, String)> {
+    let status = ws.status(kubeconfig);
+    status["report"]["paths"][0]["replicas"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            let word = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+            (word("pod"), word("role"), word("state"))
+        })
+        .collect()
+}
+
+/// Waits until the status lists exactly the Ready pods of `web`, `n` of them, the
+/// primary first and every replica watching; returns the primary's pod.
+async fn wait_replicas_watching(
+    env: &Env,
+    ws: &Workspace,
+    kubeconfig: &Path,
+    sync: &Running,
+    n: usize,
+) -> String {
+    wait_until(&format!("{n} replicas watching"), sync, || async {
+        let pods = ready_pods(env).await;
+        let listed = replicas(ws, kubeconfig);
+        let names: BTreeSet<String> = listed.iter().map(|r| r.0.clone()).collect();
+        check(
+            pods.len() == n
+                && names == pods
+                && listed.len() == n
+                && listed[0].1 == "primary"
+                && listed[1..].iter().all(|r| r.1 == "secondary")
+                && listed.iter().all(|r| r.2 == "watching"),
+            || format!("pods {pods:?}, status {listed:?}"),
+        )
+    })
+    .await;
+    replicas(ws, kubeconfig)[0].0.clone()
+}
+
+/// Waits until every pod in `pods` holds exactly the local folder's tree.
+async fn wait_all_mirror(env: &Env, ws: &Workspace, sync: &Running, pods: &BTreeSet<String>) {
+    for pod in pods {
+        wait_until(&format!("{pod} holds the local tree"), sync, || async {
+            let local = local_tree(&ws.path("src"), FERRY_STATE);
+            let remote = remote_tree(env, pod, "/app", FERRY_STATE).await;
+            match tree_diff(&local, &remote) {
+                None => Ok(()),
+                Some(d) => Err(d),
+            }
+        })
+        .await;
+    }
+}
+
+async fn scale(env: &Env, replicas: u32) {
+    let deploys: kube::Api<Deployment> = kube::Api::namespaced(env.client.clone(), &env.ns);
+    deploys
+        .patch(
+            "web",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"spec": {"replicas": replicas}})),
+        )
+        .await
+        .expect("scale the deployment");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_replica_gets_every_save_and_the_primary_syncs_back() {
+    let env = Env::start("replicas", Exec::V5).await;
+    let kubeconfig = env.cluster.kubeconfig();
+    web_deployment_of(&env, 3).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while ready_pods(&env).await.len() < 3 {
+        assert!(std::time::Instant::now() < deadline, "3 Ready pods in time");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let ws = Workspace::new();
+    ws.devspace("web", &env.ns, "src", "/app", "");
+    ws.write("ferry.yaml", "defaults:\n  replicas: all\n");
+    ws.write("src/index.js", "console.log(1)\n");
+    ws.write("src/lib/util.js", "exports.x = 1\n");
+    ws.write("src/assets/logo.svg", "<svg/>\n");
+    let sync = ws.sync(&kubeconfig);
+
+    // Every replica has the folder, the oldest is the primary.
+    let primary = wait_replicas_watching(&env, &ws, &kubeconfig, &sync, 3).await;
+    let pods = ready_pods(&env).await;
+    wait_all_mirror(&env, &ws, &sync, &pods).await;
+
+    // A save lands in all three.
+    ws.write("src/index.js", "console.log(2)\n");
+    wait_all_mirror(&env, &ws, &sync, &pods).await;
+
+    // What the primary's container writes comes back, and goes on to the others.
+    env.sh(&primary, "echo built > /app/from-primary.txt").await;
+    wait_until("the primary's write comes back", &sync, || async {
+        check(
+            ws.read("src/from-primary.txt").as_deref() == Some(b"built\n".as_slice()),
+            || "not here yet".into(),
+        )
+    })
+    .await;
+    wait_all_mirror(&env, &ws, &sync, &pods).await;
+
+    // Scaling to 4: the new pod is brought up to date, the primary stays.
+    scale(&env, 4).await;
+    let now = wait_replicas_watching(&env, &ws, &kubeconfig, &sync, 4).await;
+    assert_eq!(now, primary, "scaling up moved the primary");
+    let pods = ready_pods(&env).await;
+    wait_all_mirror(&env, &ws, &sync, &pods).await;
+
+    // Deleting a secondary: it is dropped, its replacement joins, the others go on.
+    let gone = pods.iter().find(|p| **p != primary).unwrap().clone();
+    env.delete_pod(&gone).await;
+    ws.write("src/lib/util.js", "exports.x = 2\n");
+    let now = wait_replicas_watching(&env, &ws, &kubeconfig, &sync, 4).await;
+    assert_eq!(now, primary);
+    let pods = ready_pods(&env).await;
+    assert!(!pods.contains(&gone));
+    assert!(
+        !replicas(&ws, &kubeconfig).iter().any(|r| r.0 == gone),
+        "the deleted replica is still listed"
+    );
+    wait_all_mirror(&env, &ws, &sync, &pods).await;
+
+    // A secondary is one way: what it writes itself never comes back (a later save
+    // lands there while its own file stays, unsynced), and a resync mirrors it again.
+    let secondary = pods.iter().find(|p| **p != primary).unwrap().clone();
+    env.sh(&secondary, "echo mine > /app/own.txt").await;
+    ws.write("src/later.txt", "later\n");
+    wait_until("the later save lands in the secondary", &sync, || async {
+        check(
+            env.read(&secondary, "/app/later.txt").await.as_deref() == Some(b"later\n".as_slice()),
+            || "not there yet".into(),
+        )
+    })
+    .await;
+    // The primary's watcher would have brought a file of its own back by now; the
+    // secondary's never is.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        ws.read("src/own.txt"),
+        None,
+        "a secondary's file was downloaded"
+    );
+    assert_eq!(
+        env.read(&secondary, "/app/own.txt").await.as_deref(),
+        Some(b"mine\n".as_slice())
+    );
+    let out = ws.ferry(&kubeconfig, &["resync"]);
+    assert!(out.status.success(), "resync: {out:?}");
+    wait_all_mirror(&env, &ws, &sync, &pods).await;
+    assert_eq!(ws.read("src/own.txt"), None);
+
+    // The local folder was never touched but by the primary's write.
+    let mut expected = vec![
+        "assets".to_string(),
+        "assets/logo.svg".into(),
+        "from-primary.txt".into(),
+        "index.js".into(),
+        "later.txt".into(),
+        "lib".into(),
+        "lib/util.js".into(),
+    ];
+    expected.sort();
+    let local: Vec<String> = local_tree(&ws.path("src"), FERRY_STATE)
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(local, expected);
+    // Only the primary keeps an index: secondaries compare both sides in full.
+    let indexes: Vec<_> = std::fs::read_dir(ws.path(".ferry/index"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(indexes.len(), 1, "{indexes:?}");
+}
