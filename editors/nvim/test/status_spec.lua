@@ -121,6 +121,24 @@ function S.report_lists_every_path()
   T.eq('  - a.txt (conflict): both changed', lines[5])
 end
 
+function S.report_lists_replicas()
+  local lines = status.report(payload({
+    path({
+      pod = 'web-a',
+      replicas = {
+        { pod = 'web-a', podUid = 'ua', role = 'primary', state = 'watching', uploaded = 4, deleted = 0 },
+        { pod = 'web-b', podUid = 'ub', role = 'secondary', state = 'uploading', pending = 2, uploaded = 3, deleted = 1 },
+        { pod = 'web-c', podUid = 'uc', role = 'secondary', state = 'error', lastError = 'gone', problemCount = 1 },
+      },
+    }),
+  }))
+  T.eq('  3 replicas:', lines[4])
+  T.eq('  - web-a (primary) · watching · 4 up, 0 deleted', lines[5])
+  T.eq('  - web-b (secondary) · uploading · pending 2 · 3 up, 1 deleted', lines[6])
+  T.eq('  - web-c (secondary) · error · 0 up, 0 deleted · 1 problem — gone', lines[7])
+  T.eq(3, #status.report(payload({ path() })))
+end
+
 function S.folder_names()
   T.eq('my project', status.folder_name('file:///home/me/my%20project/'))
   T.eq('/home/me/p', status.uri_path('file:///home/me/p'))

@@ -17,6 +17,22 @@ export interface Problem {
   path: string;
   kind: string;
   message: string;
+  /** A secondary replica's problem: the pod it is on. */
+  pod?: string | null;
+}
+
+/** One pod of a `replicas: all` sync path (docs/protocol.md, `paths[].replicas[]`). */
+export interface ReplicaStatus {
+  pod: string;
+  podUid?: string;
+  container?: string | null;
+  role: 'primary' | 'secondary' | string;
+  state: PathState | string;
+  pending?: number;
+  uploaded?: number;
+  deleted?: number;
+  lastError?: string | null;
+  problemCount?: number;
 }
 
 export interface SyncPathStatus {
@@ -39,6 +55,7 @@ export interface SyncPathStatus {
   lastError?: string | null;
   problemCount?: number;
   problems?: Problem[];
+  replicas?: ReplicaStatus[];
 }
 
 export interface FolderStatus {
@@ -173,6 +190,11 @@ function pathTooltip(p: SyncPathStatus, clock: Clock): string[] {
   if (p.lastActivity) counts.push(`last activity ${md(clock(p.lastActivity))}`);
   lines.push(counts.join(' · '));
   if (p.lastError) lines.push(`$(error) ${md(p.lastError)}`);
+  const replicas = p.replicas ?? [];
+  if (replicas.length > 0) {
+    lines.push(`${plural(replicas.length, 'replica')}:`);
+    for (const r of replicas) lines.push(`- ${replicaLine(r, code, md)}`);
+  }
   if (problems > 0) {
     lines.push(`$(warning) ${plural(problems, 'problem')}:`);
     for (const pr of (p.problems ?? []).slice(0, MAX_PROBLEMS_SHOWN)) {
@@ -181,6 +203,26 @@ function pathTooltip(p: SyncPathStatus, clock: Clock): string[] {
     if (problems > MAX_PROBLEMS_SHOWN) lines.push(`- … and ${problems - MAX_PROBLEMS_SHOWN} more (Problems panel)`);
   }
   return lines;
+}
+
+/**
+ * One replica in words: `web-1 (primary) · watching · 3 up`, with its error. `name` and
+ * `text` quote the pod's name and the other words for where the line goes (Markdown or
+ * plain text).
+ */
+export function replicaLine(
+  r: ReplicaStatus,
+  name: (s: string) => string,
+  text: (s: string) => string,
+): string {
+  let line = `${name(r.pod)} (${text(r.role)}) · ${text(r.state)}`;
+  const pending = r.pending ?? 0;
+  if (pending > 0) line += ` · pending ${pending}`;
+  line += ` · ${r.uploaded ?? 0} up, ${r.deleted ?? 0} deleted`;
+  const problems = r.problemCount ?? 0;
+  if (problems > 0) line += ` · ${plural(problems, 'problem')}`;
+  if (r.lastError) line += ` — ${text(r.lastError)}`;
+  return line;
 }
 
 function pathLabel(p: SyncPathStatus): string {
@@ -192,6 +234,8 @@ function pathLabel(p: SyncPathStatus): string {
   if (p.lastError) line += ` — ${p.lastError}`;
   const problems = p.problemCount ?? 0;
   if (problems > 0) line += ` — ${plural(problems, 'problem')}`;
+  const replicas = p.replicas ?? [];
+  if (replicas.length > 0) line += ` — ${plural(replicas.length, 'replica')}`;
   return line;
 }
 

@@ -255,6 +255,25 @@ local function path_state(p)
   return s
 end
 
+--- One replica of a `replicas: all` path in words (the VS Code tooltip's words):
+--- `web-1 (primary) · watching · 3 up, 0 deleted`, with its problems and error.
+---@param r table a `paths[].replicas[]` entry
+---@return string
+function M.replica_line(r)
+  local line = ('%s (%s) · %s'):format(str(r.pod) or '?', str(r.role) or '?', str(r.state) or '?')
+  if num(r.pending) > 0 then
+    line = line .. (' · pending %d'):format(num(r.pending))
+  end
+  line = line .. (' · %d up, %d deleted'):format(num(r.uploaded), num(r.deleted))
+  if num(r.problemCount) > 0 then
+    line = line .. ' · ' .. plural(num(r.problemCount), 'problem')
+  end
+  if str(r.lastError) then
+    line = line .. ' — ' .. r.lastError
+  end
+  return line
+end
+
 --- The lines of `:Ferry status`: a headline, then every sync path (folder ⇄ container
 --- folder, pod, state, counts, error, problems) and every folder that does not sync.
 ---@param s table the status payload
@@ -282,6 +301,13 @@ function M.report(s, symbols, max_problems)
     table.insert(lines, '  ' .. table.concat(counts, ' · '))
     if str(p.lastError) then
       table.insert(lines, '  error: ' .. p.lastError)
+    end
+    local replicas = type(p.replicas) == 'table' and p.replicas or {}
+    if #replicas > 0 then
+      table.insert(lines, ('  %s:'):format(plural(#replicas, 'replica')))
+      for _, r in ipairs(replicas) do
+        table.insert(lines, '  - ' .. M.replica_line(r))
+      end
     end
     local n = num(p.problemCount)
     if n > 0 then

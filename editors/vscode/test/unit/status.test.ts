@@ -129,3 +129,33 @@ test('folder names from URIs', () => {
 test('an unknown version is not guessed at', () => {
   assert.equal(view({ version: 2, health: 'ok', paths: [] }).text, '$(warning) ferry: unknown status');
 });
+
+test('replicas: the tooltip lists every pod with its role, state and error; the label counts them', () => {
+  const v = view(
+    payload({
+      health: 'warning',
+      paths: [
+        path({
+          pod: 'web-a',
+          uploaded: 4,
+          replicas: [
+            { pod: 'web-a', podUid: 'ua', role: 'primary', state: 'watching', uploaded: 4, deleted: 0 },
+            { pod: 'web-b', podUid: 'ub', role: 'secondary', state: 'uploading', pending: 2, uploaded: 3, deleted: 1 },
+            { pod: 'web_c', podUid: 'uc', role: 'secondary', state: 'error', lastError: 'the replica is *gone*', problemCount: 1 },
+          ],
+        }),
+      ],
+    }),
+  );
+  assert.match(v.tooltip, /3 replicas:/);
+  assert.match(v.tooltip, /- `web-a` \(primary\) · watching · 4 up, 0 deleted/);
+  assert.match(v.tooltip, /- `web-b` \(secondary\) · uploading · pending 2 · 3 up, 1 deleted/);
+  // Text from the cluster is escaped for Markdown.
+  assert.match(v.tooltip, /- `web_c` \(secondary\) · error · 0 up, 0 deleted · 1 problem — the replica is \\\*gone\\\*/);
+  assert.match(v.label, /web: watching \(web-a\) — 3 replicas$/);
+});
+
+test('a path of one pod lists no replicas', () => {
+  const v = view(payload({ paths: [path({ pod: 'web-1' })] }));
+  assert.doesNotMatch(v.tooltip, /replica/);
+});
