@@ -24,6 +24,12 @@
 //!   and another clean run moves nothing.
 //! - **Nothing outside**: the decoy folders beside each side's folder, which outside links
 //!   point into, are never changed.
+//! - **Secondary replicas** (`replicas: all`; a case may have one, a second container that
+//!   every run also syncs, after the primary, as a [`SyncTask::secondary`], crashed at the
+//!   same steps): nothing its own processes write ever reaches the local folder, the
+//!   primary or the trash; every file it holds is a version somebody wrote; after a clean
+//!   run it mirrors the local folder (files and inside links), outside its reported
+//!   problems and paths with a link that is not synced; its decoy is never changed.
 //!
 //! Cases are generated from fixed seeds (`FERRY_MODEL_SEEDS` to change how many,
 //! `FERRY_MODEL_SEED` to replay one); a failing seed is printed with the case's steps, and
@@ -176,6 +182,9 @@ struct World {
     root: PathBuf,
     c: FakeContainer,
     rng: Rng,
+    /// The secondary replica's own generator, so that a case without one is the same case
+    /// as before secondaries existed.
+    srng: Rng,
     next: u64,
     /// Every version users wrote (contents are unique), with where.
     written: BTreeMap<Vec<u8>, String>,
@@ -188,6 +197,12 @@ struct World {
     touched_remote: BTreeSet<RelPath>,
     /// The container folder is a volume (kept across container restarts).
     volume: bool,
+    /// A secondary replica's container (`replicas: all`), if the case has one.
+    secondary: Option<FakeContainer>,
+    /// What the secondary's own processes wrote (they may be overwritten, never synced).
+    secondary_own: BTreeSet<Vec<u8>>,
+    /// The paths of the secondary's problems after its last run.
+    secondary_problems: BTreeSet<String>,
     steps: Vec<Step>,
 }
 
@@ -249,6 +264,7 @@ impl World {
             root,
             c,
             rng,
+            srng: Rng::new(seed ^ 0x5eed_5eed_5eed_5eed),
             next: 0,
             written: BTreeMap::new(),
             superseded: BTreeSet::new(),
@@ -256,8 +272,24 @@ impl World {
             touched_local: BTreeSet::new(),
             touched_remote: BTreeSet::new(),
             volume,
+            secondary: None,
+            secondary_own: BTreeSet::new(),
+            secondary_problems: BTreeSet::new(),
             steps: Vec::new(),
         };
+        if w.srng.chance(35) {
+            let s = FakeContainer::busybox();
+            s.freeze(true);
+            s.set_time(w.c.now());
+            s.mkdir("/decoy").unwrap();
+            s.write(&format!("/{DECOY}"), DECOY_CONTENT.to_vec())
+                .unwrap();
+            s.mkdir(APP).unwrap();
+            w.secondary = Some(s);
+            for _ in 0..w.srng.below(3) {
+                w.secondary_write();
+            }
+        }
         // Both sides start with some files.
         for _ in 0..w.rng.below(4) {
             w.local_write();
@@ -524,6 +556,40 @@ impl World {
             .push(Step::Remote(format!("rename {from} → {to}")));
     }
 
+    // ----- a secondary replica's own processes ------------------------------------------
+
+    fn secondary_write(&mut self) {
+        let Some(s) = self.secondary.clone() else {
+            return;
+        };
+        let p = self.srng.pick(FILES).to_string();
+        let tree = s.tree(APP, true);
+        if matches!(tree.get(&p), Some(TreeEntry::Dir { .. })) || !self.remote_way_clear(&tree, &p)
+        {
+            return;
+        }
+        let abs = format!("{APP}/{p}");
+        if matches!(tree.get(&p), Some(TreeEntry::Symlink { .. })) {
+            s.remove(&abs).unwrap();
+        }
+        self.next += 1;
+        let v = format!("S{:04}", self.next).into_bytes();
+        s.write(&abs, v.clone()).unwrap();
+        self.secondary_own.insert(v.clone());
+        self.steps
+            .push(Step::Remote(format!("secondary: write {p} = {}", show(&v))));
+    }
+
+    fn secondary_tree(&self) -> BTreeMap<String, TreeEntry> {
+        self.secondary
+            .as_ref()
+            .map(|s| s.tree(APP, true))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(p, _)| !is_ferrys(p))
+            .collect()
+    }
+
     // ----- the pod ------------------------------------------------------------------------
 
     /// The container's versions that live nowhere else are lost with it: the environment
@@ -599,13 +665,17 @@ impl World {
 
     // ----- ferry ------------------------------------------------------------------------
 
-    fn task(&self) -> SyncTask {
+    fn config_sync(&self) -> config::SyncPath {
         let cfg = match config::load(&self.ws, None, &Default::default(), &|_| None).unwrap() {
             config::Loaded::Config(cfg) => cfg,
             config::Loaded::NoConfig { .. } => panic!("no config"),
         };
+        cfg.sync.into_iter().next().unwrap()
+    }
+
+    fn task(&self) -> SyncTask {
         let opts = Arc::new(EngineOptions::new(self.ws.join(".ferry")));
-        let sync = cfg.sync.into_iter().next().unwrap();
+        let sync = self.config_sync();
         SyncTask::new(0, sync, opts, StatusHub::new())
             .unwrap()
             .with_connector(Arc::new(Fake(self.c.clone())))
@@ -629,6 +699,7 @@ impl World {
             std::mem::take(&mut self.touched_local),
             std::mem::take(&mut self.touched_remote),
         );
+        let secondary_local = local.clone();
         let work = session(&mut task, &rounds, local, remote);
         let outcome = match tokio::time::timeout(Duration::from_secs(3), work).await {
             Ok(Ok(())) => "done".to_string(),
@@ -636,6 +707,38 @@ impl World {
             Err(_) => "killed".to_string(),
         };
         self.c.clear_faults();
+        // The secondary replica gets the same local batches (its own watcher sees the
+        // same events) and the same crash.
+        let outcome = match self.secondary.clone() {
+            Some(s) => {
+                let cfg = self.config_sync();
+                let opts = Arc::new(EngineOptions::new(self.ws.join(".ferry")));
+                let id = s.identity();
+                let mut st =
+                    SyncTask::secondary(0, cfg, &id.pod_uid, &id.pod, opts, StatusHub::new())
+                        .unwrap()
+                        .with_connector(Arc::new(Fake(s.clone())));
+                s.clear_faults();
+                if let Some((k, how)) = crash {
+                    let f = Fault::at(s.step_count() + k);
+                    s.inject(if how == "hang" {
+                        f.hang()
+                    } else {
+                        f.drop_stream()
+                    });
+                }
+                let work = session(&mut st, &rounds, secondary_local, BTreeSet::new());
+                let second = match tokio::time::timeout(Duration::from_secs(3), work).await {
+                    Ok(Ok(())) => "done".to_string(),
+                    Ok(Err(e)) => format!("error: {e}"),
+                    Err(_) => "killed".to_string(),
+                };
+                s.clear_faults();
+                self.secondary_problems = st.problem_list().into_iter().map(|p| p.path).collect();
+                format!("{outcome}; secondary: {second}")
+            }
+            None => outcome,
+        };
         let outcome = if std::env::var("FERRY_MODEL_TRACE").is_ok() {
             format!(
                 "{outcome}\n      local  {:?}\n      remote {:?}",
@@ -681,6 +784,9 @@ impl World {
         s.push_str(&format!("remote: {:?}\n", shown(&self.remote_files())));
         s.push_str(&format!("local links:  {:?}\n", self.local_links()));
         s.push_str(&format!("remote links: {:?}\n", self.remote_links()));
+        if self.secondary.is_some() {
+            s.push_str(&format!("secondary: {:?}\n", self.secondary_tree()));
+        }
         s
     }
 }
@@ -816,6 +922,7 @@ async fn case(seed: u64) -> Result<(), String> {
             12 => w.replace_pod(),
             13 => w.local_link(),
             14 => w.remote_link(),
+            15 => w.secondary_write(),
             _ => {
                 let mut rounds = Vec::new();
                 for _ in 0..w.rng.below(4) {
@@ -965,6 +1072,88 @@ async fn recover_and_check(w: &mut World) -> Result<(), String> {
             w.c.tree("/decoy", false).keys().collect::<Vec<_>>(),
             w.describe()
         ));
+    }
+    check_secondary(w, &local, &local_links, &left_alone)
+}
+
+/// The checks of a secondary replica (see the module docs).
+fn check_secondary(
+    w: &World,
+    local: &BTreeMap<String, Vec<u8>>,
+    local_links: &BTreeMap<String, String>,
+    left_alone: &dyn Fn(&str) -> bool,
+) -> Result<(), String> {
+    let Some(s) = &w.secondary else {
+        return Ok(());
+    };
+    let mut elsewhere: BTreeSet<Vec<u8>> = local.values().cloned().collect();
+    elsewhere.extend(w.remote_files().into_values());
+    elsewhere.extend(w.trash_contents());
+    if let Some(v) = w.secondary_own.iter().find(|v| elsewhere.contains(*v)) {
+        return Err(format!(
+            "the secondary's own {:?} left it\n{}",
+            show(v),
+            w.describe()
+        ));
+    }
+    let tree = w.secondary_tree();
+    let mut files = BTreeMap::new();
+    let mut links = BTreeMap::new();
+    for (p, e) in &tree {
+        match e {
+            TreeEntry::File { content, .. } => {
+                if !w.written.contains_key(content)
+                    && !w.images.contains(content)
+                    && !w.secondary_own.contains(content)
+                {
+                    return Err(format!(
+                        "the secondary's {p} holds {:?}, which nobody wrote\n{}",
+                        show(content),
+                        w.describe()
+                    ));
+                }
+                files.insert(p.clone(), content.clone());
+            }
+            TreeEntry::Symlink { target } => {
+                links.insert(p.clone(), target.clone());
+            }
+            _ => {}
+        }
+    }
+    let reported = |p: &str| {
+        w.secondary_problems
+            .iter()
+            .any(|q| p == q || p.starts_with(&format!("{q}/")) || q.starts_with(&format!("{p}/")))
+    };
+    let portable_local: BTreeMap<&String, &String> =
+        local_links.iter().filter(|(p, t)| portable(p, t)).collect();
+    let keys: BTreeSet<&String> = local
+        .keys()
+        .chain(files.keys())
+        .chain(portable_local.keys().copied())
+        .chain(links.keys())
+        .collect();
+    for p in keys {
+        if p.contains(".ferry-conflict-") || reported(p) || left_alone(p) {
+            continue;
+        }
+        if local.get(p) != files.get(p) || portable_local.get(p).copied() != links.get(p) {
+            return Err(format!(
+                "the secondary does not mirror the local folder at {p} (local {:?} / link \
+                 {:?}, secondary {:?} / link {:?}; its problems {:?})\n{}",
+                local.get(p).map(|v| show(v)),
+                portable_local.get(p),
+                files.get(p).map(|v| show(v)),
+                links.get(p),
+                w.secondary_problems,
+                w.describe()
+            ));
+        }
+    }
+    if s.read(&format!("/{DECOY}")).as_deref() != Some(DECOY_CONTENT)
+        || s.tree("/decoy", false).len() != 1
+    {
+        return Err(format!("the secondary's decoy changed\n{}", w.describe()));
     }
     Ok(())
 }
