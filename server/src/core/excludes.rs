@@ -198,7 +198,10 @@ mod tests {
         for p in ["lnk", "lnk/keep", "lnk/x/y", "a/b", "a/b/c"] {
             assert!(ex.excluded_from_download(&rel(p), false), "{p}");
             assert!(ex.excluded_from_download(&rel(p), true), "{p}");
-            assert!(!ex.excluded_from_upload(&rel(p), false), "{p} still goes up");
+            assert!(
+                !ex.excluded_from_upload(&rel(p), false),
+                "{p} still goes up"
+            );
         }
         for p in ["lnkx", "a", "a/bc", "other"] {
             assert!(!ex.excluded_from_download(&rel(p), false), "{p}");

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use crate::config::Symlinks;
 use crate::core::{Change, Entry, EntryKind, Index, RelPath, Snapshot};
-use crate::local::{self, LocalBatch, LocalError};
+use crate::local::{self, LocalBatch, LocalError, Scan};
 use crate::remote::{Depth, Listing, Session, SessionError, WatchEvent};
 
 use super::convert::remote_entry;
@@ -53,12 +53,19 @@ fn into_changes(map: BTreeMap<RelPath, Option<Entry>>) -> Vec<Change> {
 /// the index with everything below it), or everything against the index for a rescan.
 /// `skip` is the scan's filter; symlinks `links` does not sync are no change (they are
 /// unknown: see [`super::links`]). Names that cannot be synced come back as failures.
+///
+/// Under `symlinks: follow`, `followed` is kept current: a link in the batch is followed
+/// anew (its whole subtree compared with the index, so a retargeted link's old content
+/// is deleted), a followed link that is gone or no longer a link is forgotten, and a
+/// rescan starts it over. Paths below a followed link are not looked at one by one
+/// (the watcher does not see them; a rescan or a change of the link itself does).
 pub fn local_changes(
     root: &Path,
     batch: &LocalBatch,
     index: &Index,
     skip: &dyn Fn(&RelPath, bool) -> bool,
     links: Symlinks,
+    followed: &mut super::links::Followed,
 ) -> Result<(Vec<Change>, Vec<Failure>), LocalError> {
     let mut changes: BTreeMap<RelPath, Option<Entry>> = BTreeMap::new();
     let mut failures: Vec<Failure> = batch
@@ -66,9 +73,10 @@ pub fn local_changes(
         .iter()
         .map(|e| Failure::local(e, Retry::Never))
         .collect();
+    let follow = links == Symlinks::Follow;
     if batch.rescan {
         let mut scan = local::scan(root, skip)?;
-        super::links::filter_scan(&mut scan, links);
+        *followed = super::links::settle(root, &mut scan, links, skip);
         for (p, _) in index.entries().iter() {
             if !scan.is_unknown(p) {
                 changes.insert(p.clone(), None);
@@ -83,25 +91,81 @@ pub fn local_changes(
         if skip(p, false) || p.ancestors().any(|a| skip(&a, true)) {
             continue;
         }
+        if follow && followed.covers_below(p) {
+            continue;
+        }
+        let was_followed = follow && followed.covers(p);
         match local::stat(root, p) {
+            Ok(Some(
+                e @ Entry {
+                    kind: EntryKind::Symlink(_),
+                    ..
+                },
+            )) if follow => {
+                // Followed anew, the whole subtree against the index.
+                followed.remove_at_or_below(p);
+                let mut scan = Scan::default();
+                scan.snapshot.insert(p.clone(), e);
+                followed.extend(super::links::follow_scan(root, &mut scan, skip));
+                whole(p, scan, index, &mut changes, &mut failures);
+            }
             Ok(Some(Entry {
                 kind: EntryKind::Symlink(target),
                 ..
             })) if super::links::local_skip(links, p, &target).is_some() => {}
-            Ok(Some(e)) if e.is_dir() && !index.get(p).is_some_and(Entry::is_dir) => {
+            Ok(Some(e))
+                if e.is_dir() && (was_followed || !index.get(p).is_some_and(Entry::is_dir)) =>
+            {
                 let mut scan = local::scan_below(root, p, skip);
-                super::links::filter_scan(&mut scan, links);
-                for (q, e) in scan.snapshot.iter() {
-                    changes.insert(q.clone(), Some(e.clone()));
+                if follow {
+                    followed.remove_at_or_below(p);
+                    followed.extend(super::links::settle(root, &mut scan, links, skip));
+                } else {
+                    super::links::filter_scan(&mut scan, links);
+                }
+                if was_followed {
+                    // A followed folder became a real one: what it had is compared too.
+                    whole(p, scan, index, &mut changes, &mut failures);
+                } else {
+                    for (q, e) in scan.snapshot.iter() {
+                        changes.insert(q.clone(), Some(e.clone()));
+                    }
                 }
             }
             Ok(e) => {
+                if follow && !e.as_ref().is_some_and(Entry::is_dir) {
+                    followed.remove_at_or_below(p);
+                }
                 changes.insert(p.clone(), e);
             }
             Err(e) => failures.push(Failure::local(&e, Retry::Never)),
         }
     }
     Ok((into_changes(changes), failures))
+}
+
+/// The changes of the subtree at `p` scanned as `scan`: everything in it, and a deletion
+/// of each path the index has there that the scan does not (and does not call unknown).
+/// What could not be read is a failure.
+fn whole(
+    p: &RelPath,
+    scan: Scan,
+    index: &Index,
+    changes: &mut BTreeMap<RelPath, Option<Entry>>,
+    failures: &mut Vec<Failure>,
+) {
+    for (q, _) in index.entries().iter() {
+        if (q == p || p.is_ancestor_of(q)) && !scan.is_unknown(q) {
+            changes.insert(q.clone(), None);
+        }
+    }
+    for (q, e) in scan.snapshot.iter() {
+        changes.insert(q.clone(), Some(e.clone()));
+    }
+    failures.extend(scan.errors.iter().map(|e| Failure::local(e, Retry::Never)));
+    for e in &scan.skipped_links {
+        tracing::warn!("not synced: local {}: {}", e.path, e.message);
+    }
 }
 
 /// The paths of `changes` whose other side matters, split into those to look at alone
@@ -235,12 +299,17 @@ pub async fn remote_view(
 /// the index for everything else — so that a container change meets a local edit made
 /// since the last sync as a conflict (a folder deleted in the container while a file in it
 /// was edited locally keeps that edit). `None` when no changed path is known.
+///
+/// What is at or below a followed link (`followed`, `symlinks: follow`) and every link
+/// under `follow` stay as the index knows them: that content only goes up, and the
+/// container's changes there are download-excluded anyway.
 pub fn local_view(
     root: &Path,
     changes: &[Change],
     index: &Index,
     skip: &dyn Fn(&RelPath, bool) -> bool,
     links: Symlinks,
+    followed: &super::links::Followed,
 ) -> Option<Snapshot> {
     let (single, whole) = touched(changes, index);
     if single.is_empty() && whole.is_empty() {
@@ -253,6 +322,9 @@ pub fn local_view(
     };
     let mut view = index.entries().clone();
     for p in &single {
+        if followed.covers(p) {
+            continue;
+        }
         match local::stat(root, p) {
             Ok(Some(e)) if unsynced(p, &e) => {}
             Ok(Some(e)) => {
@@ -266,6 +338,9 @@ pub fn local_view(
         }
     }
     for p in &whole {
+        if followed.covers(p) {
+            continue;
+        }
         let mut scan = local::scan_below(root, p, skip);
         super::links::filter_scan(&mut scan, links);
         let known: Vec<(RelPath, Entry)> = index
@@ -599,6 +674,7 @@ mod tests {
                 &index,
                 &|_, _| false,
                 Symlinks::Portable,
+                &super::super::links::Followed::default(),
             )
             .unwrap()
         };
@@ -656,7 +732,15 @@ mod tests {
             };
             (
                 scan,
-                local_changes(&r, &batch, &index, &|_, _| false, Symlinks::Portable).unwrap(),
+                local_changes(
+                    &r,
+                    &batch,
+                    &index,
+                    &|_, _| false,
+                    Symlinks::Portable,
+                    &mut Default::default(),
+                )
+                .unwrap(),
             )
         });
         mode(&root.join("a"), 0o755);
