@@ -510,8 +510,9 @@ async fn a_replaced_pod_whose_image_holds_links_loses_nothing_local() {
 /// edits below followed folders and a container link there are not downloaded, neither
 /// by a second `--once` nor by a running `ferry sync` (which does download a plain
 /// file, uploads a link made while it runs as its target's content, replaces that copy
-/// when the link is retargeted and deletes it when the link goes, and sends an edit
-/// inside an outside target on `ferry resync`).
+/// when the link is retargeted and deletes it when the link goes, sends a file made in a
+/// target inside the folder to the link's path too, and an edit inside an outside target
+/// on `ferry resync`).
 async fn follow(image: &str, ns: &str) {
     use std::os::unix::fs::symlink;
     let env = Env::start(ns, Exec::V5).await;
@@ -708,6 +709,21 @@ async fn follow(image: &str, ns: &str) {
         env.sh_status("web", "test ! -e /app/gone").await == 0
     })
     .await;
+    // A file made in a target inside the folder arrives at both paths.
+    ws.write("src/d/z", "z\n");
+    env.wait_for(
+        "the new file at the target's and the link's path",
+        wait,
+        || async {
+            env.sh_status(
+                "web",
+                "test \"$(cat /app/d/z)\" = z && test \"$(cat /app/ld/z)\" = z",
+            )
+            .await
+                == 0
+        },
+    )
+    .await;
     // An edit inside an outside target is not seen by the watcher; a resync sends it.
     ws.write("x/deep/p", "deep outside, edited\n");
     let resync = ws.ferry(&kubeconfig, &["resync"]);
@@ -727,7 +743,7 @@ async fn follow(image: &str, ns: &str) {
     .await;
     let mut expected = local_before.clone();
     let after = ws.tree(&[".ferry"]);
-    for p in ["src/plain", "src/live", "x/deep/p"] {
+    for p in ["src/plain", "src/live", "x/deep/p", "src/d", "src/d/z"] {
         expected.insert(p.into(), after[p].clone());
     }
     engine_support::assert_tree("the local workspace", &expected, &after, &sync.output());

@@ -57,8 +57,11 @@ fn into_changes(map: BTreeMap<RelPath, Option<Entry>>) -> Vec<Change> {
 /// Under `symlinks: follow`, `followed` is kept current: a link in the batch is followed
 /// anew (its whole subtree compared with the index, so a retargeted link's old content
 /// is deleted), a followed link that is gone or no longer a link is forgotten, and a
-/// rescan starts it over. Paths below a followed link are not looked at one by one
-/// (the watcher does not see them; a rescan or a change of the link itself does).
+/// rescan starts it over. A path below a followed link is looked at through it (the
+/// watcher does not report such paths, but retries and racy checks do), and a change
+/// inside a target in the sync folder also at the link's path
+/// ([`super::links::Followed::aliases`]); what changed in a target outside the folder is
+/// seen by a rescan or a change of the link itself.
 pub fn local_changes(
     root: &Path,
     batch: &LocalBatch,
@@ -87,11 +90,27 @@ pub fn local_changes(
         }
         return Ok((into_changes(changes), failures));
     }
-    for p in &batch.paths {
+    let mut paths = batch.paths.clone();
+    if follow {
+        paths.extend(followed.aliases(root, &batch.paths));
+    }
+    for p in &paths {
         if skip(p, false) || p.ancestors().any(|a| skip(&a, true)) {
             continue;
         }
         if follow && followed.covers_below(p) {
+            // Through the link, as the last scan followed it (retries and racy checks
+            // name such paths; the watcher does not).
+            match super::links::stat_local(root, followed, p) {
+                Ok(Some(Entry {
+                    kind: EntryKind::Symlink(_),
+                    ..
+                })) => {}
+                Ok(e) => {
+                    changes.insert(p.clone(), e);
+                }
+                Err(e) => failures.push(Failure::local(&e, Retry::Never)),
+            }
             continue;
         }
         let was_followed = follow && followed.covers(p);
@@ -812,5 +831,105 @@ mod tests {
         absorb(&index, &listing, None, Depth::Recursive, &mut changes);
         assert!(changes.values().all(Option::is_some), "{changes:?}");
         assert!(listing_unknown(&listing, &rel("b/y")));
+    }
+
+    /// Under `symlinks: follow`, live local changes keep the followed links current: a
+    /// rescan follows them, a retargeted link is compared whole (its old content
+    /// deleted), a path below a link is read through it, a removed link is forgotten.
+    #[test]
+    fn follow_keeps_the_followed_links_current() {
+        use std::os::unix::fs::symlink;
+        let tmp = tempfile::tempdir().unwrap();
+        let (root, out) = (tmp.path().join("src"), tmp.path().join("x"));
+        std::fs::create_dir_all(root.join("d")).unwrap();
+        std::fs::create_dir_all(out.join("deep")).unwrap();
+        std::fs::write(out.join("o"), "outside").unwrap();
+        std::fs::write(out.join("deep/p"), "p").unwrap();
+        std::fs::write(root.join("d/y"), "y").unwrap();
+        symlink("../x", root.join("l")).unwrap();
+        let rel = |p: &str| RelPath::new(p).unwrap();
+        let run =
+            |batch: &LocalBatch, index: &Index, followed: &mut super::super::links::Followed| {
+                let (changes, failures) = local_changes(
+                    &root,
+                    batch,
+                    index,
+                    &|_, _| false,
+                    Symlinks::Follow,
+                    followed,
+                )
+                .unwrap();
+                assert!(failures.is_empty(), "{failures:?}");
+                changes
+                    .into_iter()
+                    .map(|c| (c.path.as_str().to_string(), c.new.map(|e| e.kind)))
+                    .collect::<Vec<_>>()
+            };
+        let paths = |ps: &[&str]| LocalBatch {
+            paths: ps.iter().map(|p| rel(p)).collect(),
+            ..LocalBatch::default()
+        };
+        let mut followed = Default::default();
+        let rescan = LocalBatch {
+            rescan: true,
+            ..LocalBatch::default()
+        };
+        let all = run(&rescan, &Index::new(), &mut followed);
+        let (file, dir) = (Some(EntryKind::File), Some(EntryKind::Dir));
+        for (p, k) in [
+            ("l", &dir),
+            ("l/o", &file),
+            ("l/deep", &dir),
+            ("l/deep/p", &file),
+        ] {
+            assert!(all.contains(&(p.to_string(), k.clone())), "{p}: {all:?}");
+        }
+        assert_eq!(followed.tops(), vec![rel("l")]);
+        let mut snap = local::scan(&root, &|_, _| false).unwrap();
+        super::super::links::follow_scan(&root, &mut snap, &|_, _| false);
+        let index = Index::from_snapshot(snap.snapshot);
+        assert!(index.get(&rel("l/deep/p")).is_some());
+
+        // An edit in the target, named below the link: read through it.
+        std::fs::write(out.join("o"), "edited outside").unwrap();
+        let got = run(&paths(&["l/o"]), &index, &mut followed);
+        assert_eq!(got, vec![("l/o".to_string(), file.clone())]);
+
+        // A change inside a target in the folder, seen at the link's path too.
+        std::fs::remove_file(root.join("l")).unwrap();
+        symlink("d", root.join("l")).unwrap();
+        let mut via_d = followed.clone();
+        via_d.insert(rel("l"), root.join("d").canonicalize().unwrap());
+        std::fs::write(root.join("d/y"), "edited y").unwrap();
+        let got = run(&paths(&["d/y"]), &index, &mut via_d);
+        assert_eq!(
+            got,
+            vec![
+                ("d/y".to_string(), file.clone()),
+                ("l/y".to_string(), file.clone())
+            ]
+        );
+
+        // Retargeted to `d`: the old content goes, the new comes.
+        let got = run(&paths(&["l"]), &index, &mut followed);
+        for (p, k) in [
+            ("l", &dir),
+            ("l/y", &file),
+            ("l/o", &None),
+            ("l/deep", &None),
+            ("l/deep/p", &None),
+        ] {
+            assert!(got.contains(&(p.to_string(), k.clone())), "{p}: {got:?}");
+        }
+        assert_eq!(
+            followed.resolve(&rel("l/y")).unwrap().0,
+            root.join("d").canonicalize().unwrap()
+        );
+
+        // Removed: forgotten.
+        std::fs::remove_file(root.join("l")).unwrap();
+        let got = run(&paths(&["l"]), &index, &mut followed);
+        assert_eq!(got, vec![("l".to_string(), None)]);
+        assert!(followed.is_empty());
     }
 }

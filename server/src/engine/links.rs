@@ -18,7 +18,7 @@
 //! links under `follow` are left alone as under `ignore` (following them would read
 //! outside the container folder).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -175,6 +175,35 @@ impl Followed {
     /// Whether `path` is below a followed link (not one itself, nor outside them).
     pub fn covers_below(&self, path: &RelPath) -> bool {
         path.ancestors().any(|a| self.links.contains_key(&a))
+    }
+
+    /// The paths at which `changed` (real paths of the sync folder `root`, as the local
+    /// watcher reports them) are also seen: where a followed link's target is in the
+    /// folder, a change at or below the target is one at or below the link (`d/x` for
+    /// `ld` → `d` is also `ld/x`). Targets outside the folder have no events to map.
+    pub fn aliases(&self, root: &Path, changed: &BTreeSet<RelPath>) -> BTreeSet<RelPath> {
+        let mut out = BTreeSet::new();
+        if self.links.is_empty() || changed.is_empty() {
+            return out;
+        }
+        let Ok(canonical_root) = fs::canonicalize(root) else {
+            return out;
+        };
+        for p in changed {
+            let real = canonical_root.join(p.as_str());
+            for (link, target) in &self.links {
+                let Ok(rest) = real.strip_prefix(target) else {
+                    continue;
+                };
+                let alias = match rest.to_str() {
+                    Some("") => Some(link.clone()),
+                    Some(rest) => prefixed(link, rest),
+                    None => None,
+                };
+                out.extend(alias.filter(|a| a != p));
+            }
+        }
+        out
     }
 
     /// The followed links that are not below another: the subtrees that only go up.
