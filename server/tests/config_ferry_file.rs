@@ -129,6 +129,14 @@ fn paths_match_as_written_in_any_spelling_of_the_same_folders() {
 }
 
 #[test]
+fn follow_is_a_mode() {
+    let ferry = "defaults:\n  symlinks: follow\n";
+    let config = run(DEVSPACE, &[(FERRY, ferry)]).unwrap();
+    assert!(config.sync.iter().all(|s| s.symlinks == Symlinks::Follow));
+    assert!(config.diagnostics.is_empty(), "{:?}", config.diagnostics);
+}
+
+#[test]
 fn a_single_file_entry_is_matched_by_its_file_path() {
     let devspace = "\
 version: v2beta1
@@ -166,8 +174,9 @@ fn an_unknown_mode_is_an_error_naming_the_modes() {
     let e = run(DEVSPACE, &[(FERRY, ferry)]).unwrap_err();
     let d = &e.diagnostics[0];
     assert_eq!((d.span.line, d.span.column), (2, 13), "{d}");
-    assert!(d.message.contains("`portable`, `ignore`"), "{d}");
+    assert!(d.message.contains("`portable`, `ignore`, `follow`"), "{d}");
     assert!(d.message.contains("found `folow`"), "{d}");
+    assert!(d.message.contains("did you mean `follow`"), "{d}");
 }
 
 #[test]

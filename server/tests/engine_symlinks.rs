@@ -4,7 +4,9 @@
 //! one into a decoy folder beside the sync folder), a dangling link and a loop, on both
 //! sides. `portable` syncs exactly the inside links (dangling and loop included, as the
 //! links they are) both ways and leaves the others where they are; `ignore` syncs no
-//! link; file ⇄ link and folder → link changes converge. Whole trees are compared on both
+//! link; file ⇄ link and folder → link changes converge; `follow` uploads what local
+//! links point to (inside, outside, absolute) as files and folders, one way, and leaves
+//! dangling links, loops and container links alone. Whole trees are compared on both
 //! sides, decoys included, before and after: nothing is written outside either folder.
 
 mod engine_support;
@@ -496,4 +498,272 @@ async fn a_replaced_pod_whose_image_holds_links_loses_nothing_local() {
             "{p} is reported: {problems:?}\n{printed}"
         );
     }
+}
+
+/// `symlinks: follow`: a local tree with an inside file link, an inside folder link, a
+/// link to `../x` (a folder beside the sync folder, outside it), an absolute link to a
+/// small folder the test owns (not `/etc`: it is large and holds files only root can
+/// read), a dangling link and a loop (`sub/loop` → `..`, its own ancestor). The container
+/// gets regular files and folders with the targets' content, mode and mtime at the
+/// followable links' paths and nothing at the other two, which the sync log warns
+/// about; nothing local changes, outside targets and decoys included. Then container
+/// edits below followed folders and a container link there are not downloaded, neither
+/// by a second `--once` nor by a running `ferry sync` (which does download a plain
+/// file, uploads a link made while it runs as its target's content, replaces that copy
+/// when the link is retargeted and deletes it when the link goes, sends a file made in a
+/// target inside the folder to the link's path too, and an edit inside an outside target
+/// on `ferry resync`).
+async fn follow(image: &str, ns: &str) {
+    use std::os::unix::fs::symlink;
+    let env = Env::start(ns, Exec::V5).await;
+    env.pod(&sync_pod("web", image)).await;
+    let kubeconfig = env.cluster.kubeconfig();
+    let ws = Workspace::new();
+    let abs = tempfile::Builder::new()
+        .prefix("ferry-follow-abs.")
+        .tempdir()
+        .unwrap();
+    let abs_tree = || engine_support::local_tree(abs.path(), &[]);
+    std::fs::create_dir_all(abs.path().join("in")).unwrap();
+    std::fs::write(abs.path().join("a.txt"), "absolute\n").unwrap();
+    std::fs::write(abs.path().join("in/b.txt"), "absolute b\n").unwrap();
+    ws.write("src/f", "file\n");
+    ws.write("src/d/x", "in d\n");
+    ws.write("src/sub/keep", "keep\n");
+    ws.write("x/o", "outside\n");
+    ws.write("x/deep/p", "deep outside\n");
+    ws.write("decoy/secret", "local decoy\n");
+    std::fs::set_permissions(
+        ws.path("src/f"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o640),
+    )
+    .unwrap();
+    for (p, t) in [
+        ("lf", "f".to_string()),
+        ("ld", "d".to_string()),
+        ("out", "../x".to_string()),
+        ("abs", abs.path().display().to_string()),
+        ("dang", "nothing-here".to_string()),
+        ("sub/loop", "..".to_string()),
+    ] {
+        symlink(t, ws.path(&format!("src/{p}"))).unwrap();
+    }
+    ws.devspace("web", &env.ns, "src", "/app", "");
+    ws.write("ferry.yaml", "dev:\n  web:\n    symlinks: follow\n");
+    env.sh(
+        "web",
+        "mkdir -p /app /decoy && echo theirs > /app/c_file && ln -s /etc /app/c_link \
+         && echo container decoy > /decoy/secret",
+    )
+    .await;
+    let decoys = Decoys::read(&env, &ws).await;
+    let local_before = ws.tree(&[".ferry"]);
+    let abs_before = abs_tree();
+
+    let (_, remote, out) = sync_round(&env, &ws, &kubeconfig).await;
+    let got = |tree: &Manifest, p: &str| tree.get(p).map(|i| (i.kind, i.content.clone()));
+    let file = |s: &str| Some(('f', s.as_bytes().to_vec()));
+    let dir = Some(('d', Vec::new()));
+    for (p, want) in [
+        ("f", file("file\n")),
+        ("lf", file("file\n")),
+        ("d/x", file("in d\n")),
+        ("ld", dir.clone()),
+        ("ld/x", file("in d\n")),
+        ("out", dir.clone()),
+        ("out/o", file("outside\n")),
+        ("out/deep/p", file("deep outside\n")),
+        ("abs", dir.clone()),
+        ("abs/a.txt", file("absolute\n")),
+        ("abs/in/b.txt", file("absolute b\n")),
+        ("sub", dir.clone()),
+        ("sub/keep", file("keep\n")),
+        ("c_file", file("theirs\n")),
+        ("c_link", Some(('l', b"/etc".to_vec()))),
+    ] {
+        assert_eq!(got(&remote, p), want, "container {p}\n{out}");
+    }
+    for p in ["dang", "sub/loop"] {
+        assert!(
+            !remote.contains_key(p),
+            "nothing at {p} in the container\n{out}"
+        );
+    }
+    assert_eq!(
+        links(&remote),
+        pairs(&[("c_link", "/etc")]),
+        "the only link in the container is its own\n{out}"
+    );
+    // The copy has the target's mode and mtime.
+    let f = &local_before["src/f"];
+    assert_eq!(
+        (remote["lf"].mode, remote["lf"].mtime),
+        (f.mode, f.mtime),
+        "{out}"
+    );
+    let x = &local_before["x"];
+    assert_eq!(remote["out"].mtime, x.mtime, "{out}");
+    // Nothing local changed (the sync folder, the outside target, the decoys, the
+    // absolute target) but the container's plain file that came down; its link did not.
+    let local_after = ws.tree(&[".ferry"]);
+    let mut local_before = local_before;
+    let c_file = local_after.get("src/c_file").cloned();
+    assert_eq!(
+        c_file.as_ref().map(|i| i.content.as_slice()),
+        Some(&b"theirs\n"[..])
+    );
+    local_before.insert("src/c_file".into(), c_file.unwrap());
+    engine_support::assert_tree("the local workspace", &local_before, &local_after, &out);
+    assert_eq!(abs_tree(), abs_before, "the absolute target");
+    decoys.unchanged(&env, &ws).await;
+    let log = String::from_utf8_lossy(&ws.read(".ferry/sync.log").unwrap_or_default()).into_owned();
+    for p in ["dang", "sub/loop"] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("WARN") && l.contains(&format!("not synced: local {p}:"))),
+            "no warning for {p} in the sync log:\n{log}"
+        );
+    }
+
+    // The container edits below followed folders and puts a link there: none of it
+    // comes down, by an initial sync…
+    env.sh(
+        "web",
+        "sleep 1; echo hacked > /app/out/o && echo new > /app/out/new && rm /app/ld/x \
+         && echo hacked > /app/lf && ln -s /etc /app/abs/evil && mkdir /app/out/deep/more",
+    )
+    .await;
+    let (_, remote, out) = sync_round(&env, &ws, &kubeconfig).await;
+    engine_support::assert_tree(
+        "the local workspace",
+        &local_before,
+        &ws.tree(&[".ferry"]),
+        &out,
+    );
+    assert_eq!(abs_tree(), abs_before, "the absolute target");
+    assert_eq!(
+        got(&remote, "out/o"),
+        file("hacked\n"),
+        "left as it is there\n{out}"
+    );
+    assert_eq!(
+        got(&remote, "abs/evil"),
+        Some(('l', b"/etc".to_vec())),
+        "{out}"
+    );
+    assert_eq!(
+        got(&remote, "c_link"),
+        Some(('l', b"/etc".to_vec())),
+        "{out}"
+    );
+    decoys.unchanged(&env, &ws).await;
+
+    // …nor while `ferry sync` runs, which does download a plain file, and uploads a link
+    // made meanwhile as what it points to.
+    let sync = ws.sync(&kubeconfig);
+    ws.wait_watching_by(&kubeconfig, &sync, std::time::Duration::from_secs(120));
+    let wait = std::time::Duration::from_secs(60);
+    env.sh(
+        "web",
+        "echo again > /app/out/o; echo more > /app/ld/y; echo hacked > /app/abs/a.txt; \
+         ln -s /etc /app/ld/evil; sleep 1; echo plain > /app/plain",
+    )
+    .await;
+    env.wait_for("the container's plain file locally", wait, || async {
+        ws.read("src/plain").as_deref() == Some(&b"plain\n"[..])
+    })
+    .await;
+    symlink("../x/deep", ws.path("src/live")).unwrap();
+    env.wait_for("the new link's target in the container", wait, || async {
+        env.sh_status(
+            "web",
+            "test -d /app/live && test ! -L /app/live && test \"$(cat /app/live/p)\" = 'deep outside'",
+        )
+        .await
+            == 0
+    })
+    .await;
+    // Retargeted, the container's copy becomes the new target's; removed, it goes.
+    std::fs::remove_file(ws.path("src/live")).unwrap();
+    symlink("d", ws.path("src/live")).unwrap();
+    env.wait_for(
+        "the retargeted link's content in the container",
+        wait,
+        || async {
+            env.sh_status(
+                "web",
+                "test \"$(cat /app/live/x)\" = 'in d' && test ! -e /app/live/p",
+            )
+            .await
+                == 0
+        },
+    )
+    .await;
+    symlink("f", ws.path("src/gone")).unwrap();
+    env.wait_for("a second new link in the container", wait, || async {
+        env.sh_status("web", "test -f /app/gone").await == 0
+    })
+    .await;
+    std::fs::remove_file(ws.path("src/gone")).unwrap();
+    env.wait_for("the removed link's copy gone", wait, || async {
+        env.sh_status("web", "test ! -e /app/gone").await == 0
+    })
+    .await;
+    // A file made in a target inside the folder arrives at both paths.
+    ws.write("src/d/z", "z\n");
+    env.wait_for(
+        "the new file at the target's and the link's path",
+        wait,
+        || async {
+            env.sh_status(
+                "web",
+                "test \"$(cat /app/d/z)\" = z && test \"$(cat /app/ld/z)\" = z",
+            )
+            .await
+                == 0
+        },
+    )
+    .await;
+    // An edit inside an outside target is not seen by the watcher; a resync sends it.
+    ws.write("x/deep/p", "deep outside, edited\n");
+    let resync = ws.ferry(&kubeconfig, &["resync"]);
+    assert!(resync.status.success(), "{}", text(&resync));
+    env.wait_for(
+        "the edit inside the target after a resync",
+        wait,
+        || async {
+            env.sh_status(
+                "web",
+                "test \"$(cat /app/out/deep/p)\" = 'deep outside, edited'",
+            )
+            .await
+                == 0
+        },
+    )
+    .await;
+    let mut expected = local_before.clone();
+    let after = ws.tree(&[".ferry"]);
+    for p in ["src/plain", "src/live", "x/deep/p", "src/d", "src/d/z"] {
+        expected.insert(p.into(), after[p].clone());
+    }
+    engine_support::assert_tree("the local workspace", &expected, &after, &sync.output());
+    assert_eq!(
+        (after["src/live"].kind, after["src/live"].content.as_slice()),
+        ('l', &b"d"[..])
+    );
+    assert_eq!(abs_tree(), abs_before, "the absolute target");
+    decoys.unchanged(&env, &ws).await;
+    let remote = remote_tree(&env, "web", "/app", FERRY_STATE).await;
+    assert_eq!(got(&remote, "ld/evil"), Some(('l', b"/etc".to_vec())));
+    assert_eq!(got(&remote, "c_link"), Some(('l', b"/etc".to_vec())));
+}
+
+#[tokio::test]
+async fn follow_copies_link_targets_one_way_busybox() {
+    follow("busybox", "follow-bb").await;
+}
+
+#[tokio::test]
+async fn follow_copies_link_targets_one_way_debian() {
+    follow("debian", "follow-deb").await;
 }

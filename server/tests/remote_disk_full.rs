@@ -95,8 +95,10 @@ async fn disk_full(image: &str) {
     let mut progress = |_| {};
     let trash_dir = tempfile::tempdir().unwrap();
     let trash = ferry::local::Trash::new(trash_dir.path());
+    let followed = ferry::engine::links::Followed::default();
     let mut exec = Executor {
         root,
+        followed: &followed,
         session: &mut s,
         index: &mut index,
         planned_local: None,

@@ -236,13 +236,18 @@ pub enum Symlinks {
     Portable,
     /// Links are not synced, on either side.
     Ignore,
+    /// Local links are followed for upload only: the container gets the target's file or
+    /// folder at the link's path, never downloaded or changed locally; container links
+    /// are left alone as under `Ignore`.
+    Follow,
 }
 
 impl Symlinks {
     /// Every mode with the name it is written as in `ferry.yaml`.
-    pub const ALL: [(Symlinks, &'static str); 2] = [
+    pub const ALL: [(Symlinks, &'static str); 3] = [
         (Symlinks::Portable, "portable"),
         (Symlinks::Ignore, "ignore"),
+        (Symlinks::Follow, "follow"),
     ];
 
     /// The name the mode is written as in `ferry.yaml`.

@@ -25,7 +25,17 @@
 //! inside an excluded directory (`**` + `!/app.py` syncs exactly `app.py`, as DevSpace's
 //! single-file sync does). A negation in one list does not re-include what another list
 //! excludes.
+//!
+//! # Upload-only subtrees
+//!
+//! Besides the patterns, a set holds subtrees that only go up ([`ExcludeSet::set_upload_only`]):
+//! the local links `symlinks: follow` follows. They are not patterns because they change
+//! with every scan (a link made or removed) and must not be re-included by a `!` pattern
+//! of the user's: a path at or below one of them is excluded from download whatever the
+//! lists say, and the planners' rule that no action crosses an exclude keeps everything
+//! the container does there from reaching the local side.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
@@ -39,6 +49,8 @@ pub struct ExcludeSet {
     both: Gitignore,
     upload: Gitignore,
     download: Gitignore,
+    /// Subtrees excluded from download, each at and below its path (see the module).
+    upload_only: BTreeSet<RelPath>,
 }
 
 /// A pattern the gitignore compiler rejects (e.g. an unclosed `[` class).
@@ -83,6 +95,7 @@ impl ExcludeSet {
             both: compile(&excludes.both)?,
             upload: compile(&excludes.upload)?,
             download: compile(&excludes.download)?,
+            upload_only: BTreeSet::new(),
         })
     }
 
@@ -118,7 +131,21 @@ impl ExcludeSet {
             both: Gitignore::empty(),
             upload: Gitignore::empty(),
             download: Gitignore::empty(),
+            upload_only: BTreeSet::new(),
         }
+    }
+
+    /// Makes `roots` the subtrees that only go up: each path and everything below it is
+    /// excluded from download (replacing the previous ones).
+    pub fn set_upload_only(&mut self, roots: impl IntoIterator<Item = RelPath>) {
+        self.upload_only = roots.into_iter().collect();
+    }
+
+    /// Whether `path` is at or below one of the upload-only subtrees.
+    pub fn is_upload_only(&self, path: &RelPath) -> bool {
+        !self.upload_only.is_empty()
+            && (self.upload_only.contains(path)
+                || path.ancestors().any(|a| self.upload_only.contains(&a)))
     }
 
     /// Whether `path` (a directory when `is_dir`) is excluded in both directions by the
@@ -136,7 +163,9 @@ impl ExcludeSet {
     /// Whether remote changes to `path` must not be carried out locally: `both` or
     /// `download` matches.
     pub fn excluded_from_download(&self, path: &RelPath, is_dir: bool) -> bool {
-        self.excluded(path, is_dir) || matches(&self.download, path, is_dir)
+        self.excluded(path, is_dir)
+            || matches(&self.download, path, is_dir)
+            || self.is_upload_only(path)
     }
 
     /// Whether any list has a `!` pattern. Without one, a scanner may skip the whole
@@ -152,4 +181,33 @@ fn matches(matcher: &Gitignore, path: &RelPath, is_dir: bool) -> bool {
     matcher
         .matched_path_or_any_parents(Path::new(path.as_str()), is_dir)
         .is_ignore()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rel(p: &str) -> RelPath {
+        RelPath::new(p).unwrap()
+    }
+
+    #[test]
+    fn upload_only_subtrees_are_excluded_from_download_whatever_the_patterns_say() {
+        let mut ex = ExcludeSet::from_patterns(&[], &[], &["*.log", "!lnk/keep"]).unwrap();
+        ex.set_upload_only([rel("lnk"), rel("a/b")]);
+        for p in ["lnk", "lnk/keep", "lnk/x/y", "a/b", "a/b/c"] {
+            assert!(ex.excluded_from_download(&rel(p), false), "{p}");
+            assert!(ex.excluded_from_download(&rel(p), true), "{p}");
+            assert!(
+                !ex.excluded_from_upload(&rel(p), false),
+                "{p} still goes up"
+            );
+        }
+        for p in ["lnkx", "a", "a/bc", "other"] {
+            assert!(!ex.excluded_from_download(&rel(p), false), "{p}");
+        }
+        assert!(ex.excluded_from_download(&rel("x.log"), false));
+        ex.set_upload_only([]);
+        assert!(!ex.excluded_from_download(&rel("lnk/x"), false));
+    }
 }

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use crate::config::Symlinks;
 use crate::core::{Change, Entry, EntryKind, Index, RelPath, Snapshot};
-use crate::local::{self, LocalBatch, LocalError};
+use crate::local::{self, LocalBatch, LocalError, Scan};
 use crate::remote::{Depth, Listing, Session, SessionError, WatchEvent};
 
 use super::convert::remote_entry;
@@ -53,12 +53,22 @@ fn into_changes(map: BTreeMap<RelPath, Option<Entry>>) -> Vec<Change> {
 /// the index with everything below it), or everything against the index for a rescan.
 /// `skip` is the scan's filter; symlinks `links` does not sync are no change (they are
 /// unknown: see [`super::links`]). Names that cannot be synced come back as failures.
+///
+/// Under `symlinks: follow`, `followed` is kept current: a link in the batch is followed
+/// anew (its whole subtree compared with the index, so a retargeted link's old content
+/// is deleted), a followed link that is gone or no longer a link is forgotten, and a
+/// rescan starts it over. A path below a followed link is looked at through it (the
+/// watcher does not report such paths, but retries and racy checks do), and a change
+/// inside a target in the sync folder also at the link's path
+/// ([`super::links::Followed::aliases`]); what changed in a target outside the folder is
+/// seen by a rescan or a change of the link itself.
 pub fn local_changes(
     root: &Path,
     batch: &LocalBatch,
     index: &Index,
     skip: &dyn Fn(&RelPath, bool) -> bool,
     links: Symlinks,
+    followed: &mut super::links::Followed,
 ) -> Result<(Vec<Change>, Vec<Failure>), LocalError> {
     let mut changes: BTreeMap<RelPath, Option<Entry>> = BTreeMap::new();
     let mut failures: Vec<Failure> = batch
@@ -66,9 +76,10 @@ pub fn local_changes(
         .iter()
         .map(|e| Failure::local(e, Retry::Never))
         .collect();
+    let follow = links == Symlinks::Follow;
     if batch.rescan {
         let mut scan = local::scan(root, skip)?;
-        super::links::filter_scan(&mut scan, links);
+        *followed = super::links::settle(root, &mut scan, links, skip);
         for (p, _) in index.entries().iter() {
             if !scan.is_unknown(p) {
                 changes.insert(p.clone(), None);
@@ -79,29 +90,101 @@ pub fn local_changes(
         }
         return Ok((into_changes(changes), failures));
     }
-    for p in &batch.paths {
+    let mut paths = batch.paths.clone();
+    if follow {
+        paths.extend(followed.aliases(root, &batch.paths));
+    }
+    for p in &paths {
         if skip(p, false) || p.ancestors().any(|a| skip(&a, true)) {
             continue;
         }
+        if follow && followed.covers_below(p) {
+            // Through the link, as the last scan followed it (retries and racy checks
+            // name such paths; the watcher does not).
+            match super::links::stat_local(root, followed, p) {
+                Ok(Some(Entry {
+                    kind: EntryKind::Symlink(_),
+                    ..
+                })) => {}
+                Ok(e) => {
+                    changes.insert(p.clone(), e);
+                }
+                Err(e) => failures.push(Failure::local(&e, Retry::Never)),
+            }
+            continue;
+        }
+        let was_followed = follow && followed.covers(p);
         match local::stat(root, p) {
+            Ok(Some(
+                e @ Entry {
+                    kind: EntryKind::Symlink(_),
+                    ..
+                },
+            )) if follow => {
+                // Followed anew, the whole subtree against the index.
+                followed.remove_at_or_below(p);
+                let mut scan = Scan::default();
+                scan.snapshot.insert(p.clone(), e);
+                followed.extend(super::links::follow_scan(root, &mut scan, skip));
+                whole(p, scan, index, &mut changes, &mut failures);
+            }
             Ok(Some(Entry {
                 kind: EntryKind::Symlink(target),
                 ..
             })) if super::links::local_skip(links, p, &target).is_some() => {}
-            Ok(Some(e)) if e.is_dir() && !index.get(p).is_some_and(Entry::is_dir) => {
+            Ok(Some(e))
+                if e.is_dir() && (was_followed || !index.get(p).is_some_and(Entry::is_dir)) =>
+            {
                 let mut scan = local::scan_below(root, p, skip);
-                super::links::filter_scan(&mut scan, links);
-                for (q, e) in scan.snapshot.iter() {
-                    changes.insert(q.clone(), Some(e.clone()));
+                if follow {
+                    followed.remove_at_or_below(p);
+                    followed.extend(super::links::settle(root, &mut scan, links, skip));
+                } else {
+                    super::links::filter_scan(&mut scan, links);
+                }
+                if was_followed {
+                    // A followed folder became a real one: what it had is compared too.
+                    whole(p, scan, index, &mut changes, &mut failures);
+                } else {
+                    for (q, e) in scan.snapshot.iter() {
+                        changes.insert(q.clone(), Some(e.clone()));
+                    }
                 }
             }
             Ok(e) => {
+                if follow && !e.as_ref().is_some_and(Entry::is_dir) {
+                    followed.remove_at_or_below(p);
+                }
                 changes.insert(p.clone(), e);
             }
             Err(e) => failures.push(Failure::local(&e, Retry::Never)),
         }
     }
     Ok((into_changes(changes), failures))
+}
+
+/// The changes of the subtree at `p` scanned as `scan`: everything in it, and a deletion
+/// of each path the index has there that the scan does not (and does not call unknown).
+/// What could not be read is a failure.
+fn whole(
+    p: &RelPath,
+    scan: Scan,
+    index: &Index,
+    changes: &mut BTreeMap<RelPath, Option<Entry>>,
+    failures: &mut Vec<Failure>,
+) {
+    for (q, _) in index.entries().iter() {
+        if (q == p || p.is_ancestor_of(q)) && !scan.is_unknown(q) {
+            changes.insert(q.clone(), None);
+        }
+    }
+    for (q, e) in scan.snapshot.iter() {
+        changes.insert(q.clone(), Some(e.clone()));
+    }
+    failures.extend(scan.errors.iter().map(|e| Failure::local(e, Retry::Never)));
+    for e in &scan.skipped_links {
+        tracing::warn!("not synced: local {}: {}", e.path, e.message);
+    }
 }
 
 /// The paths of `changes` whose other side matters, split into those to look at alone
@@ -235,12 +318,17 @@ pub async fn remote_view(
 /// the index for everything else — so that a container change meets a local edit made
 /// since the last sync as a conflict (a folder deleted in the container while a file in it
 /// was edited locally keeps that edit). `None` when no changed path is known.
+///
+/// What is at or below a followed link (`followed`, `symlinks: follow`) and every link
+/// under `follow` stay as the index knows them: that content only goes up, and the
+/// container's changes there are download-excluded anyway.
 pub fn local_view(
     root: &Path,
     changes: &[Change],
     index: &Index,
     skip: &dyn Fn(&RelPath, bool) -> bool,
     links: Symlinks,
+    followed: &super::links::Followed,
 ) -> Option<Snapshot> {
     let (single, whole) = touched(changes, index);
     if single.is_empty() && whole.is_empty() {
@@ -253,6 +341,9 @@ pub fn local_view(
     };
     let mut view = index.entries().clone();
     for p in &single {
+        if followed.covers(p) {
+            continue;
+        }
         match local::stat(root, p) {
             Ok(Some(e)) if unsynced(p, &e) => {}
             Ok(Some(e)) => {
@@ -266,6 +357,9 @@ pub fn local_view(
         }
     }
     for p in &whole {
+        if followed.covers(p) {
+            continue;
+        }
         let mut scan = local::scan_below(root, p, skip);
         super::links::filter_scan(&mut scan, links);
         let known: Vec<(RelPath, Entry)> = index
@@ -599,6 +693,7 @@ mod tests {
                 &index,
                 &|_, _| false,
                 Symlinks::Portable,
+                &super::super::links::Followed::default(),
             )
             .unwrap()
         };
@@ -656,7 +751,15 @@ mod tests {
             };
             (
                 scan,
-                local_changes(&r, &batch, &index, &|_, _| false, Symlinks::Portable).unwrap(),
+                local_changes(
+                    &r,
+                    &batch,
+                    &index,
+                    &|_, _| false,
+                    Symlinks::Portable,
+                    &mut Default::default(),
+                )
+                .unwrap(),
             )
         });
         mode(&root.join("a"), 0o755);
@@ -728,5 +831,105 @@ mod tests {
         absorb(&index, &listing, None, Depth::Recursive, &mut changes);
         assert!(changes.values().all(Option::is_some), "{changes:?}");
         assert!(listing_unknown(&listing, &rel("b/y")));
+    }
+
+    /// Under `symlinks: follow`, live local changes keep the followed links current: a
+    /// rescan follows them, a retargeted link is compared whole (its old content
+    /// deleted), a path below a link is read through it, a removed link is forgotten.
+    #[test]
+    fn follow_keeps_the_followed_links_current() {
+        use std::os::unix::fs::symlink;
+        let tmp = tempfile::tempdir().unwrap();
+        let (root, out) = (tmp.path().join("src"), tmp.path().join("x"));
+        std::fs::create_dir_all(root.join("d")).unwrap();
+        std::fs::create_dir_all(out.join("deep")).unwrap();
+        std::fs::write(out.join("o"), "outside").unwrap();
+        std::fs::write(out.join("deep/p"), "p").unwrap();
+        std::fs::write(root.join("d/y"), "y").unwrap();
+        symlink("../x", root.join("l")).unwrap();
+        let rel = |p: &str| RelPath::new(p).unwrap();
+        let run =
+            |batch: &LocalBatch, index: &Index, followed: &mut super::super::links::Followed| {
+                let (changes, failures) = local_changes(
+                    &root,
+                    batch,
+                    index,
+                    &|_, _| false,
+                    Symlinks::Follow,
+                    followed,
+                )
+                .unwrap();
+                assert!(failures.is_empty(), "{failures:?}");
+                changes
+                    .into_iter()
+                    .map(|c| (c.path.as_str().to_string(), c.new.map(|e| e.kind)))
+                    .collect::<Vec<_>>()
+            };
+        let paths = |ps: &[&str]| LocalBatch {
+            paths: ps.iter().map(|p| rel(p)).collect(),
+            ..LocalBatch::default()
+        };
+        let mut followed = Default::default();
+        let rescan = LocalBatch {
+            rescan: true,
+            ..LocalBatch::default()
+        };
+        let all = run(&rescan, &Index::new(), &mut followed);
+        let (file, dir) = (Some(EntryKind::File), Some(EntryKind::Dir));
+        for (p, k) in [
+            ("l", &dir),
+            ("l/o", &file),
+            ("l/deep", &dir),
+            ("l/deep/p", &file),
+        ] {
+            assert!(all.contains(&(p.to_string(), k.clone())), "{p}: {all:?}");
+        }
+        assert_eq!(followed.tops(), vec![rel("l")]);
+        let mut snap = local::scan(&root, &|_, _| false).unwrap();
+        super::super::links::follow_scan(&root, &mut snap, &|_, _| false);
+        let index = Index::from_snapshot(snap.snapshot);
+        assert!(index.get(&rel("l/deep/p")).is_some());
+
+        // An edit in the target, named below the link: read through it.
+        std::fs::write(out.join("o"), "edited outside").unwrap();
+        let got = run(&paths(&["l/o"]), &index, &mut followed);
+        assert_eq!(got, vec![("l/o".to_string(), file.clone())]);
+
+        // A change inside a target in the folder, seen at the link's path too.
+        std::fs::remove_file(root.join("l")).unwrap();
+        symlink("d", root.join("l")).unwrap();
+        let mut via_d = followed.clone();
+        via_d.insert(rel("l"), root.join("d").canonicalize().unwrap());
+        std::fs::write(root.join("d/y"), "edited y").unwrap();
+        let got = run(&paths(&["d/y"]), &index, &mut via_d);
+        assert_eq!(
+            got,
+            vec![
+                ("d/y".to_string(), file.clone()),
+                ("l/y".to_string(), file.clone())
+            ]
+        );
+
+        // Retargeted to `d`: the old content goes, the new comes.
+        let got = run(&paths(&["l"]), &index, &mut followed);
+        for (p, k) in [
+            ("l", &dir),
+            ("l/y", &file),
+            ("l/o", &None),
+            ("l/deep", &None),
+            ("l/deep/p", &None),
+        ] {
+            assert!(got.contains(&(p.to_string(), k.clone())), "{p}: {got:?}");
+        }
+        assert_eq!(
+            followed.resolve(&rel("l/y")).unwrap().0,
+            root.join("d").canonicalize().unwrap()
+        );
+
+        // Removed: forgotten.
+        std::fs::remove_file(root.join("l")).unwrap();
+        let got = run(&paths(&["l"]), &index, &mut followed);
+        assert_eq!(got, vec![("l".to_string(), None)]);
+        assert!(followed.is_empty());
     }
 }

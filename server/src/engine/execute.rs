@@ -241,6 +241,9 @@ pub type Checkpoint<'a> = dyn FnMut(&Index, bool) + Send + 'a;
 pub struct Executor<'a> {
     /// The local sync folder.
     pub root: &'a Path,
+    /// The local links `symlinks: follow` follows: uploads at or below one read the
+    /// file it points to.
+    pub followed: &'a super::links::Followed,
     /// The session in the container.
     pub session: &'a mut Session,
     /// The index, updated as actions complete.
@@ -522,7 +525,7 @@ impl Executor<'_> {
             if item.entry.kind != EntryKind::File {
                 continue;
             }
-            match local::read_file(self.root, &item.path) {
+            match super::links::read_local(self.root, self.followed, &item.path) {
                 Ok((entry, contents)) => {
                     // The index records what was sent, with its hash (racy entries are
                     // told from same-size edits by it).

@@ -141,7 +141,7 @@ impl SyncTask {
         }
         if let Some(index) = &index {
             // Racy entries are compared by content (see `super::racy`).
-            super::racy::hash_local_view(&self.sync.local_path, &mut local, index);
+            super::racy::hash_local_view(&self.sync.local_path, &self.followed, &mut local, index);
             super::racy::hash_remote_view(session, &mut remote, index).await?;
         }
         let plan = plan_initial(
@@ -249,8 +249,10 @@ impl SyncTask {
         } else {
             local::scan(&self.sync.local_path, &skip)?
         };
+        let followed =
+            super::links::settle(&self.sync.local_path, &mut scan, self.sync.symlinks, &skip);
         drop(skip);
-        super::links::filter_scan(&mut scan, self.sync.symlinks);
+        self.set_followed(followed);
         super::links::log_skipped(
             &self.sync.name,
             self.sync.symlinks,

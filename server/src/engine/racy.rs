@@ -11,8 +11,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
+use super::links::Followed;
 use crate::core::{Change, ContentHash, Entry, EntryKind, Index, RelPath, Snapshot};
-use crate::local;
 use crate::remote::{Session, SessionError};
 
 /// How recent a recorded mtime must be, relative to the recording, to make the entry
@@ -94,26 +94,27 @@ fn needs_hash(index: &Index, path: &RelPath, observed: &Entry) -> bool {
         })
 }
 
-/// The local content hash of `path` under `root`, if it can be read.
-pub fn local_hash(root: &Path, path: &RelPath) -> Option<ContentHash> {
-    local::read_file(root, path)
+/// The local content hash of `path` under `root` (read through `followed` at or below a
+/// followed link), if it can be read.
+pub fn local_hash(root: &Path, followed: &Followed, path: &RelPath) -> Option<ContentHash> {
+    super::links::read_local(root, followed, path)
         .ok()
         .map(|(_, bytes)| sha256(&bytes))
 }
 
 /// Gives the local observations in `changes` at racy paths their content hash.
-pub fn hash_local_changes(root: &Path, changes: &mut [Change], index: &Index) {
+pub fn hash_local_changes(root: &Path, followed: &Followed, changes: &mut [Change], index: &Index) {
     for c in changes.iter_mut() {
         if let Some(e) = c.new.as_mut() {
             if needs_hash(index, &c.path, e) {
-                e.hash = local_hash(root, &c.path);
+                e.hash = local_hash(root, followed, &c.path);
             }
         }
     }
 }
 
 /// Gives the local entries of `view` at racy paths their content hash.
-pub fn hash_local_view(root: &Path, view: &mut Snapshot, index: &Index) {
+pub fn hash_local_view(root: &Path, followed: &Followed, view: &mut Snapshot, index: &Index) {
     let want: Vec<RelPath> = index
         .racy()
         .iter()
@@ -121,7 +122,7 @@ pub fn hash_local_view(root: &Path, view: &mut Snapshot, index: &Index) {
         .cloned()
         .collect();
     for p in want {
-        if let (Some(mut e), Some(h)) = (view.get(&p).cloned(), local_hash(root, &p)) {
+        if let (Some(mut e), Some(h)) = (view.get(&p).cloned(), local_hash(root, followed, &p)) {
             e.hash = Some(h);
             view.insert(p, e);
         }

@@ -348,6 +348,7 @@ impl SyncTask {
                 &self.index,
                 &skip,
                 self.sync.symlinks,
+                &mut self.followed.clone(),
             )
             .map_err(|e| e.to_string())?
         };

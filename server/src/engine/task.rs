@@ -179,6 +179,9 @@ pub struct SyncTask {
     pub(super) opts: Arc<EngineOptions>,
     pub(super) hub: Arc<StatusHub>,
     pub(super) excludes: ExcludeSet,
+    /// The local links `symlinks: follow` follows, as the last scan found them; their
+    /// subtrees are upload-only in `excludes` ([`SyncTask::set_followed`]).
+    pub(super) followed: super::links::Followed,
     /// The files that configure ferry inside the local folder: download-excluded, and a
     /// container's attempt to change one is reported (see [`SyncPath::protected`]).
     pub(super) protected: Vec<RelPath>,
@@ -325,6 +328,7 @@ impl SyncTask {
             opts,
             hub,
             excludes,
+            followed: super::links::Followed::default(),
             protected,
             connector,
             index: Index::new(),
@@ -627,6 +631,14 @@ impl SyncTask {
         );
     }
 
+    /// Makes `followed` the links followed now, and their subtrees the only upload-only
+    /// ones: nothing at or below a followed link is downloaded, deleted or replaced
+    /// locally.
+    pub(super) fn set_followed(&mut self, followed: super::links::Followed) {
+        self.excludes.set_upload_only(followed.tops());
+        self.followed = followed;
+    }
+
     /// What the local scan leaves out: ferry's own names, and folders excluded in
     /// both directions (unless a `!` pattern might re-include something below them).
     pub(super) fn local_skip(&self) -> impl Fn(&RelPath, bool) -> bool + '_ {
@@ -744,6 +756,7 @@ impl SyncTask {
         let secondary = self.is_secondary();
         let mut exec = Executor {
             root: &self.sync.local_path,
+            followed: &self.followed,
             session,
             index: &mut self.index,
             planned_local,
@@ -1205,12 +1218,14 @@ impl SyncTask {
                 .iter()
                 .find(|e| &e.path == p)
                 .and_then(super::convert::remote_entry);
-            let local = local::stat(&root, p).ok().flatten();
+            let local = super::links::stat_local(&root, &self.followed, p)
+                .ok()
+                .flatten();
             let same = |x: &Option<crate::core::Entry>| {
                 crate::core::same_version(x.as_ref(), Some(&base), Tolerance::EXACT)
             };
             let local_hash = if same(&local) {
-                racy::local_hash(&root, p)
+                racy::local_hash(&root, &self.followed, p)
             } else {
                 None
             };
@@ -1316,6 +1331,7 @@ impl SyncTask {
         batch: LocalBatch,
     ) -> Result<(), EngineError> {
         let t = Instant::now();
+        let mut followed = self.followed.clone();
         let (changes, failures) = {
             let skip = self.local_skip();
             changes::local_changes(
@@ -1324,10 +1340,19 @@ impl SyncTask {
                 &self.index,
                 &skip,
                 self.sync.symlinks,
+                &mut followed,
             )?
         };
+        if followed != self.followed {
+            self.set_followed(followed);
+        }
         let mut changes = changes;
-        super::racy::hash_local_changes(&self.sync.local_path, &mut changes, &self.index);
+        super::racy::hash_local_changes(
+            &self.sync.local_path,
+            &self.followed,
+            &mut changes,
+            &self.index,
+        );
         if changes.is_empty() && failures.is_empty() {
             return Ok(());
         }
@@ -1437,10 +1462,16 @@ impl SyncTask {
                 &self.index,
                 &skip,
                 self.sync.symlinks,
+                &self.followed,
             )
         }
         .map(|mut view| {
-            super::racy::hash_local_view(&self.sync.local_path, &mut view, &self.index);
+            super::racy::hash_local_view(
+                &self.sync.local_path,
+                &self.followed,
+                &mut view,
+                &self.index,
+            );
             view
         });
         let plan = plan_remote_changes(

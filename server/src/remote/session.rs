@@ -183,8 +183,9 @@ pub enum LinkPolicy {
     /// List them as entries without a target (the default).
     #[default]
     Leave,
-    /// Make each one of [`Listing::skipped_links`] (`symlinks: ignore`).
-    Skip,
+    /// Make each one of [`Listing::skipped_links`], with the reason given (`symlinks:
+    /// ignore`, `symlinks: follow`).
+    Skip(&'static str),
     /// Read their targets ([`Session::read_link_targets`]).
     Read,
 }
@@ -420,12 +421,12 @@ impl Session {
             .map_err(|e| self.protocol("list", e))?;
         match self.links {
             LinkPolicy::Leave => {}
-            LinkPolicy::Skip => {
+            LinkPolicy::Skip(why) => {
                 for e in l.entries.iter().filter(|e| e.kind == EntryKind::Symlink) {
                     l.skipped_links.push(FileError::new(
                         e.path.as_str(),
                         FileErrorKind::SkippedLink,
-                        Some("symlinks: ignore"),
+                        Some(why),
                     ));
                 }
             }
