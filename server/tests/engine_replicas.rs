@@ -216,3 +216,62 @@ async fn every_replica_gets_every_save_and_the_primary_syncs_back() {
         .collect();
     assert_eq!(indexes.len(), 1, "{indexes:?}");
 }
+
+/// A replica that cannot sync is that replica's problem: its entry says why, the health
+/// is a warning (not an error), and the primary and the other secondary go on getting
+/// every save; once it is usable again it is brought up to date by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_cannot_sync_does_not_stop_the_others() {
+    let env = Env::start("replica-fails", Exec::V5).await;
+    let kubeconfig = env.cluster.kubeconfig();
+    web_deployment_of(&env, 3).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while ready_pods(&env).await.len() < 3 {
+        assert!(std::time::Instant::now() < deadline, "3 Ready pods in time");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ws = Workspace::new();
+    ws.devspace("web", &env.ns, "src", "/app", "");
+    ws.write("ferry.yaml", "defaults:\n  replicas: all\n");
+    ws.write("src/index.js", "console.log(1)\n");
+    let sync = ws.sync(&kubeconfig);
+    let primary = wait_replicas_watching(&env, &ws, &kubeconfig, &sync, 3).await;
+    let pods = ready_pods(&env).await;
+    let mut secondaries = pods.iter().filter(|p| **p != primary).cloned();
+    let (broken, healthy) = (secondaries.next().unwrap(), secondaries.next().unwrap());
+
+    // The broken replica's folder is a file now: nothing can land there.
+    env.sh(&broken, "rm -rf /app && echo not-a-folder > /app").await;
+    ws.write("src/index.js", "console.log(2)\n");
+    let others: BTreeSet<String> = [primary.clone(), healthy.clone()].into();
+    wait_all_mirror(&env, &ws, &sync, &others).await;
+    wait_until("the broken replica reports its problem", &sync, || async {
+        let status = ws.status(&kubeconfig);
+        let path = &status["report"]["paths"][0];
+        let entry = path["replicas"]
+            .as_array()
+            .and_then(|rs| rs.iter().find(|r| r["pod"] == broken.as_str()).cloned())
+            .unwrap_or_default();
+        let with_pod = path["problems"]
+            .as_array()
+            .is_some_and(|ps| ps.iter().any(|p| p["pod"] == broken.as_str()));
+        check(
+            (entry["state"] == "error" && entry["lastError"].is_string())
+                || (entry["problemCount"].as_u64() > Some(0) && with_pod),
+            || format!("{entry}"),
+        )?;
+        check(
+            path["state"] == "watching" && status["report"]["health"] == "warning",
+            || format!("path {} health {}", path["state"], status["report"]["health"]),
+        )
+    })
+    .await;
+    // A later save still reaches the others.
+    ws.write("src/later.js", "later\n");
+    wait_all_mirror(&env, &ws, &sync, &others).await;
+
+    // Usable again: it is brought up to date without anything to do.
+    env.sh(&broken, "rm -f /app && mkdir /app").await;
+    wait_all_mirror(&env, &ws, &sync, &pods).await;
+    wait_replicas_watching(&env, &ws, &kubeconfig, &sync, 3).await;
+}
