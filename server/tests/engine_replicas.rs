@@ -241,7 +241,8 @@ async fn a_replica_that_cannot_sync_does_not_stop_the_others() {
     let (broken, healthy) = (secondaries.next().unwrap(), secondaries.next().unwrap());
 
     // The broken replica's folder is a file now: nothing can land there.
-    env.sh(&broken, "rm -rf /app && echo not-a-folder > /app").await;
+    env.sh(&broken, "rm -rf /app && echo not-a-folder > /app")
+        .await;
     ws.write("src/index.js", "console.log(2)\n");
     let others: BTreeSet<String> = [primary.clone(), healthy.clone()].into();
     wait_all_mirror(&env, &ws, &sync, &others).await;
@@ -262,7 +263,12 @@ async fn a_replica_that_cannot_sync_does_not_stop_the_others() {
         )?;
         check(
             path["state"] == "watching" && status["report"]["health"] == "warning",
-            || format!("path {} health {}", path["state"], status["report"]["health"]),
+            || {
+                format!(
+                    "path {} health {}",
+                    path["state"], status["report"]["health"]
+                )
+            },
         )
     })
     .await;

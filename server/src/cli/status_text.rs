@@ -62,6 +62,32 @@ pub(super) fn render(report: &StatusReport, owner: Option<&str>, now: u64) -> St
         if let Some(e) = &p.last_error {
             let _ = writeln!(out, "    last error: {e}");
         }
+        if !p.replicas.is_empty() {
+            let _ = writeln!(out, "    {} replicas:", p.replicas.len());
+            for r in &p.replicas {
+                let state = if owner.is_none() {
+                    PathState::Stopped
+                } else {
+                    r.state
+                };
+                let _ = write!(
+                    out,
+                    "      {} ({}): {}, uploaded {}, deleted {}",
+                    r.pod,
+                    r.role.as_str(),
+                    state.as_str(),
+                    r.uploaded,
+                    r.deleted
+                );
+                if r.problem_count > 0 {
+                    let _ = write!(out, ", {} problems", r.problem_count);
+                }
+                if let Some(e) = &r.last_error {
+                    let _ = write!(out, "; last error: {e}");
+                }
+                out.push('\n');
+            }
+        }
         if p.problem_count > 0 {
             let _ = writeln!(out, "    {} problems:", p.problem_count);
             for f in &p.problems {
@@ -122,6 +148,49 @@ mod tests {
             message: None,
         }];
         StatusReport::of(vec![p], folders)
+    }
+
+    /// A `replicas: all` path lists its replicas in the protocol's words, each stopped
+    /// when nobody syncs.
+    #[test]
+    fn replicas_are_listed() {
+        use crate::engine::{ReplicaRole, ReplicaStatus};
+        let mut r = report(PathState::Watching, FolderState::Syncing);
+        let replica = |pod: &str, role, state, err: Option<&str>| ReplicaStatus {
+            pod: pod.into(),
+            pod_uid: format!("uid-{pod}"),
+            container: Some("main".into()),
+            role,
+            state,
+            pending: 0,
+            uploaded: 2,
+            deleted: 1,
+            last_error: err.map(String::from),
+            problem_count: u64::from(err.is_some()),
+        };
+        r.paths[0].replicas = vec![
+            replica("web-a", ReplicaRole::Primary, PathState::Watching, None),
+            replica(
+                "web-b",
+                ReplicaRole::Secondary,
+                PathState::Error,
+                Some("gone"),
+            ),
+        ];
+        let text = render(&r, Some("ferry sync (pid 1)"), r.updated);
+        assert!(text.contains("    2 replicas:\n"), "{text}");
+        assert!(
+            text.contains("      web-a (primary): watching, uploaded 2, deleted 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "      web-b (secondary): error, uploaded 2, deleted 1, 1 problems; last error: gone\n"
+            ),
+            "{text}"
+        );
+        let text = render(&r, None, r.updated);
+        assert!(text.contains("      web-a (primary): stopped"), "{text}");
     }
 
     /// The Rust names of every state, kind and health: none may be printed.
