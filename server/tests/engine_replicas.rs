@@ -219,9 +219,11 @@ async fn every_replica_gets_every_save_and_the_primary_syncs_back() {
 
 /// A replica that cannot sync is that replica's problem: its entry says why, the health
 /// is a warning (not an error), and the primary and the other secondary go on getting
-/// every save; once it is usable again it is brought up to date by itself.
+/// every save; once it is usable again it is brought up to date by itself. Then the
+/// primary's pod is deleted: the oldest remaining pod takes its place, the local folder
+/// is left as it was, and the new primary's writes come back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replica_that_cannot_sync_does_not_stop_the_others() {
+async fn a_failing_replica_stops_no_other_and_a_gone_primary_is_replaced() {
     let env = Env::start("replica-fails", Exec::V5).await;
     let kubeconfig = env.cluster.kubeconfig();
     web_deployment_of(&env, 3).await;
@@ -280,4 +282,32 @@ async fn a_replica_that_cannot_sync_does_not_stop_the_others() {
     env.sh(&broken, "rm -f /app && mkdir /app").await;
     wait_all_mirror(&env, &ws, &sync, &pods).await;
     wait_replicas_watching(&env, &ws, &kubeconfig, &sync, 3).await;
+
+    // The primary's pod goes: the oldest remaining pod becomes the primary (its first
+    // sync a merge that deletes nothing), and what its container writes comes back.
+    let before = local_tree(&ws.path("src"), FERRY_STATE);
+    env.delete_pod(&primary).await;
+    let new_primary = wait_replicas_watching(&env, &ws, &kubeconfig, &sync, 3).await;
+    assert_ne!(new_primary, primary);
+    assert!(
+        pods.contains(&new_primary),
+        "a replacement pod became the primary"
+    );
+    env.sh(&new_primary, "echo again > /app/from-new-primary.txt")
+        .await;
+    wait_until("the new primary's write comes back", &sync, || async {
+        check(
+            ws.read("src/from-new-primary.txt").as_deref() == Some(b"again\n".as_slice()),
+            || "not here yet".into(),
+        )
+    })
+    .await;
+    let mut after = local_tree(&ws.path("src"), FERRY_STATE);
+    after.remove("from-new-primary.txt");
+    assert!(
+        tree_diff(&before, &after).is_none(),
+        "the local folder changed when the primary moved: {:?}",
+        tree_diff(&before, &after)
+    );
+    wait_all_mirror(&env, &ws, &sync, &ready_pods(&env).await).await;
 }

@@ -105,9 +105,13 @@ impl Connector for Pinned {
             let uid = self.pod.borrow().clone();
             match uid {
                 Some(uid) => self.inner.connect_to(target, &uid).await,
-                None => Err(EngineError::Other(
-                    "waiting for a Running and Ready replica to sync with".into(),
-                )),
+                // Why there is none, if the cluster says (no pod matches, …).
+                None => {
+                    self.inner.replicas(target).await?;
+                    Err(EngineError::Other(
+                        "waiting for a Running and Ready replica to sync with".into(),
+                    ))
+                }
             }
         })
     }

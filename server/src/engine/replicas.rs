@@ -222,8 +222,9 @@ impl Supervisor {
             }
         });
         let (_, summary) = tokio::join!(futures::future::join_all(stops), async {
+            // Told to stop above: it saves its index at its next batch boundary.
             match primary {
-                Some(p) => p.finish(Duration::MAX).await,
+                Some(p) => p.join().await,
                 None => None,
             }
         });
