@@ -103,20 +103,29 @@ async fn scale(env: &Env, replicas: u32) {
         .expect("scale the deployment");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_replica_gets_every_save_and_the_primary_syncs_back() {
-    let env = Env::start("replicas", Exec::V5).await;
-    let kubeconfig = env.cluster.kubeconfig();
-    web_deployment_of(&env, 3).await;
+/// A cluster with the Deployment `web` of `n` Ready replicas in namespace `ns`, and a
+/// workspace syncing `src` with `/app` in every one of them (`replicas: all`).
+async fn replicated(ns: &str, n: usize) -> (Env, Workspace) {
+    let env = Env::start(ns, Exec::V5).await;
+    web_deployment_of(&env, n as u32).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while ready_pods(&env).await.len() < 3 {
-        assert!(std::time::Instant::now() < deadline, "3 Ready pods in time");
+    while ready_pods(&env).await.len() < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{n} Ready pods in time"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-
     let ws = Workspace::new();
     ws.devspace("web", &env.ns, "src", "/app", "");
     ws.write("ferry.yaml", "defaults:\n  replicas: all\n");
+    (env, ws)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_replica_gets_every_save_and_the_primary_syncs_back() {
+    let (env, ws) = replicated("replicas", 3).await;
+    let kubeconfig = env.cluster.kubeconfig();
     ws.write("src/index.js", "console.log(1)\n");
     ws.write("src/lib/util.js", "exports.x = 1\n");
     ws.write("src/assets/logo.svg", "<svg/>\n");
@@ -224,17 +233,8 @@ async fn every_replica_gets_every_save_and_the_primary_syncs_back() {
 /// is left as it was, and the new primary's writes come back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_replica_stops_no_other_and_a_gone_primary_is_replaced() {
-    let env = Env::start("replica-fails", Exec::V5).await;
+    let (env, ws) = replicated("replica-fails", 3).await;
     let kubeconfig = env.cluster.kubeconfig();
-    web_deployment_of(&env, 3).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while ready_pods(&env).await.len() < 3 {
-        assert!(std::time::Instant::now() < deadline, "3 Ready pods in time");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let ws = Workspace::new();
-    ws.devspace("web", &env.ns, "src", "/app", "");
-    ws.write("ferry.yaml", "defaults:\n  replicas: all\n");
     ws.write("src/index.js", "console.log(1)\n");
     let sync = ws.sync(&kubeconfig);
     let primary = wait_replicas_watching(&env, &ws, &kubeconfig, &sync, 3).await;
