@@ -311,3 +311,75 @@ async fn a_failing_replica_stops_no_other_and_a_gone_primary_is_replaced() {
     );
     wait_all_mirror(&env, &ws, &sync, &ready_pods(&env).await).await;
 }
+
+/// A hostile secondary: its folder holds links to `/etc` and out of the folder, a FIFO, a
+/// name ferry cannot sync, a folder where the local folder has a file and files of its
+/// own. Mirroring it deletes and overwrites only inside its folder and never through a
+/// link (its `/etc` and a decoy beside the folder stay as they were), leaves what it
+/// cannot sync alone, and the local workspace does not change at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_secondary_is_mirrored_without_touching_anything_outside() {
+    let (env, ws) = replicated("replica-hostile", 2).await;
+    let kubeconfig = env.cluster.kubeconfig();
+    ws.write("src/index.js", "console.log(1)\n");
+    ws.write("src/lib/util.js", "exports.x = 1\n");
+    // The secondary is the younger pod (the primary is the oldest, as ferry chooses).
+    let pods: kube::Api<Pod> = kube::Api::namespaced(env.client.clone(), &env.ns);
+    let mut all: Vec<Pod> = pods
+        .list(&kube::api::ListParams::default().labels("app=web"))
+        .await
+        .unwrap()
+        .items;
+    all.sort_by_key(|p| {
+        (
+            p.metadata.creation_timestamp.clone().map(|t| t.0),
+            p.metadata.name.clone(),
+        )
+    });
+    let secondary = all[1].metadata.name.clone().unwrap();
+    env.sh(
+        &secondary,
+        "set -e; mkdir -p /decoy; echo secret > /decoy/secret; cd /app; \
+         ln -s /etc etc; ln -s .. up; ln -s ../decoy decoy; mkfifo pipe; \
+         printf x > \"$(printf 'new\\nline')\"; mkdir -p index.js lib; echo theirs > index.js/inner; \
+         echo theirs > lib/util.js; echo stale > stale.txt",
+    )
+    .await;
+    // (`-A`: the root folder gains ferry's marker folder beside /app, so its link count moves.)
+    let outside = "ls -lA /etc /decoy; cat /decoy/secret /etc/*";
+    let outside_before = env.sh(&secondary, outside).await;
+    let workspace_before = local_tree(ws.root(), &[".ferry"]);
+
+    let sync = ws.sync(&kubeconfig);
+    wait_replicas_watching(&env, &ws, &kubeconfig, &sync, 2).await;
+    wait_until("the secondary mirrors what it can", &sync, || async {
+        let listing = env
+            .sh(
+                &secondary,
+                "cd /app; ls -A | sort; cat index.js lib/util.js 2>&1",
+            )
+            .await;
+        check(
+            listing.contains("console.log(1)\nexports.x = 1\n") && !listing.contains("stale.txt"),
+            || listing.clone(),
+        )
+    })
+    .await;
+    // What it cannot sync is left alone: the links, the FIFO, the unsyncable name.
+    let left = env
+        .sh(
+            &secondary,
+            "cd /app; readlink etc; readlink up; readlink decoy; [ -p pipe ] && echo fifo; \
+             ls | grep -c new",
+        )
+        .await;
+    assert_eq!(left, "/etc\n..\n../decoy\nfifo\n1\n", "{left}");
+    assert_eq!(
+        env.sh(&secondary, outside).await,
+        outside_before,
+        "something outside the secondary's folder changed"
+    );
+    if let Some(d) = tree_diff(&workspace_before, &local_tree(ws.root(), &[".ferry"])) {
+        panic!("the local workspace changed: {d}");
+    }
+}
