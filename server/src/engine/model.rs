@@ -21,7 +21,10 @@
 //! - **Convergence**: after a clean run the two sides hold the same files and the same
 //!   inside links (`symlinks: portable`), except paths with a reported problem, local
 //!   conflict copies and paths where a side has a link that is not synced (left alone),
-//!   and another clean run moves nothing.
+//!   and another clean run moves nothing. A fifth of the cases run with `symlinks:
+//!   follow` (local links followed one way, into the decoy too, never written through):
+//!   there every link's path is left out of the comparison, and all the other checks
+//!   hold as they are.
 //! - **Nothing outside**: the decoy folders beside each side's folder, which outside links
 //!   point into, are never changed.
 //! - **Secondary replicas** (`replicas: all`; a case may have one, a second container that
@@ -197,6 +200,10 @@ struct World {
     touched_remote: BTreeSet<RelPath>,
     /// The container folder is a volume (kept across container restarts).
     volume: bool,
+    /// The case runs with `symlinks: follow` (else `portable`).
+    follow: bool,
+    /// `follow`'s own generator.
+    frng: Rng,
     /// A secondary replica's container (`replicas: all`), if the case has one.
     secondary: Option<FakeContainer>,
     /// What the secondary's own processes wrote (they may be overwritten, never synced).
@@ -272,11 +279,19 @@ impl World {
             touched_local: BTreeSet::new(),
             touched_remote: BTreeSet::new(),
             volume,
+            follow: false,
+            frng: Rng::new(seed ^ 0xf011_0f011),
             secondary: None,
             secondary_own: BTreeSet::new(),
             secondary_problems: BTreeSet::new(),
             steps: Vec::new(),
         };
+        // A fifth of the cases follow local links (their own draw: the others stay as
+        // they were).
+        w.follow = w.frng.chance(20);
+        if w.follow {
+            std::fs::write(w.ws.join("ferry.yaml"), "defaults:\n  symlinks: follow\n").unwrap();
+        }
         if w.srng.chance(35) {
             let s = FakeContainer::busybox();
             s.freeze(true);
@@ -399,7 +414,11 @@ impl World {
 
     fn local_link(&mut self) {
         let p = self.rng.pick(LINKS).to_string();
-        let target = self.rng.pick(TARGETS).to_string();
+        let mut target = self.rng.pick(TARGETS).to_string();
+        // `follow` would copy the machine's own /etc: the decoy stands in for outside.
+        if self.follow && target.starts_with('/') {
+            target = "../decoy".to_string();
+        }
         let abs = self.root.join(&p);
         let meta = std::fs::symlink_metadata(&abs).ok();
         if meta.as_ref().is_some_and(|m| m.is_dir()) || !self.local_way_clear(&p) {
@@ -489,7 +508,12 @@ impl World {
     }
 
     fn remote_write(&mut self) {
-        let p = self.rng.pick(FILES).to_string();
+        let mut p = self.rng.pick(FILES).to_string();
+        // Below a path where the local side may have a folder link (`symlinks: follow`
+        // copies it into a real folder here): such a write must never go through it.
+        if self.follow && self.frng.chance(30) {
+            p = self.frng.pick(&["l/x", "d/l/y"]).to_string();
+        }
         let abs = format!("{APP}/{p}");
         let tree = self.c.tree(APP, true);
         if matches!(tree.get(&p), Some(TreeEntry::Dir { .. })) || !self.remote_way_clear(&tree, &p)
@@ -776,7 +800,7 @@ impl World {
     }
 
     fn describe(&self) -> String {
-        let mut s = format!("volume: {}\n", self.volume);
+        let mut s = format!("volume: {}, follow: {}\n", self.volume, self.follow);
         for step in &self.steps {
             s.push_str(&format!("  {step:?}\n"));
         }
@@ -989,7 +1013,9 @@ async fn recover_and_check(w: &mut World) -> Result<(), String> {
                 }
                 continue;
             }
-            if !w.written.contains_key(content) && !w.images.contains(content) {
+            // (`follow` copies the local decoy's file into the container.)
+            let decoy_copy = w.follow && side == "container" && content == DECOY_CONTENT;
+            if !w.written.contains_key(content) && !w.images.contains(content) && !decoy_copy {
                 return Err(format!(
                     "{side} {p} holds {:?}, which nobody wrote\n{}",
                     show(content),
@@ -1007,10 +1033,14 @@ async fn recover_and_check(w: &mut World) -> Result<(), String> {
     };
     // A link that is not synced is left alone, with whatever the other side has there.
     let (local_links, remote_links) = (w.local_links(), w.remote_links());
+    // With `symlinks: follow`, no link is synced as a link: local ones are followed one
+    // way (their content upload-only, so the sides may differ there), container ones
+    // left alone.
+    let follow = w.follow;
     let unsynced: BTreeSet<&String> = local_links
         .iter()
         .chain(&remote_links)
-        .filter(|(p, t)| !portable(p, t))
+        .filter(|(p, t)| follow || !portable(p, t))
         .map(|(p, _)| p)
         .collect();
     let left_alone = |p: &str| {
@@ -1102,10 +1132,12 @@ fn check_secondary(
     for (p, e) in &tree {
         match e {
             TreeEntry::File { content, .. } => {
-                if !w.written.contains_key(content)
-                    && !w.images.contains(content)
-                    && !w.secondary_own.contains(content)
-                {
+                // (`follow` copies the local decoy's file.)
+                let known = w.written.contains_key(content)
+                    || w.images.contains(content)
+                    || w.secondary_own.contains(content)
+                    || (w.follow && content == DECOY_CONTENT);
+                if !known {
                     return Err(format!(
                         "the secondary's {p} holds {:?}, which nobody wrote\n{}",
                         show(content),
@@ -1125,8 +1157,10 @@ fn check_secondary(
             .iter()
             .any(|q| p == q || p.starts_with(&format!("{q}/")) || q.starts_with(&format!("{p}/")))
     };
-    let portable_local: BTreeMap<&String, &String> =
-        local_links.iter().filter(|(p, t)| portable(p, t)).collect();
+    let portable_local: BTreeMap<&String, &String> = local_links
+        .iter()
+        .filter(|(p, t)| !w.follow && portable(p, t))
+        .collect();
     let keys: BTreeSet<&String> = local
         .keys()
         .chain(files.keys())
