@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::config::{self, Loaded};
+use crate::config::{self, Loaded, Replicas};
 use crate::engine::task::container_root;
 use crate::exec::PodLauncher;
 use crate::remote::{Launcher, Session, SessionError, SessionOptions};
@@ -205,11 +205,41 @@ pub async fn diagnose(
     );
     for sync in &cfg.sync {
         let name = Some(sync.name.as_str());
-        let resolved =
-            match tokio::time::timeout(STEP_TIMEOUT, target::resolve(&conn, &sync.target)).await {
-                Ok(Ok(r)) => r,
-                Ok(Err(e)) => {
+        // `replicas: all`: every Ready pod; the checks below are the primary's (the
+        // oldest), the pod that syncs both ways.
+        let found = async {
+            match sync.replicas {
+                Replicas::One => target::resolve(&conn, &sync.target).await.map(|r| vec![r]),
+                Replicas::All => target::resolve_all(&conn, &sync.target).await,
+            }
+        };
+        let resolved = match tokio::time::timeout(STEP_TIMEOUT, found).await {
+            Ok(Ok(mut all)) => {
+                if sync.replicas == Replicas::All {
+                    let names: Vec<String> = all
+                        .iter()
+                        .enumerate()
+                        .map(|(i, r)| {
+                            format!("{}{}", r.pod, if i == 0 { " (primary)" } else { "" })
+                        })
+                        .collect();
                     b.add(
+                        name,
+                        "replicas",
+                        CheckStatus::Ok,
+                        format!(
+                            "replicas: all — {} pods: {}; the primary syncs both ways, the \
+                                 others one way (made to mirror the local folder)",
+                            all.len(),
+                            names.join(", ")
+                        ),
+                        None,
+                    );
+                }
+                all.remove(0)
+            }
+            Ok(Err(e)) => {
+                b.add(
                     name,
                     "pod",
                     CheckStatus::Error,
@@ -219,22 +249,22 @@ pub async fn diagnose(
                             .into(),
                     ),
                 );
-                    continue;
-                }
-                Err(_) => {
-                    b.add(
-                        name,
-                        "pod",
-                        CheckStatus::Error,
-                        format!(
-                            "listing pods did not answer within {} s",
-                            STEP_TIMEOUT.as_secs()
-                        ),
-                        Some("check that the cluster is reachable".into()),
-                    );
-                    continue;
-                }
-            };
+                continue;
+            }
+            Err(_) => {
+                b.add(
+                    name,
+                    "pod",
+                    CheckStatus::Error,
+                    format!(
+                        "listing pods did not answer within {} s",
+                        STEP_TIMEOUT.as_secs()
+                    ),
+                    Some("check that the cluster is reachable".into()),
+                );
+                continue;
+            }
+        };
         b.add(
             name,
             "pod",

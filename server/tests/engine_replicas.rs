@@ -348,6 +348,16 @@ async fn a_hostile_secondary_is_mirrored_without_touching_anything_outside() {
     // (`-A`: the root folder gains ferry's marker folder beside /app, so its link count moves.)
     let outside = "ls -lA /etc /decoy; cat /decoy/secret /etc/*";
     let outside_before = env.sh(&secondary, outside).await;
+    // The doctor names the replicas, the primary first (its checks are the primary's).
+    let doctor = ws.ferry(&kubeconfig, &["doctor"]);
+    let text = String::from_utf8_lossy(&doctor.stdout);
+    let primary = all[0].metadata.name.clone().unwrap();
+    assert!(
+        text.contains(&format!(
+            "replicas: all — 2 pods: {primary} (primary), {secondary};"
+        )),
+        "{text}"
+    );
     let workspace_before = local_tree(ws.root(), &[".ferry"]);
 
     let sync = ws.sync(&kubeconfig);
