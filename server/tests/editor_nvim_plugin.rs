@@ -12,7 +12,9 @@
 //! - 6: a conflict → compare opens a diff, `:Ferry conflicts` fills the quickfix list, the
 //!   code action "Take the container's version" resolves it on both sides;
 //! - 8: `:checkhealth ferry` names a missing binary and the fix;
-//! - 9: an older Neovim (the version check faked) → one notify, nothing else.
+//! - 9: an older Neovim (the version check faked) → one notify, nothing else;
+//! - issue 12: `replicas: all` over a Deployment of two → `:Ferry status` lists both
+//!   replicas (primary, secondary), and `:w` lands in both pods.
 //!
 //! The pure Lua's unit tests (`nvim -l test/run.lua`) and luacheck run in
 //! `scripts/test.sh` (group `nvim-lua`).
@@ -26,8 +28,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use engine_support::{
-    check, env_with_pod, ferry_bin, ready_pod, wait_until, web_deployment, Context, Env, Exec,
-    Workspace,
+    check, env_with_pod, ferry_bin, ready_pod, wait_until, web_deployment, web_deployment_of,
+    Context, Env, Exec, Workspace,
 };
 use nvim_support::{lua_str, recorder_lua, Nvim, WAIT};
 use serde_json::Value;
@@ -357,6 +359,70 @@ async fn a_session_with_the_plugin() {
     assert!(report.contains("OK") && report.contains("pod"), "{report}");
     // No error was told in all this.
     assert!(nvim.notifies(4).is_empty(), "{:?}", nvim.notifies(4));
+    blocking(|| nvim.quit());
+}
+
+/// Issue 12: `replicas: all` — `:Ferry status` lists every replica with its role, and a
+/// save lands in every pod.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ferry_status_lists_the_replicas_and_a_save_lands_in_each() {
+    let ns = "nvim-plugin-replicas";
+    let env = Env::start(ns, Exec::V5).await;
+    web_deployment_of(&env, 2).await;
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(env.client.clone(), &env.ns);
+    let one = ready_pod(&pods, "app=web", None).await;
+    let two = ready_pod(&pods, "app=web", Some(&one)).await;
+    let ws = Workspace::new();
+    ws.devspace("web", ns, "src", "/app", "");
+    ws.write("ferry.yaml", "defaults:\n  replicas: all\n");
+    ws.write("src/a.txt", "alpha\n");
+    let mut nvim = start_nvim(
+        ws.root(),
+        "src/a.txt",
+        &env.cluster.kubeconfig(),
+        &with_ferry(),
+    );
+    blocking(|| nvim.wait_attached());
+    blocking(|| {
+        nvim.wait_lua(
+            "both replicas watching",
+            "local s = require('ferry').status() local rs = s and s.paths[1].replicas or {} \
+             local n = 0 for _, r in ipairs(rs) do if r.state == 'watching' then n = n + 1 end end return n",
+            |v| v.as_i64() == Some(2),
+        )
+    });
+    blocking(|| nvim.lua("vim.cmd('Ferry status') return 1"));
+    let msgs = blocking(|| {
+        nvim.wait_lua(
+            "the :Ferry status report with its replicas",
+            "return vim.fn.execute('messages')",
+            |v| {
+                v.as_str().is_some_and(|m| {
+                    m.contains("  2 replicas:")
+                        && m.contains(" (primary) · watching")
+                        && m.contains(" (secondary) · watching")
+                })
+            },
+        )
+    });
+    let msgs = msgs.as_str().unwrap_or_default().to_string();
+    for pod in [&one, &two] {
+        assert!(msgs.contains(&format!("  - {pod} (")), "{pod} in\n{msgs}");
+    }
+    blocking(|| nvim.lua("vim.cmd('normal! ggcGalpha, saved') vim.cmd('write') return 1"));
+    for pod in [&one, &two] {
+        wait_until(&format!("the save in {pod}"), &nvim, || async {
+            let got = env.read(pod, "/app/a.txt").await;
+            check(got.as_deref() == Some(&b"alpha, saved\n"[..]), || {
+                format!(
+                    "{:?}",
+                    got.map(|g| String::from_utf8_lossy(&g).into_owned())
+                )
+            })
+        })
+        .await;
+    }
     blocking(|| nvim.quit());
 }
 
