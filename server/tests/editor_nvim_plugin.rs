@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use engine_support::{
-    check, env_with_pod, ferry_bin, ready_pod, wait_until, web_deployment, web_deployment_of,
+    check, env_with_pod, ferry_bin, ready_pod, wait_ready_pods, wait_until, web_deployment_of,
     Context, Env, Exec, Workspace,
 };
 use nvim_support::{lua_str, recorder_lua, Nvim, WAIT};
@@ -362,20 +362,29 @@ async fn a_session_with_the_plugin() {
     blocking(|| nvim.quit());
 }
 
-/// Issue 12: `replicas: all` — `:Ferry status` lists every replica with its role, and a
-/// save lands in every pod.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ferry_status_lists_the_replicas_and_a_save_lands_in_each() {
-    let ns = "nvim-plugin-replicas";
+/// A cluster with the Deployment `web` of `replicas` in namespace `ns`, a workspace
+/// syncing `src` (holding `a.txt`) with its `/app` (and `ferry_yaml`, when not empty), and
+/// Neovim editing `src/a.txt`, attached.
+async fn on_deployment(
+    ns: &str,
+    replicas: u32,
+    ferry_yaml: &str,
+) -> (
+    Env,
+    kube::Api<k8s_openapi::api::core::v1::Pod>,
+    Workspace,
+    Nvim,
+) {
     let env = Env::start(ns, Exec::V5).await;
-    web_deployment_of(&env, 2).await;
-    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
-        kube::Api::namespaced(env.client.clone(), &env.ns);
-    let one = ready_pod(&pods, "app=web", None).await;
-    let two = ready_pod(&pods, "app=web", Some(&one)).await;
+    web_deployment_of(&env, replicas).await;
+    // Ready before Neovim starts: a first sync with no pod yet would be an error of its own.
+    wait_ready_pods(&env, "app=web", replicas as usize).await;
+    let pods = kube::Api::namespaced(env.client.clone(), &env.ns);
     let ws = Workspace::new();
     ws.devspace("web", ns, "src", "/app", "");
-    ws.write("ferry.yaml", "defaults:\n  replicas: all\n");
+    if !ferry_yaml.is_empty() {
+        ws.write("ferry.yaml", ferry_yaml);
+    }
     ws.write("src/a.txt", "alpha\n");
     let mut nvim = start_nvim(
         ws.root(),
@@ -384,6 +393,17 @@ async fn ferry_status_lists_the_replicas_and_a_save_lands_in_each() {
         &with_ferry(),
     );
     blocking(|| nvim.wait_attached());
+    (env, pods, ws, nvim)
+}
+
+/// Issue 12: `replicas: all` — `:Ferry status` lists every replica with its role, and a
+/// save lands in every pod.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ferry_status_lists_the_replicas_and_a_save_lands_in_each() {
+    let (env, pods, _ws, mut nvim) =
+        on_deployment("nvim-plugin-replicas", 2, "defaults:\n  replicas: all\n").await;
+    let one = ready_pod(&pods, "app=web", None).await;
+    let two = ready_pod(&pods, "app=web", Some(&one)).await;
     blocking(|| {
         nvim.wait_lua(
             "both replicas watching",
@@ -430,22 +450,8 @@ async fn ferry_status_lists_the_replicas_and_a_save_lands_in_each() {
 /// pod, and exactly one `vim.notify` for the error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replaced_pod_is_one_error_then_in_sync() {
-    let ns = "nvim-plugin-pod";
-    let env = Env::start(ns, Exec::V5).await;
-    web_deployment(&env).await;
-    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
-        kube::Api::namespaced(env.client.clone(), &env.ns);
+    let (_env, pods, _ws, mut nvim) = on_deployment("nvim-plugin-pod", 1, "").await;
     let first = ready_pod(&pods, "app=web", None).await;
-    let ws = Workspace::new();
-    ws.devspace("web", ns, "src", "/app", "");
-    ws.write("src/a.txt", "alpha\n");
-    let mut nvim = start_nvim(
-        ws.root(),
-        "src/a.txt",
-        &env.cluster.kubeconfig(),
-        &with_ferry(),
-    );
-    blocking(|| nvim.wait_attached());
     blocking(|| nvim.wait_statusline("ferry ✓"));
     pods.delete(&first, &Default::default())
         .await

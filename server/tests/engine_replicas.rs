@@ -10,28 +10,15 @@ use std::path::Path;
 use std::time::Duration;
 
 use engine_support::{
-    check, local_tree, remote_tree, tree_diff, wait_until, web_deployment_of, Env, Exec, Running,
-    Workspace, FERRY_STATE,
+    check, local_tree, remote_tree, tree_diff, wait_ready_pods, wait_until, web_deployment_of, Env,
+    Exec, Running, Workspace, FERRY_STATE,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 
 /// The Ready, not deleting pods of the Deployment `web`.
 async fn ready_pods(env: &Env) -> BTreeSet<String> {
-    let pods: kube::Api<Pod> = kube::Api::namespaced(env.client.clone(), &env.ns);
-    pods.list(&kube::api::ListParams::default().labels("app=web"))
-        .await
-        .expect("list pods")
-        .into_iter()
-        .filter(|p| {
-            p.metadata.deletion_timestamp.is_none()
-                && p.status
-                    .as_ref()
-                    .and_then(|s| s.conditions.as_ref())
-                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-        })
-        .filter_map(|p| p.metadata.name)
-        .collect()
+    engine_support::ready_pods(env, "app=web").await
 }
 
 /// The sync path's replicas in the running sync's status: (pod, role, state).
@@ -108,14 +95,7 @@ async fn scale(env: &Env, replicas: u32) {
 async fn replicated(ns: &str, n: usize) -> (Env, Workspace) {
     let env = Env::start(ns, Exec::V5).await;
     web_deployment_of(&env, n as u32).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while ready_pods(&env).await.len() < n {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{n} Ready pods in time"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_ready_pods(&env, "app=web", n).await;
     let ws = Workspace::new();
     ws.devspace("web", &env.ns, "src", "/app", "");
     ws.write("ferry.yaml", "defaults:\n  replicas: all\n");

@@ -217,11 +217,7 @@ impl InitialSync {
 
     /// The name the strategy is written as in a config file.
     pub fn config_name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(strategy, _)| *strategy == self)
-            .map(|(_, n)| *n)
-            .unwrap_or("merge")
+        name_in(&Self::ALL, self)
     }
 }
 
@@ -252,11 +248,7 @@ impl Symlinks {
 
     /// The name the mode is written as in `ferry.yaml`.
     pub fn config_name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(mode, _)| *mode == self)
-            .map(|(_, n)| *n)
-            .unwrap_or("portable")
+        name_in(&Self::ALL, self)
     }
 }
 
@@ -279,11 +271,7 @@ impl Replicas {
 
     /// The name the choice is written as in `ferry.yaml`.
     pub fn config_name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(r, _)| *r == self)
-            .map(|(_, n)| *n)
-            .unwrap_or("one")
+        name_in(&Self::ALL, self)
     }
 }
 
@@ -322,4 +310,31 @@ pub struct UploadHook {
     pub on_change: Vec<String>,
     /// Where the entry is written.
     pub span: Span,
+}
+
+/// The name `value` is written as, from a type's table of every value and its name (each
+/// value is in its table; the unit tests of the config check the tables).
+fn name_in<T: PartialEq + Copy>(all: &[(T, &'static str)], value: T) -> &'static str {
+    all.iter().find(|(v, _)| *v == value).map_or("", |(_, n)| n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every value of each table is named by its own entry, and the default has a name.
+    #[test]
+    fn every_choice_is_named_by_its_table() {
+        for (v, n) in InitialSync::ALL {
+            assert_eq!(v.config_name(), n);
+        }
+        for (v, n) in Symlinks::ALL {
+            assert_eq!(v.config_name(), n);
+        }
+        for (v, n) in Replicas::ALL {
+            assert_eq!(v.config_name(), n);
+        }
+        assert_eq!(Symlinks::default().config_name(), "portable");
+        assert_eq!(Replicas::default().config_name(), "one");
+    }
 }

@@ -725,6 +725,37 @@ pub async fn web_deployment_of(env: &Env, replicas: u32) {
         .expect("create deployment");
 }
 
+/// The Ready, not deleting pods matching `selector`, by name.
+pub async fn ready_pods(env: &Env, selector: &str) -> std::collections::BTreeSet<String> {
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(env.client.clone(), &env.ns);
+    pods.list(&kube::api::ListParams::default().labels(selector))
+        .await
+        .expect("list pods")
+        .into_iter()
+        .filter(|p| {
+            p.metadata.deletion_timestamp.is_none()
+                && p.status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        })
+        .filter_map(|p| p.metadata.name)
+        .collect()
+}
+
+/// Waits (up to 120 s) until `n` pods matching `selector` are Ready.
+pub async fn wait_ready_pods(env: &Env, selector: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while ready_pods(env, selector).await.len() < n {
+        assert!(
+            Instant::now() < deadline,
+            "{n} Ready pods for {selector} in time"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The name of a Ready, not deleting pod matching `selector` other than `not` (waits up
 /// to 120 s).
 pub async fn ready_pod(
