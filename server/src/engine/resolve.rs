@@ -530,7 +530,7 @@ impl SyncTask {
             .opts
             .state_dir
             .join("compare")
-            .join(self.slot.to_string())
+            .join(self.key.slot.to_string())
             .join(path.as_str());
         if let Some(dir) = out.parent() {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;

@@ -172,8 +172,8 @@ enum Ended {
 
 /// One sync path.
 pub struct SyncTask {
-    pub(super) slot: usize,
-    /// Where it reports in the hub: its slot, and the pod UID of a secondary replica.
+    /// Where it reports in the hub: its sync path's slot, and the pod UID of a secondary
+    /// replica.
     pub(super) key: StatusKey,
     pub(super) sync: SyncPath,
     pub(super) opts: Arc<EngineOptions>,
@@ -288,7 +288,6 @@ impl SyncTask {
         opts: Arc<EngineOptions>,
         hub: Arc<StatusHub>,
     ) -> Result<SyncTask, EngineError> {
-        let slot = key.slot;
         let mut excludes = sync.excludes.clone();
         let builtin = |t: &str| Pattern {
             text: t.to_string(),
@@ -322,7 +321,6 @@ impl SyncTask {
         let connector = Arc::new(KubeConnector::new(opts.kube.clone()));
         let trash = local::Trash::new(&opts.state_dir);
         Ok(SyncTask {
-            slot,
             key,
             sync,
             opts,
@@ -690,7 +688,7 @@ impl SyncTask {
         }
         let hub = self.hub.clone();
         let key = self.key.clone();
-        let slot = self.slot;
+        let slot = self.key.slot;
         // The editors' initial-sync progress is the sync path's own (its primary's).
         let report_progress = initial && !self.is_secondary();
         let name = self.sync.name.clone();
