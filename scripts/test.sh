@@ -34,6 +34,9 @@ group vscode-e2e bash -c 'cd editors/vscode && npm run e2e'
 # Neovim against the local cluster is server/tests/editor_nvim_plugin.rs, below.
 nvim_bin="$(scripts/install-nvim.sh --path)"
 group nvim-lua bash -c "cd editors/nvim && luacheck --no-color . && '$nvim_bin' -l test/run.lua"
+# The benchmark suite's smoke mode on the debug build (a small tree once; no timing is
+# asserted): the suite cannot rot. The real run is the README's bench command.
+group bench-smoke "$(realpath "${CARGO_TARGET_DIR:-target}")/debug/ferry-bench" --smoke
 # Everything in the workspace, the Neovim editor tests included (the plugin, and plain
 # Neovim configured as docs/editors.md says).
 group tests cargo test --workspace --no-fail-fast
